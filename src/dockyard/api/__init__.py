@@ -1,0 +1,1 @@
+"""dockyardd: the Docker Engine API server."""

@@ -1,0 +1,1 @@
+"""dockyard: the CLI, a thin client of the daemon."""

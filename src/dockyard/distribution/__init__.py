@@ -1,0 +1,1 @@
+"""Registry client: resolve, pull, push, login, search."""

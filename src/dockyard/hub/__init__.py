@@ -1,0 +1,1 @@
+"""dockyard-hub: the registry server with accounts, tokens and a web UI."""

@@ -1,0 +1,1 @@
+"""Bridges, veth pairs, IPAM, NAT, DNS."""

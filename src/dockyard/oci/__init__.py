@@ -1,0 +1,1 @@
+"""Pure OCI/Docker vocabulary: digests, references, media types, image and runtime models."""

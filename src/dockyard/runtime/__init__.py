@@ -1,0 +1,1 @@
+"""dockyard-runc: the runc-compatible OCI runtime."""

@@ -1,0 +1,1 @@
+"""Content store, metadata, layers, snapshots and image operations."""
