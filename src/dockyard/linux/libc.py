@@ -1,0 +1,25 @@
+"""The one handle on the C library, and the errno check every wrapper uses."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+
+def check(ret: int, what: str, path: str | None = None) -> int:
+    """Raise OSError (with errno) when a libc call returned -1; else return its value."""
+    if ret == -1:
+        err = ctypes.get_errno()
+        if path is None:
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def syscall(number: int, *args: object) -> int:
+    """Call a raw syscall by number (for those glibc has no wrapper for)."""
+    return check(int(libc.syscall(ctypes.c_long(number), *args)), f"syscall {number}")
