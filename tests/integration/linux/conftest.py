@@ -8,8 +8,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 
-def in_child(fn: Callable[[], Any], timeout_s: float = 20.0) -> Any:
+
+def run_in_child(fn: Callable[[], Any], timeout_s: float = 20.0) -> Any:
     """Run ``fn`` in a forked child (so kernel state changes stay there) and return
     its JSON-able result; an exception in the child is re-raised here as AssertionError."""
     r, w = os.pipe()
@@ -34,3 +36,12 @@ def in_child(fn: Callable[[], Any], timeout_s: float = 20.0) -> Any:
     if "err" in data:
         raise AssertionError(f"in child: {data['err']}\n{data.get('tb', '')}")
     return data.get("ok")
+
+
+InChild = Callable[..., Any]
+
+
+@pytest.fixture
+def in_child() -> InChild:
+    """The run_in_child helper, as a fixture (test modules cannot import conftest)."""
+    return run_in_child

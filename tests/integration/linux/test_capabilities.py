@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from dockyard.linux import capabilities as caps
 
-from .conftest import in_child
-
+InChild = Callable[..., Any]
 pytestmark = pytest.mark.root
 
 DOCKER_DEFAULT = [
@@ -20,7 +21,7 @@ DOCKER_DEFAULT = [
 ]  # fmt: skip
 
 
-def test_apply_docker_defaults_and_exec_sees_them() -> None:
+def test_apply_docker_defaults_and_exec_sees_them(in_child: InChild) -> None:
     mask = caps.parse_caps(DOCKER_DEFAULT)
     amb = caps.parse_caps(["CAP_NET_BIND_SERVICE"])
 
@@ -39,7 +40,7 @@ def test_apply_docker_defaults_and_exec_sees_them() -> None:
     assert got["CapEff"] == mask
 
 
-def test_inheritable_and_ambient_empty_by_default() -> None:
+def test_inheritable_and_ambient_empty_by_default(in_child: InChild) -> None:
     mask = caps.parse_caps(["CAP_KILL", "CAP_CHOWN"])
 
     def child() -> dict[str, int]:
@@ -50,7 +51,7 @@ def test_inheritable_and_ambient_empty_by_default() -> None:
     assert got == {"CapInh": 0, "CapAmb": 0, "CapBnd": mask, "CapPrm": mask, "CapEff": mask}
 
 
-def test_distinct_sets_in_process() -> None:
+def test_distinct_sets_in_process(in_child: InChild) -> None:
     bnd = caps.parse_caps(["CAP_KILL", "CAP_CHOWN", "CAP_SETUID", "CAP_NET_RAW"])
     prm = caps.parse_caps(["CAP_KILL", "CAP_CHOWN", "CAP_SETUID"])
     eff = caps.parse_caps(["CAP_KILL"])
@@ -65,7 +66,7 @@ def test_distinct_sets_in_process() -> None:
     assert got == {"CapBnd": bnd, "CapPrm": prm, "CapEff": eff, "CapInh": inh, "CapAmb": amb}
 
 
-def test_ambient_outside_inheritable_is_an_error() -> None:
+def test_ambient_outside_inheritable_is_an_error(in_child: InChild) -> None:
     mask = caps.parse_caps(["CAP_KILL"])
 
     def child() -> str:
@@ -78,7 +79,7 @@ def test_ambient_outside_inheritable_is_an_error() -> None:
     assert "CAP_KILL" in in_child(child)
 
 
-def test_keepcaps_setuid_and_flags() -> None:
+def test_keepcaps_setuid_and_flags(in_child: InChild) -> None:
     mask = caps.parse_caps(["CAP_KILL", "CAP_SETUID", "CAP_SETGID"])
 
     def child() -> list[object]:
