@@ -1,0 +1,88 @@
+"""The uncompressed layer stream: decompressed, hashed and size-checked on a helper thread.
+
+Reading, decompressing and hashing release the GIL, so doing them on one thread
+while the applier makes its syscalls on another keeps both cores busy, the way
+``tar -xz`` runs gzip in a second process. The helper only ever touches the
+input stream; the caller's thread does every filesystem operation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from typing import BinaryIO
+
+from dockyard.store.layers.compression import chunks
+from dockyard.store.layers.errors import LayerError, LayerTooLarge
+
+CHUNK = 1 << 20
+_DEPTH = 8  # chunks buffered ahead of the applier
+
+
+class LayerSource:
+    """Decompressed chunks of a layer, with the sha256 and size of all of them.
+
+    ``next_chunk()`` returns b"" at the end of the stream. ``finish()`` drains what
+    the applier did not read (bytes after the end-of-archive blocks still count in
+    the diff_id) and returns ``("sha256:…", size)``.
+    """
+
+    def __init__(self, stream: BinaryIO, *, max_size: int | None = None) -> None:
+        self._stream = stream
+        self._max = max_size
+        self._sha = hashlib.sha256()
+        self._size = 0
+        self._q: queue.Queue[bytes | BaseException] = queue.Queue(_DEPTH)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name="layer-reader", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        try:
+            for data in chunks(self._stream, chunk=CHUNK):
+                self._size += len(data)
+                if self._max is not None and self._size > self._max:
+                    raise LayerTooLarge(
+                        f"layer is larger than the allowed {self._max} bytes uncompressed"
+                    )
+                self._sha.update(data)
+                if not self._put(data):
+                    return
+            self._put(b"")
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self._put(e)
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next_chunk(self) -> bytes:
+        if self._done:
+            return b""
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            if isinstance(item, OSError):
+                raise LayerError(f"cannot read layer: {item}") from item
+            raise item
+        if not item:
+            self._done = True
+        return item
+
+    def finish(self) -> tuple[str, int]:
+        while self.next_chunk():
+            pass
+        self._thread.join()
+        return "sha256:" + self._sha.hexdigest(), self._size
+
+    def close(self) -> None:
+        """Stop the helper thread (after an error, or once finished)."""
+        self._stop.set()
+        self._thread.join(timeout=5)

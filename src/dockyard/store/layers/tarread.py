@@ -1,0 +1,250 @@
+"""Pure parsing of tar headers: USTAR, GNU (long names, base-256 numbers) and PAX.
+
+No I/O: the caller feeds 512-byte header blocks and the bodies of the extension
+records (PAX ``x``/``g``, GNU ``L``/``K``) and gets back one ``Member`` per
+archive entry. Everything is bounded so a hostile archive cannot make us hold
+an unbounded name or PAX record in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dockyard.store.layers.errors import LayerError
+
+BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+# A PAX or GNU long-name record larger than this is hostile, not a real layer.
+MAX_EXTENSION = 1 << 20
+
+# Type flags.
+REG = b"0"
+AREG = b"\0"
+LNK = b"1"
+SYM = b"2"
+CHR = b"3"
+BLK = b"4"
+DIR = b"5"
+FIFO = b"6"
+CONT = b"7"
+PAX_X = b"x"
+PAX_G = b"g"
+GNU_LONGNAME = b"L"
+GNU_LONGLINK = b"K"
+EXTENSIONS = frozenset((PAX_X, PAX_G, GNU_LONGNAME, GNU_LONGLINK))
+# Entries that carry a body (bytes follow the header).
+_HAS_BODY = frozenset((REG, AREG, CONT))
+
+_USTAR_MAGIC = b"ustar\x00"
+_XATTR_PREFIXES = ("SCHILY.xattr.",)
+
+
+@dataclass(slots=True)
+class Member:
+    """One archive entry after the extension records before it were merged in."""
+
+    name: str
+    type: bytes
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def has_body(self) -> bool:
+        return self.type in _HAS_BODY
+
+
+@dataclass(slots=True)
+class Header:
+    """A raw header block, before extension records are applied."""
+
+    name: str
+    type: bytes
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime: int
+    linkname: str
+    devmajor: int
+    devminor: int
+
+
+def _num(field: bytes, what: str) -> int:
+    """Octal (NUL/space terminated) or GNU base-256 numeric field."""
+    if field and field[0] & 0x80:
+        # Base-256: big-endian two's complement with the top bit as marker.
+        value = int.from_bytes(field, "big", signed=False)
+        value &= (1 << (8 * len(field) - 1)) - 1
+        if field[0] & 0x40:  # negative
+            value -= 1 << (8 * len(field) - 1)
+        return value
+    text = field.split(b"\0", 1)[0].strip()
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise LayerError(f"invalid tar header: bad {what} field {text[:20]!r}") from None
+
+
+def _str(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def checksum_ok(block: bytes) -> bool:
+    stored = block[148:156].split(b"\0", 1)[0].strip()
+    try:
+        want = int(stored, 8)
+    except ValueError:
+        return False
+    # The checksum is computed with its own field taken as eight spaces.
+    unsigned = sum(block) - sum(block[148:156]) + 256
+    return want == unsigned
+
+
+def parse_header(block: bytes) -> Header:
+    """Decode one non-zero 512-byte header block."""
+    if not checksum_ok(block):
+        raise LayerError("invalid tar header: checksum mismatch (not a tar archive?)")
+    name = _str(block[0:100])
+    if block[257:263] == _USTAR_MAGIC:
+        prefix = _str(block[345:500])
+        if prefix:
+            name = prefix + "/" + name
+    typeflag = block[156:157]
+    return Header(
+        name=name,
+        type=typeflag,
+        mode=_num(block[100:108], "mode"),
+        uid=_num(block[108:116], "uid"),
+        gid=_num(block[116:124], "gid"),
+        size=_num(block[124:136], "size"),
+        mtime=_num(block[136:148], "mtime"),
+        linkname=_str(block[157:257]),
+        devmajor=_num(block[329:337], "devmajor"),
+        devminor=_num(block[337:345], "devminor"),
+    )
+
+
+def parse_pax(data: bytes) -> dict[str, bytes]:
+    """Decode PAX records ``"<len> <key>=<value>\\n"``; values stay bytes (xattrs are binary)."""
+    records: dict[str, bytes] = {}
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if data[pos] == 0:  # some writers pad the body with NULs
+            break
+        space = data.find(b" ", pos, min(end, pos + 24))
+        if space < 0:
+            raise LayerError("invalid PAX header: record without a length")
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            raise LayerError("invalid PAX header: bad record length") from None
+        stop = pos + length
+        if length <= 0 or stop > end or data[stop - 1 : stop] != b"\n":
+            raise LayerError("invalid PAX header: record overruns its header")
+        record = data[space + 1 : stop - 1]
+        eq = record.find(b"=")
+        if eq <= 0:
+            raise LayerError("invalid PAX header: record without a key")
+        records[record[:eq].decode("utf-8", "surrogateescape")] = record[eq + 1 :]
+        pos = stop
+    return records
+
+
+def _pax_int(value: bytes, key: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise LayerError(f"invalid PAX header: bad {key} {value[:20]!r}") from None
+
+
+def _pax_time_ns(value: bytes) -> int:
+    text = value.decode("ascii", "replace")
+    neg = text.startswith("-")
+    whole, _, frac = text.lstrip("-").partition(".")
+    try:
+        ns = int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9] or "0")
+    except ValueError:
+        raise LayerError(f"invalid PAX header: bad mtime {text[:30]!r}") from None
+    return -ns if neg else ns
+
+
+class Extensions:
+    """Accumulates PAX and GNU extension records until the entry they describe arrives."""
+
+    __slots__ = ("global_pax", "longlink", "longname", "pax")
+
+    def __init__(self) -> None:
+        self.global_pax: dict[str, bytes] = {}
+        self.pax: dict[str, bytes] | None = None
+        self.longname: str | None = None
+        self.longlink: str | None = None
+
+    def add(self, kind: bytes, body: bytes) -> None:
+        if kind == PAX_X:
+            self.pax = parse_pax(body)
+        elif kind == PAX_G:
+            self.global_pax.update(parse_pax(body))
+        elif kind == GNU_LONGNAME:
+            self.longname = _str(body)
+        else:
+            self.longlink = _str(body)
+
+    def merge(self, h: Header) -> Member:
+        """Build the Member for header ``h`` and forget the per-entry records."""
+        m = Member(
+            name=h.name,
+            type=h.type,
+            mode=h.mode & 0o7777,
+            uid=h.uid,
+            gid=h.gid,
+            size=h.size,
+            mtime_ns=h.mtime * 1_000_000_000,
+            linkname=h.linkname,
+            devmajor=h.devmajor,
+            devminor=h.devminor,
+        )
+        if self.longname is not None:
+            m.name = self.longname
+            self.longname = None
+        if self.longlink is not None:
+            m.linkname = self.longlink
+            self.longlink = None
+        pax = self.pax
+        self.pax = None
+        if self.global_pax:
+            pax = {**self.global_pax, **(pax or {})}
+        if pax:
+            _apply_pax(m, pax)
+        return m
+
+
+def _apply_pax(m: Member, pax: dict[str, bytes]) -> None:
+    for key, value in pax.items():
+        if key == "path":
+            m.name = value.decode("utf-8", "surrogateescape")
+        elif key == "linkpath":
+            m.linkname = value.decode("utf-8", "surrogateescape")
+        elif key == "size":
+            m.size = _pax_int(value, key)
+        elif key == "uid":
+            m.uid = _pax_int(value, key)
+        elif key == "gid":
+            m.gid = _pax_int(value, key)
+        elif key == "mtime":
+            m.mtime_ns = _pax_time_ns(value)
+        elif key.startswith(_XATTR_PREFIXES):
+            m.xattrs[key[len("SCHILY.xattr.") :]] = value
+        elif key.startswith("GNU.sparse."):
+            raise LayerError("unsupported tar entry: GNU sparse file")
+    if m.size < 0 or m.uid < 0 or m.gid < 0:
+        raise LayerError(f"invalid PAX header for {m.name!r}: negative number")
