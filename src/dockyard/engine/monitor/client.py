@@ -1,0 +1,339 @@
+"""The daemon's side of the monitor: spawn one, or talk to an existing one by its state dir."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from dockyard.engine.monitor import protocol as P
+from dockyard.engine.monitor.protocol import MonitorOptions
+
+__all__ = ["MonitorError", "MonitorGone", "MonitorHandle", "MonitorOptions", "spawn_monitor"]
+
+_SUN_PATH_MAX = 107
+
+
+class MonitorError(Exception):
+    """The monitor or the runtime refused a request; the message is theirs (one line)."""
+
+
+class MonitorGone(MonitorError):
+    """No monitor answers on the state dir (it exited, or died with the machine)."""
+
+
+def _tail(path: str, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def spawn_monitor(
+    opts: MonitorOptions, *, python: str | None = None, timeout: float = 60.0
+) -> MonitorHandle:
+    """Start a monitor for a prepared bundle; return once ``runtime create`` has succeeded.
+
+    Raises MonitorError with the runtime's own error message when create fails.
+    """
+    state = opts.state_dir
+    os.makedirs(state, mode=0o700, exist_ok=True)
+    for stale in (
+        P.EXIT_FILE,
+        P.CONTROL_SOCKET,
+        P.ATTACH_SOCKET,
+        P.CONSOLE_SOCKET,
+        P.INIT_PID_FILE,
+        P.PID_FILE,
+    ):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(state, stale))
+    tmp = opts.path(P.OPTIONS_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(opts.to_json())
+    os.replace(tmp, opts.path(P.OPTIONS_FILE))
+    ready_r, ready_w = os.pipe()
+    try:
+        with open(opts.path(P.MONITOR_LOG), "ab") as log:
+            proc = subprocess.Popen(
+                [python or sys.executable, "-m", "dockyard.engine.monitor", state, str(ready_w)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                pass_fds=(ready_w,),
+                start_new_session=True,
+                cwd="/",
+            )
+        os.close(ready_w)
+        ready_w = -1
+        proc.wait()  # the first process forks the real monitor and exits at once
+        reply = _read_ready(ready_r, timeout)
+    finally:
+        os.close(ready_r)
+        if ready_w >= 0:
+            os.close(ready_w)
+    if reply is None:
+        detail = _tail(opts.path(P.MONITOR_LOG)).splitlines()
+        raise MonitorError(
+            "container monitor exited without reporting" + (f": {detail[-1]}" if detail else "")
+        )
+    if not reply.get("ok"):
+        raise MonitorError(str(reply.get("error") or "container monitor failed"))
+    return MonitorHandle(state)
+
+
+def _read_ready(fd: int, timeout: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise MonitorError(f"container monitor did not report within {timeout:.0f}s")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buf += chunk
+    line = buf.split(b"\n", 1)[0]
+    if not line:
+        return None
+    try:
+        return P.decode_message(line)
+    except P.ProtocolError:
+        return None
+
+
+def connect_unix(path: str, timeout: float | None = 10.0) -> socket.socket:
+    """Connect to a unix socket, also when its path is longer than sun_path allows."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+            sock.connect(path)
+        else:
+            # Reach it through an fd of its directory: /proc/self/fd/N/name is short.
+            dfd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY)
+            try:
+                sock.connect(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
+            finally:
+                os.close(dfd)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _read_line(sock: socket.socket, limit: int = P.MAX_MESSAGE) -> tuple[bytes, bytes]:
+    """One line from a socket, and whatever arrived after it."""
+    buf = b""
+    while b"\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise MonitorGone("the monitor closed the connection")
+        buf += chunk
+        if len(buf) > limit:
+            raise MonitorError("monitor reply too long")
+    line, rest = buf.split(b"\n", 1)
+    return line, rest
+
+
+class AttachedSocket:
+    """An attach stream: the socket, and any output bytes that came with the ack."""
+
+    def __init__(self, sock: socket.socket, first: bytes, pid: int | None) -> None:
+        self.sock = sock
+        self.first = first
+        self.pid = pid
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def detach_socket(self) -> socket.socket:
+        """Hand the socket over (e.g. to asyncio); ``first`` must be consumed by the caller."""
+        return self.sock
+
+    def read_all(self, timeout: float = 30.0) -> bytes:
+        """Everything until the monitor closes the stream (tests and simple callers)."""
+        self.sock.settimeout(timeout)
+        chunks = [self.first]
+        while chunk := self.sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> AttachedSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MonitorHandle:
+    """Talk to the monitor of one container, by its state dir (also after a daemon restart)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.state_dir, name)
+
+    @contextlib.contextmanager
+    def _connection(self, timeout: float | None) -> Iterator[socket.socket]:
+        try:
+            sock = connect_unix(self._path(P.CONTROL_SOCKET), timeout=min(timeout or 10.0, 10.0))
+        except OSError as e:
+            raise MonitorGone(f"container monitor is not running ({e.strerror or e})") from None
+        try:
+            sock.settimeout(timeout)
+            yield sock
+        finally:
+            sock.close()
+
+    def request(self, msg: dict[str, Any], timeout: float | None = 30.0) -> dict[str, Any]:
+        """Send one control command and return its answer (raises MonitorError on errors)."""
+        with self._connection(timeout) as sock:
+            try:
+                sock.sendall(P.encode_message(msg))
+                line, _ = _read_line(sock)
+            except TimeoutError:
+                raise MonitorError(f"monitor did not answer {msg.get('cmd')!r} in time") from None
+            except OSError as e:
+                raise MonitorGone(f"lost the container monitor: {e}") from None
+        reply = P.decode_message(line)
+        if not reply.get("ok"):
+            raise MonitorError(str(reply.get("error") or "monitor request failed"))
+        return reply
+
+    def start(self) -> dict[str, Any]:
+        return self.request({"cmd": "start"})
+
+    def kill(self, signal: int | str, *, all_processes: bool = False) -> None:
+        self.request({"cmd": "kill", "signal": signal, "all": all_processes})
+
+    def resize(self, height: int, width: int) -> None:
+        self.request({"cmd": "resize", "height": height, "width": width})
+
+    def status(self) -> dict[str, Any]:
+        return self.request({"cmd": "status"})
+
+    def exec(
+        self,
+        exec_id: str,
+        process: dict[str, Any],
+        *,
+        tty: bool = False,
+        stdin: bool = False,
+        detach: bool = False,
+    ) -> dict[str, Any]:
+        return self.request(
+            {
+                "cmd": "exec",
+                "exec_id": exec_id,
+                "process": process,
+                "tty": tty,
+                "stdin": stdin,
+                "detach": detach,
+            }
+        )
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self.request({"cmd": "exec_resize", "exec_id": exec_id, "height": height, "width": width})
+
+    def exec_status(self, exec_id: str) -> dict[str, Any]:
+        return self.request({"cmd": "exec_status", "exec_id": exec_id})
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the container exits; its exit.json fields.
+
+        When the monitor is already gone the stored exit status is returned; when there is
+        none either (the monitor died with the machine) MonitorGone is raised.
+        """
+        try:
+            reply = self.request({"cmd": "wait"}, timeout=timeout)
+            reply.pop("ok", None)
+            return reply
+        except MonitorGone:
+            # It may have exited between our connect and its answer: exit.json is final.
+            for _ in range(20):
+                info = self.exit_status()
+                if info is not None:
+                    return info
+                if not self.alive():
+                    time.sleep(0.05)
+            raise
+
+    def alive(self) -> bool:
+        try:
+            with self._connection(2.0):
+                return True
+        except MonitorGone:
+            return False
+
+    def exit_status(self) -> dict[str, Any] | None:
+        try:
+            with open(self._path(P.EXIT_FILE)) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    @property
+    def pid(self) -> int | None:
+        """The container init's host pid (as written by the runtime)."""
+        try:
+            with open(self._path(P.INIT_PID_FILE)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def attach(
+        self,
+        *,
+        stdin: bool = False,
+        stdout: bool = True,
+        stderr: bool = True,
+        exec_id: str | None = None,
+        process: dict[str, Any] | None = None,
+        tty: bool = False,
+        detach_keys: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> AttachedSocket:
+        """Open an attach stream (see the package docstring); returns after the monitor's ack."""
+        req: dict[str, Any] = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+        if exec_id is not None:
+            req["exec_id"] = exec_id
+        if process is not None:
+            req["process"] = process
+            req["tty"] = tty
+        if detach_keys is not None:
+            req["detach_keys"] = detach_keys
+        try:
+            sock = connect_unix(self._path(P.ATTACH_SOCKET), timeout=timeout)
+        except OSError as e:
+            raise MonitorGone(f"container monitor is not running ({e.strerror or e})") from None
+        try:
+            sock.sendall(P.encode_message(req))
+            line, rest = _read_line(sock)
+            reply = P.decode_message(line)
+            if not reply.get("ok"):
+                raise MonitorError(str(reply.get("error") or "attach refused"))
+            sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        pid = reply.get("pid")
+        return AttachedSocket(sock, rest, pid if isinstance(pid, int) else None)

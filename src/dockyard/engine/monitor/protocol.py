@@ -1,0 +1,223 @@
+"""Pure pieces of the monitor protocol: options, stream frames, detach keys, exit codes.
+
+Shared by the monitor process (server) and the daemon side (client); standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = [
+    "ATTACH_SOCKET",
+    "CONTROL_SOCKET",
+    "EXIT_FILE",
+    "OPTIONS_FILE",
+    "STDERR",
+    "STDIN",
+    "STDOUT",
+    "DetachScanner",
+    "FrameDecoder",
+    "MonitorOptions",
+    "ProtocolError",
+    "decode_message",
+    "encode_frame",
+    "encode_message",
+    "exit_code_from_status",
+    "parse_detach_keys",
+]
+
+CONTROL_SOCKET = "control.sock"
+ATTACH_SOCKET = "attach.sock"
+CONSOLE_SOCKET = "console.sock"
+EXIT_FILE = "exit.json"
+OPTIONS_FILE = "monitor.json"
+PID_FILE = "monitor.pid"
+INIT_PID_FILE = "init.pid"
+RUNTIME_LOG = "runtime.log"
+MONITOR_LOG = "monitor.log"
+
+STDIN, STDOUT, STDERR = 0, 1, 2
+_HEADER = struct.Struct(">BxxxI")
+MAX_MESSAGE = 1 << 20  # a control line longer than this is refused
+
+
+class ProtocolError(ValueError):
+    """A malformed control or attach message."""
+
+
+@dataclass
+class MonitorOptions:
+    """Everything one monitor needs; stored as ``state_dir/monitor.json``."""
+
+    container_id: str
+    bundle: str
+    runtime: str
+    runtime_root: str
+    state_dir: str
+    log_path: str
+    log_max_size: int = 10 * 1024 * 1024
+    log_max_file: int = 3
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    # Extra global flags for the runtime (e.g. ["--systemd-cgroup"]); rarely needed.
+    runtime_args: tuple[str, ...] = ()
+    # Seconds to wait for output to reach EOF after the init process exited (processes
+    # outside the container's pid namespace may hold the pipes open forever).
+    drain_timeout: float = 2.0
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["runtime_args"] = list(self.runtime_args)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> MonitorOptions:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ProtocolError("monitor options must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in raw.items() if k in known}
+        d["runtime_args"] = tuple(d.get("runtime_args", ()))
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ProtocolError(f"invalid monitor options: {e}") from None
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.state_dir, name)
+
+
+def encode_message(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_message(line: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except ValueError as e:
+        raise ProtocolError(f"invalid JSON message: {e}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("a message must be a JSON object")
+    return obj
+
+
+def encode_frame(stream: int, data: bytes) -> bytes:
+    """Docker's multiplexed stream frame: type, three zero bytes, big-endian size, payload."""
+    return _HEADER.pack(stream, len(data)) + data
+
+
+class FrameDecoder:
+    """Incremental parser of Docker's multiplexed frames (feed bytes, get frames)."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self._buf += data
+        out: list[tuple[int, bytes]] = []
+        while len(self._buf) >= _HEADER.size:
+            stream, size = _HEADER.unpack_from(self._buf)
+            if stream not in (STDIN, STDOUT, STDERR):
+                raise ProtocolError(f"invalid stream type {stream} in frame header")
+            end = _HEADER.size + size
+            if len(self._buf) < end:
+                break
+            out.append((stream, self._buf[_HEADER.size : end]))
+            self._buf = self._buf[end:]
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+def exit_code_from_status(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128 + signal number."""
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 255
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's ``--detach-keys`` syntax (``ctrl-p,ctrl-q``, ``a``, ``ctrl-@``) as bytes."""
+    if spec == "":
+        return b""
+    out = bytearray()
+    for part in spec.split(","):
+        key = part.strip()
+        if len(key) == 1:
+            out.append(ord(key))
+            continue
+        low = key.lower()
+        if low.startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+                continue
+            specials = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if ch in specials:
+                out.append(specials[ch])
+                continue
+        raise ProtocolError(f"Unknown character: '{key}'")
+    return bytes(out)
+
+
+class DetachScanner:
+    """Finds a detach sequence in a stdin stream, holding back bytes of a partial match.
+
+    ``feed`` returns (bytes to forward, detached?). Bytes that started a match which then
+    failed are forwarded, as Docker does.
+    """
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self._held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for b in data:
+            self._held += bytes([b])
+            if self.keys.startswith(self._held):
+                if len(self._held) == len(self.keys):
+                    self._held = b""
+                    return bytes(out), True
+                continue
+            # Mismatch: emit the held bytes except a suffix that may start a new match.
+            held = self._held
+            self._held = b""
+            for i in range(1, len(held) + 1):
+                if self.keys.startswith(held[i:]) and held[i:]:
+                    out += held[:i]
+                    self._held = held[i:]
+                    break
+            else:
+                out += held
+        return bytes(out), False
+
+
+def signal_number(value: object) -> int:
+    """A signal given as a number or a name (``9``, ``KILL``, ``SIGKILL``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 < value < 65:
+            return value
+    elif isinstance(value, str):
+        name = value.upper()
+        if name.isdigit():
+            return signal_number(int(name))
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        try:
+            return int(signal.Signals[name])
+        except KeyError:
+            pass
+    raise ProtocolError(f"invalid signal: {value!r}")
