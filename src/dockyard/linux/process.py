@@ -1,0 +1,99 @@
+"""Per-process kernel knobs: prctl, domain name, personality, /proc/<pid>/stat facts."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from dockyard.linux.libc import check, libc
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+_SYS_CLOSE_RANGE = 436
+_CLOSE_RANGE_CLOEXEC = 4
+
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+libc.personality.argtypes = [ctypes.c_ulong]
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return check(libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def set_dumpable(on: bool) -> None:
+    prctl(PR_SET_DUMPABLE, 1 if on else 0)
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_parent_death_signal(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    check(libc.setdomainname(raw, len(raw)), "setdomainname")
+
+
+def personality(persona: int) -> None:
+    check(libc.personality(persona), "personality")
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat from field 3 (state) on, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 (start time in clock ticks since boot): with the pid it names one process."""
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[19])
+
+
+def is_alive(pid: int, started: int | None) -> bool:
+    """True if pid runs (not a zombie) and is the process that started at `started`."""
+    fields = stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return started is None or int(fields[19]) == started
+
+
+def close_fds_from(first: int) -> None:
+    """Close every fd >= first (close_range(2), or a loop on old kernels)."""
+    ret = libc.syscall(
+        ctypes.c_long(_SYS_CLOSE_RANGE),
+        ctypes.c_uint(first),
+        ctypes.c_uint(0xFFFFFFFF),
+        ctypes.c_uint(0),
+    )
+    if ret != 0:
+        os.closerange(first, os.sysconf("SC_OPEN_MAX"))
+
+
+def cloexec_fds_from(first: int) -> None:
+    """Mark every fd >= first close-on-exec (close_range CLOSE_RANGE_CLOEXEC), else close them."""
+    ret = libc.syscall(
+        ctypes.c_long(_SYS_CLOSE_RANGE),
+        ctypes.c_uint(first),
+        ctypes.c_uint(0xFFFFFFFF),
+        ctypes.c_uint(_CLOSE_RANGE_CLOEXEC),
+    )
+    if ret != 0:
+        close_fds_from(first)

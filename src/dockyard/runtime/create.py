@@ -1,0 +1,425 @@
+"""`create`: the parent side (validate, cgroup, fork, answer the child) and the child side
+(stage 1 joins/creates namespaces and forks the init; the init builds the root and waits
+on the exec fifo for `start`).
+
+Process tree while creating:  create ──fork──▶ stage1 ──fork──▶ init (PID 1 of a new pid ns)
+stage1 exits as soon as the init exists, so no runtime process stays the init's parent:
+conmon or containerd-shim (subreapers) inherit and reap it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from dockyard.linux import namespaces as ns
+from dockyard.linux.paths import mkfile_in_root, proc_fd_path
+from dockyard.linux.process import set_child_subreaper, set_dumpable, start_time
+from dockyard.runtime import state as st_mod
+from dockyard.runtime.config import Config, load_config_file, parse_config
+from dockyard.runtime.errors import ConfigError, RuntimeErr, SetupError
+from dockyard.runtime.finalize import CapSets, compile_seccomp, exec_process, parse_capsets
+from dockyard.runtime.hooks import run_hooks
+from dockyard.runtime.sync import Sync
+
+
+@dataclass
+class CreateOptions:
+    root: str
+    cid: str
+    bundle: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    preserve_fds: int = 0
+    systemd: bool = False
+    subreaper: bool = False
+    console_sock: socket.socket | None = None  # `run` with a terminal: our own socketpair
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def connect_console(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot connect to console socket {path}: {e.strerror or e}") from None
+    return sock
+
+
+def open_ns_paths(cfg: Config) -> dict[str, int]:
+    fds: dict[str, int] = {}
+    for kind, path in cfg.namespaces:
+        if path is None:
+            continue
+        try:
+            fds[kind] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            for fd in fds.values():
+                os.close(fd)
+            raise ConfigError(f"cannot open {kind} namespace {path}: {e.strerror}") from None
+    return fds
+
+
+def listen_fds() -> int:
+    """Socket-activation fds handed to us (LISTEN_FDS) are passed on, as runc does."""
+    try:
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
+
+
+def remove_state_dir(root: str, cid: str) -> None:
+    d = st_mod.container_dir(root, cid)
+    try:
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        os.rmdir(d)
+    except FileNotFoundError:
+        pass
+
+
+def create(opts: CreateOptions) -> st_mod.State:
+    st_mod.check_id(opts.cid)
+    cfg = parse_config(load_config_file(opts.bundle), opts.bundle)
+    proc = cfg.process
+    if proc is None:
+        raise ConfigError("config.json: process is missing")
+    if proc.terminal and not (opts.console_socket or opts.console_sock):
+        raise ConfigError("process.terminal is set but no --console-socket was given")
+    if not cfg.new_ns("mount"):
+        raise ConfigError("config.json: a new mount namespace is required")
+    capsets = parse_capsets(proc)
+    filt = compile_seccomp(cfg.seccomp)
+    from dockyard.runtime.cgroup import container_cgroup
+
+    sdir = st_mod.reserve(opts.root, opts.cid)
+    ns_fds: dict[str, int] = {}
+    cg: Any = None
+    init_pid = 0
+    console = None
+    try:
+        ns_fds = open_ns_paths(cfg)
+        fifo = os.path.join(sdir, st_mod.FIFO_NAME)
+        os.mkfifo(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        if opts.console_socket:
+            console = connect_console(opts.console_socket)
+        elif opts.console_sock is not None:
+            console = opts.console_sock
+        cg = container_cgroup(cfg, opts.cid, opts.systemd)
+        init_pid = _spawn(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cg)
+        os.close(fifo_fd)
+        state = st_mod.State(
+            id=opts.cid,
+            bundle=cfg.bundle,
+            rootfs=cfg.root,
+            created=st_mod.rfc3339_now(),
+            config=cfg.raw,
+            pid=init_pid,
+            pid_start=start_time(init_pid),
+            annotations=cfg.annotations,
+            cgroups_path=cfg.cgroups_path,
+            systemd_cgroup=opts.systemd,
+            has_cgroup=cg is not None,
+        )
+        st_mod.save(opts.root, state)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, init_pid)
+        return state
+    except BaseException:
+        if init_pid:
+            try:
+                os.kill(init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if cg is not None:
+            _destroy_quietly(cg)
+        remove_state_dir(opts.root, opts.cid)
+        raise
+    finally:
+        for fd in ns_fds.values():
+            os.close(fd)
+        if console is not None:
+            console.close()
+
+
+def _destroy_quietly(cg: Any) -> None:
+    try:
+        cg.kill_all(signal.SIGKILL)
+    except Exception:
+        pass
+    try:
+        cg.destroy()
+    except Exception:
+        pass
+
+
+def _spawn(
+    cfg: Config,
+    opts: CreateOptions,
+    capsets: CapSets | None,
+    filt: Any,
+    ns_fds: dict[str, int],
+    fifo_fd: int,
+    console: socket.socket | None,
+    cg: Any,
+) -> int:
+    parent, child = Sync.pair()
+    if opts.subreaper:
+        set_child_subreaper()
+    stage1 = os.fork()
+    if stage1 == 0:
+        parent.close()
+        try:
+            _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cg, child)
+        except BaseException as e:
+            _report_and_exit(child, e)
+        os._exit(0)
+    child.close()
+    init_pid = 0
+    try:
+        while True:
+            msg = parent.recv()
+            kind = msg["t"]
+            if kind == "userns":
+                _write_id_maps(stage1, cfg)
+                parent.send("mapped")
+            elif kind == "pid":
+                init_pid = int(msg["pid"])
+                os.waitpid(stage1, 0)
+                stage1 = 0
+                parent.send("go", state=_hook_state(cfg, opts.cid, init_pid))
+            elif kind == "hooks":
+                state_json = _hook_state(cfg, opts.cid, init_pid).encode()
+                run_hooks(cfg.hooks.get("prestart", []), state_json, "prestart")
+                run_hooks(cfg.hooks.get("createRuntime", []), state_json, "createRuntime")
+                parent.send("hooks-done")
+            elif kind == "ready":
+                return init_pid
+            else:
+                raise SetupError(f"protocol error: unexpected message {kind!r}")
+    except BaseException:
+        if init_pid:
+            try:
+                os.kill(init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise
+    finally:
+        if stage1:
+            try:
+                os.kill(stage1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(stage1, 0)
+        parent.close()
+
+
+def _hook_state(cfg: Config, cid: str, pid: int) -> str:
+    st = st_mod.State(id=cid, bundle=cfg.bundle, rootfs=cfg.root, created="", config={}, pid=pid, annotations=cfg.annotations)
+    return st_mod.hook_state(st, "creating").decode()
+
+
+def _write_id_maps(pid: int, cfg: Config) -> None:
+    for name, maps in (("uid_map", cfg.uid_mappings), ("gid_map", cfg.gid_mappings)):
+        text = "".join(f"{c} {h} {s}\n" for c, h, s in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise SetupError(f"cannot write {name} ({text.strip()!r}): {e.strerror}") from None
+
+
+def _report_and_exit(sync: Sync, e: BaseException) -> NoReturn:
+    msg = str(e) if isinstance(e, (RuntimeErr, OSError)) else f"{type(e).__name__}: {e}"
+    try:
+        sync.send("error", msg=msg or type(e).__name__)
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def join_namespaces(ns_fds: dict[str, int]) -> None:
+    """setns into each given namespace; the user namespace first so the rest are permitted."""
+    for kind in sorted(ns_fds, key=lambda k: k != "user"):
+        flag = ns.NAMESPACES[kind][0]
+        try:
+            ns.setns(ns_fds[kind], flag)
+        except OSError as e:
+            raise SetupError(f"cannot join {kind} namespace: {e.strerror}") from None
+        if kind == "user":
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+
+
+def _stage1(
+    cfg: Config,
+    opts: CreateOptions,
+    capsets: CapSets | None,
+    filt: Any,
+    ns_fds: dict[str, int],
+    fifo_fd: int,
+    console: socket.socket | None,
+    cg: Any,
+    sync: Sync,
+) -> None:
+    # Non-dumpable before touching any namespace: the container can't ptrace us or open
+    # our /proc/<pid>/exe, fds or memory (runc CVE-2019-5736).
+    set_dumpable(False)
+    if cg is not None:
+        cg.add_pid(os.getpid())
+    if any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts):
+        from dockyard.runtime.rootfs import cgroup_hierarchies
+
+        cgroup_hierarchies()  # read our cgroup paths before a cgroup namespace hides them
+    join_namespaces(ns_fds)
+    in_userns = "user" in ns_fds
+    if cfg.new_ns("user"):
+        ns.unshare(ns.CLONE_NEWUSER)
+        sync.send("userns")
+        sync.expect("mapped")
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+        in_userns = True
+    flags = 0
+    for kind, path in cfg.namespaces:
+        if path is None and kind != "user":
+            flags |= ns.NAMESPACES[kind][0]
+    try:
+        ns.unshare(flags)
+    except OSError as e:
+        raise SetupError(f"cannot create namespaces: {e.strerror}") from None
+    if cfg.time_offsets:
+        with open("/proc/self/timens_offsets", "w") as f:
+            for clock, (secs, nsecs) in cfg.time_offsets.items():
+                f.write(f"{clock} {secs} {nsecs}\n")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _init(cfg, opts, capsets, filt, fifo_fd, console, sync, in_userns)
+        except BaseException as e:
+            _report_and_exit(sync, e)
+    sync.send("pid", pid=pid)
+
+
+def _init(
+    cfg: Config,
+    opts: CreateOptions,
+    capsets: CapSets | None,
+    filt: Any,
+    fifo_fd: int,
+    console: socket.socket | None,
+    sync: Sync,
+    in_userns: bool,
+) -> NoReturn:
+    from dockyard.runtime.rootfs import RootfsBuilder
+
+    proc = cfg.process
+    assert proc is not None
+    state_json = str(sync.expect("go")["state"]).encode()
+    os.setsid()
+    rb = RootfsBuilder(cfg, in_userns=in_userns, new_cgroupns=cfg.new_ns("cgroup"))
+    rb.prepare()
+    if any(cfg.hooks.get(k) for k in ("prestart", "createRuntime")):
+        sync.send("hooks")
+        sync.expect("hooks-done")
+    run_hooks(cfg.hooks.get("createContainer", []), state_json, "createContainer")
+    # The host's /proc, kept to reopen the fifo; closed before the container runs anything.
+    host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    rb.pivot(opts.no_pivot)
+    _post_pivot(cfg)
+    rb.finish()
+    if proc.terminal and console is not None:
+        _setup_terminal(proc.console_size, proc.uid, rb.root_fd, console)
+    if console is not None:
+        console.close()
+    if cfg.personality is not None:
+        from dockyard.linux.process import personality
+
+        personality(cfg.personality)
+    sync.send("ready")
+    sync.close()
+    try:
+        fd = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=host_proc)
+        os.close(host_proc)
+        os.close(fifo_fd)
+        os.write(fd, b"0")
+        os.close(fd)
+        run_hooks(
+            cfg.hooks.get("startContainer", []), state_json.replace(b'"creating"', b'"running"'), "startContainer"
+        )
+        extra = []
+        preserve = opts.preserve_fds
+        nlisten = listen_fds()
+        if nlisten:
+            preserve += nlisten
+            extra = [f"LISTEN_FDS={nlisten}", "LISTEN_PID=1"]
+        exec_process(proc, capsets, filt, preserve, extra)
+    except BaseException as e:
+        os.write(2, f"dockyard-runc init: {e}\n".encode())
+    os._exit(127)
+
+
+def _post_pivot(cfg: Config) -> None:
+    import socket as _s
+
+    try:
+        if cfg.hostname:
+            _s.sethostname(cfg.hostname)
+        if cfg.domainname:
+            from dockyard.linux.process import setdomainname
+
+            setdomainname(cfg.domainname)
+    except OSError as e:
+        raise SetupError(f"cannot set hostname/domainname: {e.strerror}") from None
+    for key, value in cfg.sysctls.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise SetupError(f"cannot set sysctl {key}={value}: {e.strerror}") from None
+    proc = cfg.process
+    if proc is not None and proc.oom_score_adj is not None:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(proc.oom_score_adj))
+        except OSError as e:
+            raise SetupError(f"cannot set oomScoreAdj {proc.oom_score_adj}: {e.strerror}") from None
+
+
+def _setup_terminal(size: tuple[int, int] | None, uid: int, root_fd: int, console: socket.socket) -> None:
+    from dockyard.linux import mounts as m
+    from dockyard.linux.terminal import make_controlling, open_pty, pty_number, send_fd, set_winsize
+
+    try:
+        master, slave = open_pty("/dev/ptmx")
+    except OSError as e:
+        raise SetupError(f"cannot allocate a terminal (is devpts mounted on /dev/pts?): {e.strerror}") from None
+    try:
+        if size and size[0] and size[1]:
+            set_winsize(master, size[0], size[1])
+        os.fchown(slave, uid, -1)
+        target = mkfile_in_root(root_fd, "/dev/console")
+        try:
+            m.mount(proc_fd_path(slave), proc_fd_path(target), None, m.MS_BIND, None)
+        finally:
+            os.close(target)
+        send_fd(console, master, f"/dev/pts/{pty_number(master)}")
+    finally:
+        os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+    make_controlling(0)

@@ -1,0 +1,164 @@
+"""The last steps before execve, shared by a container's init and by `exec`.
+
+Order follows runc: chdir inside the root (checked), rlimits, user and groups, capabilities,
+no_new_privs, every unrequested fd marked close-on-exec, seccomp last.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.linux import capabilities as caps
+from dockyard.linux.paths import mkdirall_in_root
+from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
+from dockyard.runtime.config import Process
+from dockyard.runtime.errors import ConfigError, SetupError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class CapSets:
+    bounding: int
+    effective: int
+    permitted: int
+    inheritable: int
+    ambient: int
+
+
+def parse_capsets(p: Process) -> CapSets | None:
+    """The five masks of the process (None: no capabilities section, keep what we have)."""
+    if p.capabilities is None:
+        return None
+    try:
+        return CapSets(**{k: caps.parse_caps(v) for k, v in p.capabilities.items()})
+    except caps.UnknownCapability as e:
+        raise ConfigError(f"config.json: {e}") from None
+
+
+def compile_seccomp(section: dict[str, Any] | None) -> Any:
+    """Compile the seccomp section in the parent, so a bad profile fails before any fork."""
+    if not section:
+        return None
+    from dockyard.linux import seccomp  # lazy: only configs with seccomp pay for it
+
+    try:
+        return seccomp.compile_filter(section)
+    except seccomp.SeccompError as e:
+        raise ConfigError(f"seccomp: {e}") from None
+
+
+def find_executable(arg0: str, env: list[str]) -> str:
+    if "/" in arg0:
+        return arg0
+    path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    for d in path.split(":"):
+        cand = os.path.join(d or ".", arg0)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    raise SetupError(f"exec: {arg0!r}: executable file not found in $PATH")
+
+
+def enter_cwd(cwd: str) -> None:
+    """chdir to cwd resolved inside the (already pivoted) root; refuse anything outside it."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = mkdirall_in_root(root, cwd)
+    except OSError as e:
+        raise SetupError(f"cannot use working directory {cwd}: {e.strerror or e}") from None
+    finally:
+        os.close(root)
+    try:
+        os.fchdir(fd)
+    finally:
+        os.close(fd)
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = "(unreachable)"
+    # A cwd reached through a leaked host fd reads "(unreachable)/..." (runc CVE-2024-21626).
+    if not here.startswith("/"):
+        raise SetupError(f"working directory {cwd} is outside the container root")
+
+
+def set_rlimits(p: Process) -> None:
+    for res, soft, hard in p.rlimits:
+        try:
+            resource.setrlimit(res, (_rl(soft), _rl(hard)))
+        except (OSError, ValueError) as e:
+            raise SetupError(f"cannot set rlimit {res}: {e}") from None
+
+
+def _rl(v: int) -> int:
+    return resource.RLIM_INFINITY if v < 0 or v >= 2**63 else v
+
+
+def set_user(p: Process, setgroups_allowed: bool = True) -> None:
+    try:
+        if setgroups_allowed:
+            os.setgroups(p.additional_gids)
+        os.setresgid(p.gid, p.gid, p.gid)
+        if p.uid != 0:
+            caps.keep_caps_across_setuid()
+        os.setresuid(p.uid, p.uid, p.uid)
+    except OSError as e:
+        raise SetupError(f"cannot set user {p.uid}:{p.gid}: {e.strerror or e}") from None
+    if p.umask is not None:
+        os.umask(p.umask)
+
+
+def apply_capsets(c: CapSets | None, uid: int) -> None:
+    if c is None:
+        now = caps.read_proc_caps()
+        keep = now["CapPrm"] if uid == 0 else 0
+        c = CapSets(now["CapBnd"], keep, keep, 0, 0)
+    # The kernel only lets ambient caps that are permitted and inheritable be raised; like runc,
+    # the others are skipped rather than failing the container (runc's default spec asks
+    # for ambient caps with an empty inheritable set).
+    ambient = c.ambient & c.permitted & c.inheritable
+    c = CapSets(c.bounding, c.effective, c.permitted, c.inheritable, ambient)
+    try:
+        caps.apply_caps(c.bounding, c.effective, c.permitted, c.inheritable, c.ambient)
+    except caps.CapabilityError as e:
+        raise SetupError(str(e)) from None
+
+
+def exec_process(
+    p: Process, capsets: CapSets | None, seccomp_filter: Any, preserve_fds: int, extra_env: list[str]
+) -> None:
+    """Become the container process. Returns only by raising SetupError."""
+    enter_cwd(p.cwd)
+    set_rlimits(p)
+    env = list(p.env) + extra_env
+    set_user(p)
+    if seccomp_filter is not None and not p.no_new_privileges:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping.
+        seccomp_filter.load()
+    apply_capsets(capsets, p.uid)
+    if p.no_new_privileges:
+        set_no_new_privs()
+    path = find_executable(p.args[0], env)
+    for fd in range(3, 3 + preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    cloexec_fds_from(3 + preserve_fds)
+    if seccomp_filter is not None and p.no_new_privileges:
+        seccomp_filter.load()
+    try:
+        os.execve(path, p.args, _env_dict(env))
+    except OSError as e:
+        raise SetupError(f"exec {p.args[0]}: {e.strerror or e}") from None
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env:
+        k, sep, v = item.partition("=")
+        if sep:
+            out[k] = v
+    return out

@@ -1,0 +1,146 @@
+"""`run` (create + start + wait) and waiting for an `exec`ed process."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from types import FrameType
+
+from dockyard.runtime.create import CreateOptions, create
+from dockyard.runtime.errors import ConfigError
+
+# Signals `run` and `exec` pass on to the container process, as runc does.
+FORWARDED = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+    signal.SIGTSTP,
+)
+
+
+@dataclass
+class RunOptions(CreateOptions):
+    detach: bool = False
+    keep: bool = False
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _forward_to(pid: int) -> None:
+    def handler(sig: int, _frame: FrameType | None) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    for s in FORWARDED:
+        signal.signal(s, handler)
+
+
+def wait_for(pid: int) -> int:
+    """Wait for pid (our child, or adopted as subreaper), reaping adopted orphans meanwhile."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        except InterruptedError:
+            continue
+        if got == pid:
+            return exit_code(status)
+
+
+def run(o: RunOptions) -> int:
+    from dockyard.runtime.lifecycle import delete, start
+
+    proxy = None
+    if not o.console_socket and not o.detach:
+        from dockyard.runtime.config import load_config_file
+
+        proc = load_config_file(o.bundle).get("process")
+        if isinstance(proc, dict) and proc.get("terminal"):
+            from dockyard.runtime.tty import ConsoleProxy
+
+            proxy = ConsoleProxy()
+            o.console_sock = proxy.theirs
+    o.subreaper = not o.detach
+    if o.detach and not o.console_socket:
+        from dockyard.runtime.config import load_config_file
+
+        proc = load_config_file(o.bundle).get("process")
+        if isinstance(proc, dict) and proc.get("terminal"):
+            raise ConfigError("cannot allocate a terminal when detaching without --console-socket")
+    st = create(o)
+    try:
+        if proxy is not None:
+            proxy.receive()
+        start(o.root, o.cid)
+    except BaseException:
+        delete(o.root, o.cid, force=True)
+        if proxy is not None:
+            proxy.restore()
+        raise
+    if o.detach:
+        return 0
+    _forward_to(st.pid)
+    try:
+        if proxy is not None:
+            done: list[int] = []
+
+            def finished() -> bool:
+                got, status = os.waitpid(st.pid, os.WNOHANG)
+                if got == st.pid:
+                    done.append(exit_code(status))
+                return bool(done)
+
+            proxy.pump(finished)
+            code = done[0] if done else wait_for(st.pid)
+        else:
+            code = wait_for(st.pid)
+    finally:
+        if proxy is not None:
+            proxy.restore()
+    if not o.keep:
+        delete(o.root, o.cid, force=True)
+    return code
+
+
+def exec_and_wait(o: "ExecOptions") -> int:  # type: ignore[name-defined]  # noqa: F821
+    from dockyard.runtime.execute import execute
+
+    proxy = None
+    if o.tty and not o.console_socket and not o.detach and not o.process_file:
+        from dockyard.runtime.tty import ConsoleProxy
+
+        proxy = ConsoleProxy()
+        o.console_sock = proxy.theirs
+    pid = execute(o)
+    if o.detach:
+        return 0
+    _forward_to(pid)
+    try:
+        if proxy is not None:
+            proxy.receive()
+            done: list[int] = []
+
+            def finished() -> bool:
+                got, status = os.waitpid(pid, os.WNOHANG)
+                if got == pid:
+                    done.append(exit_code(status))
+                return bool(done)
+
+            proxy.pump(finished)
+            return done[0] if done else wait_for(pid)
+        return wait_for(pid)
+    finally:
+        if proxy is not None:
+            proxy.restore()

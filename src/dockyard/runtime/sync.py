@@ -1,0 +1,60 @@
+"""The one socket between the `create` parent and the container's setup processes.
+
+A SOCK_SEQPACKET socketpair carries small JSON messages ({"t": kind, ...}); message
+boundaries are kept by the kernel, so each recv is exactly one message (crun's design).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from dockyard.runtime.errors import SetupError
+
+_MAX = 65536
+
+
+class Sync:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple[Sync, Sync]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, kind: str, **fields: Any) -> None:
+        self.sock.send(json.dumps({"t": kind, **fields}).encode())
+
+    def recv(self) -> dict[str, Any]:
+        """Next message; an EOF (the other side died) becomes a SetupError."""
+        raw = self.sock.recv(_MAX)
+        if not raw:
+            raise SetupError("container init exited during setup")
+        msg: dict[str, Any] = json.loads(raw)
+        if msg.get("t") == "error":
+            raise SetupError(str(msg.get("msg")))
+        return msg
+
+    def recv_or_eof(self) -> dict[str, Any] | None:
+        """Like recv, but None when the other side closed its end (e.g. on a successful exec)."""
+        raw = self.sock.recv(_MAX)
+        if not raw:
+            return None
+        msg: dict[str, Any] = json.loads(raw)
+        if msg.get("t") == "error":
+            raise SetupError(str(msg.get("msg")))
+        return msg
+
+    def expect(self, kind: str) -> dict[str, Any]:
+        msg = self.recv()
+        if msg.get("t") != kind:
+            raise SetupError(f"protocol error: expected {kind!r}, got {msg.get('t')!r}")
+        return msg
+
+    def close(self) -> None:
+        self.sock.close()
