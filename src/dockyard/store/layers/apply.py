@@ -198,14 +198,14 @@ class _Applier:
             block = feed.block()
             if block is None or block == t.ZERO_BLOCK:
                 return
-            h = t.parse_header(block)
-            if h.type in t.EXTENSIONS:
-                if h.size > t.MAX_EXTENSION:
-                    raise LayerError(f"tar extension header of {h.size} bytes is too large")
-                ext.add(h.type, feed.read(h.size))
-                feed.skip(-h.size % t.BLOCK)
+            m = t.parse_header(block)
+            if m.type in t.EXTENSIONS:
+                if m.size > t.MAX_EXTENSION:
+                    raise LayerError(f"tar extension header of {m.size} bytes is too large")
+                ext.add(m.type, feed.read(m.size))
+                feed.skip(-m.size % t.BLOCK)
                 continue
-            m = ext.merge(h)
+            ext.merge(m)
             action = plan(m)
             body = m.size if m.has_body else 0
             try:
@@ -269,7 +269,9 @@ class _Applier:
         except NotADirectoryError:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
             if not stat.S_ISLNK(st.st_mode):
-                raise LayerError(f"layer entry path goes through a non-directory: {path!r}") from None
+                raise LayerError(
+                    f"layer entry path goes through a non-directory: {path!r}"
+                ) from None
         # A symlink on the way: resolve it inside the root, as chroot would.
         if create:
             return mkdirall_in_root(self.root, path)

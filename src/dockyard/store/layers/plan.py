@@ -45,7 +45,7 @@ _KIND_BY_TYPE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Action:
     """What to do for one member. ``parent`` is a clean relative dir path ("" = root)."""
 
@@ -67,8 +67,12 @@ def clean_path(name: str, *, what: str = "path") -> str:
     A leading ``/`` and ``.`` components are dropped (as GNU tar does); ``..`` is
     resolved lexically and may not climb above the root. Returns "" for the root.
     """
+    if name.startswith("./"):
+        name = name[2:]
     if "\0" in name:
         raise LayerError(f"layer entry has a NUL byte in its {what}: {name!r}")
+    if not (name.startswith("/") or "//" in name or "/." in name or name.startswith(".")):
+        return name.rstrip("/")  # already clean: the common case
     out: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
@@ -91,9 +95,7 @@ def plan(member: t.Member) -> Action:
     """Map one archive member to an Action (or raise LayerError)."""
     kind = _KIND_BY_TYPE.get(member.type)
     if kind is None:
-        raise LayerError(
-            f"unsupported tar entry type {member.type!r} for {member.name!r}"
-        )
+        raise LayerError(f"unsupported tar entry type {member.type!r} for {member.name!r}")
     path = clean_path(member.name)
     parent, base = split_parent(path)
     if base.startswith(WHITEOUT_PREFIX):

@@ -8,6 +8,7 @@ an unbounded name or PAX record in memory.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from dockyard.store.layers.errors import LayerError
@@ -36,6 +37,7 @@ EXTENSIONS = frozenset((PAX_X, PAX_G, GNU_LONGNAME, GNU_LONGLINK))
 _HAS_BODY = frozenset((REG, AREG, CONT))
 
 _USTAR_MAGIC = b"ustar\x00"
+_ADLER_MOD = 65521
 _XATTR_PREFIXES = ("SCHILY.xattr.",)
 
 
@@ -60,22 +62,6 @@ class Member:
         return self.type in _HAS_BODY
 
 
-@dataclass(slots=True)
-class Header:
-    """A raw header block, before extension records are applied."""
-
-    name: str
-    type: bytes
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    mtime: int
-    linkname: str
-    devmajor: int
-    devminor: int
-
-
 def _num(field: bytes, what: str) -> int:
     """Octal (NUL/space terminated) or GNU base-256 numeric field."""
     if field and field[0] & 0x80:
@@ -98,39 +84,51 @@ def _str(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def checksum_ok(block: bytes) -> bool:
-    stored = block[148:156].split(b"\0", 1)[0].strip()
+def _oct(field: bytes, what: str) -> int:
+    """The common case (octal digits, NUL/space padded) fast; anything else via _num."""
     try:
-        want = int(stored, 8)
+        return int(field.rstrip(b"\0 ") or b"0", 8)
+    except ValueError:
+        return _num(field, what)
+
+
+def checksum_ok(block: bytes) -> bool:
+    stored = block[148:156]
+    try:
+        want = int(stored.split(b"\0", 1)[0].strip() or b"x", 8)
     except ValueError:
         return False
-    # The checksum is computed with its own field taken as eight spaces.
-    unsigned = sum(block) - sum(block[148:156]) + 256
-    return want == unsigned
+    # The checksum is the byte sum with its own field read as eight spaces (8 * 32).
+    # adler32's low half is 1 + that sum mod 65521: C speed, and as strong a check.
+    total = (zlib.adler32(block) & 0xFFFF) - 1 - sum(stored) + 256
+    return (want - total) % _ADLER_MOD == 0
 
 
-def parse_header(block: bytes) -> Header:
-    """Decode one non-zero 512-byte header block."""
+def parse_header(block: bytes) -> Member:
+    """Decode one non-zero 512-byte header block (before extension records apply)."""
     if not checksum_ok(block):
         raise LayerError("invalid tar header: checksum mismatch (not a tar archive?)")
-    name = _str(block[0:100])
-    if block[257:263] == _USTAR_MAGIC:
-        prefix = _str(block[345:500])
-        if prefix:
-            name = prefix + "/" + name
+    name = block[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if block[257:263] == _USTAR_MAGIC and block[345] != 0:
+        name = _str(block[345:500]) + "/" + name
     typeflag = block[156:157]
-    return Header(
-        name=name,
-        type=typeflag,
-        mode=_num(block[100:108], "mode"),
-        uid=_num(block[108:116], "uid"),
-        gid=_num(block[116:124], "gid"),
-        size=_num(block[124:136], "size"),
-        mtime=_num(block[136:148], "mtime"),
-        linkname=_str(block[157:257]),
-        devmajor=_num(block[329:337], "devmajor"),
-        devminor=_num(block[337:345], "devminor"),
+    m = Member(
+        name,
+        typeflag,
+        _oct(block[100:108], "mode") & 0o7777,
+        _oct(block[108:116], "uid"),
+        _oct(block[116:124], "gid"),
+        _oct(block[124:136], "size"),
+        _oct(block[136:148], "mtime") * 1_000_000_000,
     )
+    if block[157] != 0:
+        m.linkname = _str(block[157:257])
+    if typeflag in (CHR, BLK):
+        m.devmajor = _oct(block[329:337], "devmajor")
+        m.devminor = _oct(block[337:345], "devminor")
+    if m.size < 0 or m.uid < 0 or m.gid < 0:
+        raise LayerError(f"invalid tar header for {name!r}: negative number")
+    return m
 
 
 def parse_pax(data: bytes) -> dict[str, bytes]:
@@ -199,20 +197,8 @@ class Extensions:
         else:
             self.longlink = _str(body)
 
-    def merge(self, h: Header) -> Member:
-        """Build the Member for header ``h`` and forget the per-entry records."""
-        m = Member(
-            name=h.name,
-            type=h.type,
-            mode=h.mode & 0o7777,
-            uid=h.uid,
-            gid=h.gid,
-            size=h.size,
-            mtime_ns=h.mtime * 1_000_000_000,
-            linkname=h.linkname,
-            devmajor=h.devmajor,
-            devminor=h.devminor,
-        )
+    def merge(self, m: Member) -> Member:
+        """Apply the pending records to entry ``m`` and forget the per-entry ones."""
         if self.longname is not None:
             m.name = self.longname
             self.longname = None
