@@ -1,0 +1,213 @@
+"""A real cgroup on this host: create, limit, enforce, freeze, count, kill, remove."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard.linux.cgroups import Cgroup, CgroupError, cgroup_mode
+
+pytestmark = pytest.mark.root
+
+BUSYBOX = "/bin/busybox"
+
+
+@pytest.fixture
+def cgroup() -> Iterator[Cgroup]:
+    # Relative path: nested under this test process's own cgroups, so limits that
+    # the machine puts on us keep applying to the children.
+    parent = f"dockyard-test-{uuid.uuid4().hex[:10]}"
+    cg = Cgroup.for_path(f"{parent}/box", "box")
+    cg.create()
+    try:
+        yield cg
+    finally:
+        for pid in cg.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        cg.destroy()
+        for d in set(cg.dirs.values()):
+            top = os.path.dirname(d)
+            if os.path.basename(top) == parent:
+                os.rmdir(top)
+
+
+def gated(cg: Cgroup, *argv: str) -> subprocess.Popen[bytes]:
+    """Start argv through a shell that waits on stdin, join it to the cgroup, let it go."""
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", 'read go; exec "$@"', "sh", *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    cg.add_pid(p.pid)
+    assert p.stdin is not None
+    p.stdin.write(b"go\n")
+    p.stdin.close()
+    p.stdin = None  # so communicate() does not flush it
+    return p
+
+
+def state(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("State:"):
+                return line.split()[1]
+    return "?"
+
+
+def test_mode_is_detected() -> None:
+    mode = cgroup_mode()
+    assert mode in ("v1", "hybrid", "v2")
+    if os.path.isdir("/sys/fs/cgroup/memory"):
+        assert mode in ("v1", "hybrid")
+
+
+def test_limits_are_written_and_read_back(cgroup: Cgroup) -> None:
+    cgroup.set_resources(
+        {
+            "memory": {"limit": 64 << 20, "swap": 96 << 20, "reservation": 32 << 20},
+            "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 16},
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 136, "access": "rw"},
+            ],
+        }
+    )
+
+    def read(controller: str, name: str) -> str:
+        with open(os.path.join(cgroup.dirs[controller], name)) as f:
+            return f.read().strip()
+
+    if cgroup.mode == "v2":
+        assert read("", "memory.max") == str(64 << 20)
+        assert read("", "memory.swap.max") == str(32 << 20)
+        assert read("", "cpu.max") == "20000 100000"
+        assert read("", "pids.max") == "16"
+        return
+    assert read("memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert read("memory", "memory.memsw.limit_in_bytes") == str(96 << 20)
+    assert read("memory", "memory.soft_limit_in_bytes") == str(32 << 20)
+    assert read("cpu", "cpu.shares") == "512"
+    assert read("cpu", "cpu.cfs_quota_us") == "20000"
+    assert read("cpuset", "cpuset.cpus") == "0"
+    assert read("pids", "pids.max") == "16"
+    assert read("devices", "devices.list").splitlines() == ["c 1:3 rwm", "c 136:* rw"]
+
+
+def test_raising_limits_reorders_memsw(cgroup: Cgroup) -> None:
+    if cgroup.mode == "v2":
+        pytest.skip("memsw ordering is a v1 matter")
+    cgroup.set_resources({"memory": {"limit": 32 << 20, "swap": 32 << 20}})
+    # Raising memory above the current memsw only works after memsw is raised.
+    cgroup.set_resources({"memory": {"limit": 128 << 20, "swap": 256 << 20}})
+    with open(os.path.join(cgroup.dirs["memory"], "memory.limit_in_bytes")) as f:
+        assert f.read().strip() == str(128 << 20)
+
+
+def test_memory_limit_is_enforced(cgroup: Cgroup) -> None:
+    cgroup.set_resources({"memory": {"limit": 16 << 20, "swap": 16 << 20}})
+    p = gated(cgroup, BUSYBOX, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+    p.communicate(timeout=30)
+    assert p.returncode == -signal.SIGKILL  # the OOM killer
+    big = gated(cgroup, BUSYBOX, "dd", "if=/dev/zero", "of=/dev/null", "bs=4M", "count=1")
+    big.communicate(timeout=30)
+    assert big.returncode == 0
+
+
+def test_pids_limit_is_enforced(cgroup: Cgroup) -> None:
+    cgroup.set_resources({"pids": {"limit": 3}})
+    script = "for i in 1 2 3 4 5 6; do sleep 5 & done; echo spawned; kill $(jobs -p); wait"
+    p = gated(cgroup, BUSYBOX, "sh", "-c", script)
+    _, err = p.communicate(timeout=30)
+    assert b"fork" in err.lower() or b"resource temporarily unavailable" in err.lower(), err
+
+
+def test_freeze_thaw_stats_kill_destroy(cgroup: Cgroup) -> None:
+    cgroup.set_resources({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}})
+    # A shell with two children that burn a little CPU and hold memory.
+    p = gated(
+        cgroup,
+        BUSYBOX,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=1M count=200000 & "
+        "dd if=/dev/zero of=/dev/null bs=4M count=100000 & wait",
+    )
+    deadline = time.monotonic() + 10
+    while len(cgroup.pids()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pids = cgroup.pids()
+    assert p.pid in pids and len(pids) == 3
+
+    cgroup.freeze()
+    assert cgroup.frozen()
+    if cgroup.mode != "v2":
+        assert all(state(pid) == "D" for pid in pids)  # v1 freezer shows frozen as D
+    cgroup.thaw()
+    assert not cgroup.frozen()
+    assert all(state(pid) in ("R", "S") for pid in pids)
+
+    time.sleep(0.2)
+    st = cgroup.stats()
+    assert st["cpu"]["usage_ns"] > 0
+    assert st["memory"]["usage"] > 4 << 20
+    assert st["memory"]["limit"] == 64 << 20
+    assert st["pids"] == {"current": 3, "limit": 20}
+
+    cgroup.kill_all(signal.SIGKILL)
+    p.communicate(timeout=10)
+    assert p.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 5
+    while cgroup.pids() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cgroup.pids() == []
+
+    cgroup.destroy()
+    assert [d for d in cgroup.dirs.values() if os.path.exists(d)] == []
+
+
+def test_kill_all_with_another_signal(cgroup: Cgroup) -> None:
+    p = gated(cgroup, BUSYBOX, "sh", "-c", "trap 'echo got-term; exit 3' TERM; sleep 30 & wait")
+    deadline = time.monotonic() + 10
+    while len(cgroup.pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    cgroup.kill_all(signal.SIGTERM)
+    out, _ = p.communicate(timeout=10)
+    assert p.returncode == 3 and b"got-term" in out
+
+
+def test_nested_cgroups_are_removed_too(cgroup: Cgroup) -> None:
+    for d in set(cgroup.dirs.values()):
+        os.makedirs(os.path.join(d, "inner", "deeper"))
+    cgroup.destroy()
+    assert [d for d in cgroup.dirs.values() if os.path.exists(d)] == []
+
+
+def test_cpuset_is_usable_at_once(cgroup: Cgroup) -> None:
+    if "cpuset" not in cgroup.dirs or cgroup.mode == "v2":
+        pytest.skip("no v1 cpuset")
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        with open(os.path.join(cgroup.dirs["cpuset"], name)) as f:
+            assert f.read().strip()
+    p = gated(cgroup, BUSYBOX, "true")
+    p.communicate(timeout=10)
+    assert p.returncode == 0
+
+
+def test_unsupported_setting_is_a_clear_error(cgroup: Cgroup) -> None:
+    with pytest.raises(CgroupError, match=r"hugetlb|blkio\.weight|needs cgroup v2"):
+        cgroup.set_resources(
+            {"blockIO": {"weight": 300}, "hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}
+        )
+    with pytest.raises(CgroupError, match=r"cannot set cpu\.cfs_quota_us"):
+        cgroup.set_resources({"cpu": {"quota": 500, "period": 100000}})  # quota below 1ms
