@@ -1,0 +1,1210 @@
+"""The image store: the one facade the engine and the distribution client call.
+
+Every write (load, import, commit, create) stages its blobs under a lease, verifies them, and
+registers the image and its references in one metadata transaction; on failure the lease is
+dropped and the blobs nobody else references are deleted, so nothing half-made is visible.
+Operations hold a shared lock on ``store.lock``; garbage collection takes it exclusively.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import importlib
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, NamedTuple, Protocol, cast
+
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest, InvalidDigest, sha256_bytes
+from dockyard.oci.image import (
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    Descriptor,
+    ImageConfig,
+    Index,
+    InvalidConfig,
+    InvalidManifest,
+    Manifest,
+    canonical_json,
+    chain_ids,
+    make_manifest,
+    parse_config,
+    parse_manifest,
+    parse_manifest_or_index,
+)
+from dockyard.oci.platform import Platform, host_platform
+from dockyard.oci.reference import InvalidReference as OciInvalidReference
+from dockyard.oci.reference import (
+    Reference,
+    parse_normalized_named,
+    parse_tag_reference,
+)
+from dockyard.store import archive as arc
+from dockyard.store import gc as gcmod
+from dockyard.store import views
+from dockyard.store.changes import apply_changes
+from dockyard.store.content import ContentStore, ephemeral_ref
+from dockyard.store.errors import (
+    AmbiguousImage,
+    ArchiveError,
+    ConflictError,
+    ContentError,
+    ImageCorrupt,
+    ImageInUse,
+    ImageNotFound,
+    InvalidImage,
+    InvalidReference,
+    UnpackError,
+)
+from dockyard.store.layerinfo import check_tar, layer_facts, media_type_for, open_uncompressed
+from dockyard.store.metadata import ImageRecord, LayerRecord, Metadata
+
+DEFAULT_MAX_MEMBER = 64 << 30
+_CHUNK = 1 << 20
+
+
+class ImageUser(NamedTuple):
+    """A container that uses an image; ``running`` decides whether force can override."""
+
+    container_id: str
+    running: bool = False
+
+
+InUse = Callable[[str], Sequence[ImageUser]]
+
+
+class Snapshotter(Protocol):
+    """What the store needs from a snapshotter (dockyard.store.snapshots)."""
+
+    def prepare(self, key: str, parent: str | None) -> Any: ...
+
+    def commit(self, name: str, key: str) -> Any: ...
+
+    def remove(self, key: str) -> Any: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def apply_into(self, key: str) -> Path: ...
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """A layer blob already in the content store, as the distribution client hands it over."""
+
+    digest: Digest
+    media_type: str | None = None
+    diff_id: Digest | None = None  # trusted only when ``size`` is given too
+    size: int | None = None  # uncompressed
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    image_id: str
+    tags: list[str]
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # (tag, old image id)
+
+    def messages(self) -> list[str]:
+        """What ``docker load`` prints."""
+        out = [
+            f"The image {tag} already exists, renaming the old one with ID {old} to empty string"
+            for tag, old in self.replaced
+        ]
+        if self.tags:
+            out += [f"Loaded image: {t}" for t in self.tags]
+        else:
+            out.append(f"Loaded image ID: {self.image_id}")
+        return out
+
+
+@dataclass
+class _NewImage:
+    record: ImageRecord
+    layers: list[LayerRecord]
+    tags: list[Reference] = field(default_factory=list)
+    digest_refs: list[Reference] = field(default_factory=list)
+
+
+class _Op:
+    """One write operation: its lease, and the blobs written under it."""
+
+    def __init__(self, store: ImageStore, lease: str) -> None:
+        self.store = store
+        self.lease = lease
+
+    def hold(self, digest: Digest) -> None:
+        self.store.meta.add_lease_resource(self.lease, "blob", str(digest))
+
+    def put_bytes(self, data: bytes) -> Digest:
+        d = sha256_bytes(data)
+        self.hold(d)
+        return self.store.content.put_bytes(data, d)
+
+    def put_stream(
+        self, stream: BinaryIO, expected: Digest | None = None, limit: int | None = None
+    ) -> Digest:
+        if expected is not None:
+            self.hold(expected)
+        ref = ephemeral_ref()
+        with self.store.content.writer(ref, expected) as w:
+            while chunk := stream.read(_CHUNK):
+                w.write(chunk)
+                if limit is not None and w.offset > limit:
+                    raise InvalidImage(f"layer is larger than the {limit}-byte limit")
+            self.hold(w.digest())
+            return w.commit()
+
+
+def _as_digest(value: str, what: str) -> Digest:
+    try:
+        return Digest.parse(value)
+    except InvalidDigest as e:
+        raise InvalidImage(f"{what}: {e}") from None
+
+
+def _ref_from_record(name: str) -> Reference:
+    return parse_normalized_named(name)
+
+
+class ImageStore:
+    def __init__(
+        self,
+        root: Path,
+        snapshotter: Snapshotter | None = None,
+        *,
+        ingest_ttl: float | None = None,
+        max_layer_size: int | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.content = (
+            ContentStore(self.root)
+            if ingest_ttl is None
+            else ContentStore(self.root, ingest_ttl=ingest_ttl)
+        )
+        self.meta = Metadata(self.root / "metadata.db")
+        self._snapshotter = snapshotter
+        self.max_layer_size = max_layer_size
+        self._lock_path = self.root / "store.lock"
+        self.recovered: gcmod.GCResult | None = self._recover()
+
+    def close(self) -> None:
+        self.meta.close()
+
+    # locking and operations --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _flock(self, mode: int, blocking: bool = True) -> Iterator[bool]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, mode | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _op(self) -> Iterator[_Op]:
+        with self._flock(fcntl.LOCK_SH):
+            lease = self.meta.create_lease()
+            op = _Op(self, lease)
+            try:
+                yield op
+            except BaseException:
+                held = self.meta.lease_resources("blob")
+                self.meta.delete_lease(lease)
+                self._drop_unreferenced(held)
+                raise
+            self.meta.delete_lease(lease)
+
+    def _drop_unreferenced(self, candidates: set[str]) -> int:
+        counts = self.meta.blob_refcounts()
+        freed = 0
+        for d in candidates:
+            if counts.get(d, 0) == 0:
+                with contextlib.suppress(InvalidDigest, ContentError):
+                    digest = Digest.parse(d)
+                    size = self.content.info(digest).size
+                    if self.content.delete(digest):
+                        freed += size
+        return freed
+
+    def _recover(self) -> gcmod.GCResult | None:
+        """After a crash: drop dead leases and, if there were any, collect what they held."""
+        dead = self.meta.expire_leases()
+        stale_extracts = self._stale_extract_keys()
+        if not dead and not stale_extracts and not self.content.ingests():
+            return None
+        return self.gc(blocking=False)
+
+    # lookup ------------------------------------------------------------------------------
+
+    def resolve(self, ref_or_id: str) -> str:
+        """Docker's lookup: full id, ``sha256:`` id, reference, then unique id prefix."""
+        s = ref_or_id.strip()
+        if not s:
+            raise ImageNotFound(ref_or_id)
+        if s.startswith("sha256:") and len(s) == 71:
+            if self.meta.get_image(s) is not None:
+                return s
+            raise ImageNotFound(s)
+        if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
+            if self.meta.get_image("sha256:" + s) is not None:
+                return "sha256:" + s
+            raise ImageNotFound(s)
+        ref: Reference | None
+        try:
+            ref = parse_normalized_named(s).tagged_or_latest()
+        except OciInvalidReference as e:
+            if not s.startswith("sha256:"):
+                raise InvalidReference(str(e)) from None
+            ref = None
+        if ref is not None:
+            rec = self.meta.get_ref(str(ref))
+            if rec is not None:
+                return rec.image_id
+        prefix = s.removeprefix("sha256:")
+        if prefix and all(c in "0123456789abcdef" for c in prefix):
+            found = self.meta.images_with_prefix("sha256:" + prefix)
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise AmbiguousImage(prefix)
+        raise ImageNotFound(ref.familiar() if ref is not None else s)
+
+    def get(self, ref_or_id: str) -> ImageRecord:
+        image_id = self.resolve(ref_or_id)
+        rec = self.meta.get_image(image_id)
+        if rec is None:
+            raise ImageNotFound(ref_or_id)
+        return rec
+
+    def exists(self, ref_or_id: str) -> bool:
+        try:
+            self.resolve(ref_or_id)
+        except (ImageNotFound, InvalidReference, AmbiguousImage):
+            return False
+        return True
+
+    def config(self, ref_or_id: str) -> ImageConfig:
+        image_id = self.resolve(ref_or_id)
+        try:
+            data = self.content.read_bytes(Digest.parse(image_id), MAX_CONFIG_BYTES)
+            return parse_config(data)
+        except (ContentError, InvalidConfig) as e:
+            raise ImageCorrupt(f"image {image_id}: config: {e}") from None
+
+    def manifest(self, ref_or_id: str) -> tuple[bytes, str]:
+        rec = self.get(ref_or_id)
+        try:
+            data = self.content.read_bytes(Digest.parse(rec.manifest_digest), MAX_MANIFEST_BYTES)
+        except ContentError as e:
+            raise ImageCorrupt(f"image {rec.id}: manifest: {e}") from None
+        return data, rec.manifest_media_type
+
+    def layers(self, ref_or_id: str) -> builtins.list[LayerRecord]:
+        return self.meta.layers(self.resolve(ref_or_id))
+
+    def refs(self, image_id: str) -> builtins.list[Reference]:
+        return [_ref_from_record(r.name) for r in self.meta.refs_for_image(image_id)]
+
+    def list(self) -> builtins.list[views.ImageSummary]:
+        out = []
+        for rec in self.meta.list_images():
+            out.append(
+                views.summary(
+                    rec,
+                    self.config(rec.id),
+                    self.refs(rec.id),
+                    len(self.meta.image_users(rec.id)),
+                )
+            )
+        out.sort(key=lambda s: (-s.created, s.id))
+        return out
+
+    def inspect(self, ref_or_id: str) -> dict[str, Any]:
+        rec = self.get(ref_or_id)
+        refs = self.meta.refs_for_image(rec.id)
+        last = max((r.created for r in refs if r.kind == "tag"), default=None)
+        return views.inspect(rec, self.config(rec.id), self.refs(rec.id), last)
+
+    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]:
+        rec = self.get(ref_or_id)
+        tags = [r.familiar() for r in self.refs(rec.id) if r.digest is None]
+        return views.history(rec.id, self.config(rec.id), self.meta.layers(rec.id), tags)
+
+    # tags --------------------------------------------------------------------------------
+
+    def tag(self, source: str, target: str) -> Reference:
+        image_id = self.resolve(source)
+        try:
+            ref = parse_tag_reference(target)
+        except OciInvalidReference as e:
+            raise InvalidReference(str(e)) from None
+        with self._flock(fcntl.LOCK_SH):
+            self.meta.set_ref(str(ref), image_id, "tag")
+        return ref
+
+    def untag(self, ref: str) -> bool:
+        try:
+            named = parse_normalized_named(ref).tagged_or_latest()
+        except OciInvalidReference as e:
+            raise InvalidReference(str(e)) from None
+        return self.meta.delete_ref(str(named))
+
+    # containers using images -------------------------------------------------------------
+
+    def add_image_use(self, container_id: str, image_id: str) -> None:
+        rec = self.get(image_id)
+        self.meta.add_image_use(container_id, rec.id, rec.chain_id)
+
+    def remove_image_use(self, container_id: str) -> None:
+        self.meta.remove_image_use(container_id)
+
+    def _users(self, image_id: str, in_use: InUse | None) -> builtins.list[ImageUser]:
+        if in_use is not None:
+            return list(in_use(image_id))
+        return [ImageUser(c, False) for c in self.meta.image_users(image_id)]
+
+    # remove ------------------------------------------------------------------------------
+
+    def remove(
+        self,
+        ref_or_id: str,
+        force: bool = False,
+        prune: bool = True,
+        in_use: InUse | None = None,
+    ) -> builtins.list[dict[str, str]]:
+        """``docker rmi``: untag, then delete when no reference is left (Docker's rules)."""
+        with self._flock(fcntl.LOCK_SH):
+            return self._remove(ref_or_id, force, prune, in_use)
+
+    def _remove(
+        self, ref_or_id: str, force: bool, prune: bool, in_use: InUse | None
+    ) -> builtins.list[dict[str, str]]:
+        image_id = self.resolve(ref_or_id)
+        records: builtins.list[dict[str, str]] = []
+        refs = self.refs(image_id)
+        s = ref_or_id.strip()
+        by_id = image_id.startswith(s) or image_id.startswith("sha256:" + s)
+        quiet = False
+        if not by_id:
+            named = parse_normalized_named(s)
+            if named.digest is None:
+                named = named.tagged_or_latest()
+            users = self._users(image_id, in_use)
+            if not force and _single_reference(refs) and users:
+                raise ImageInUse(
+                    f'conflict: unable to remove repository reference "{s}" (must force) - '
+                    f"container {users[0].container_id[:12]} is using its referenced image "
+                    f"{_short(image_id)}"
+                )
+            self.meta.delete_ref(str(named))
+            records.append({"Untagged": named.familiar()})
+            remaining = [r for r in refs if str(r) != str(named)]
+            if named.digest is None and not any(
+                r.digest is None and r.name == named.name for r in remaining
+            ):
+                kept = []
+                for r in remaining:
+                    if r.digest is not None and r.name == named.name:
+                        self.meta.delete_ref(str(r))
+                        records.append({"Untagged": r.familiar()})
+                    else:
+                        kept.append(r)
+                remaining = kept
+            if remaining:
+                return records
+            quiet = True
+        elif _single_reference(refs):
+            conflict = self._conflict(
+                image_id, hard=True, soft=not force, active=False, users=in_use
+            )
+            if conflict:
+                raise conflict
+            for r in refs:
+                self.meta.delete_ref(str(r))
+                records.append({"Untagged": r.familiar()})
+        self._delete_helper(image_id, records, force, prune, quiet, in_use)
+        return records
+
+    def _conflict(
+        self, image_id: str, *, hard: bool, soft: bool, active: bool, users: InUse | None
+    ) -> ConflictError | None:
+        def err(kind: str, message: str) -> ConflictError:
+            cls = ImageInUse if "container" in message else ConflictError
+            return cls(f"conflict: unable to delete {_short(image_id)} ({kind}) - {message}")
+
+        if hard and self.meta.children(image_id):
+            return err("cannot be forced", "image has dependent child images")
+        who = self._users(image_id, users)
+        running = [u for u in who if u.running]
+        if hard and running:
+            return err(
+                "cannot be forced",
+                f"image is being used by running container {running[0].container_id[:12]}",
+            )
+        if soft and active and self.meta.refs_for_image(image_id):
+            return err("must be forced", "image is referenced in multiple repositories")
+        stopped = [u for u in who if not u.running]
+        if soft and stopped:
+            return err(
+                "must be forced",
+                f"image is being used by stopped container {stopped[0].container_id[:12]}",
+            )
+        return None
+
+    def _delete_helper(
+        self,
+        image_id: str,
+        records: builtins.list[dict[str, str]],
+        force: bool,
+        prune: bool,
+        quiet: bool,
+        in_use: InUse | None,
+    ) -> None:
+        conflict = self._conflict(image_id, hard=True, soft=not force, active=True, users=in_use)
+        if conflict is not None:
+            dangling = not self.meta.refs_for_image(image_id)
+            used = bool(self._users(image_id, in_use))
+            if quiet and (not dangling or used):
+                return
+            raise conflict
+        rec = self.meta.get_image(image_id)
+        if rec is None:
+            raise ImageNotFound(image_id)
+        layers = self.meta.layers(image_id)
+        with self.meta.transaction():
+            for r in self.meta.refs_for_image(image_id):
+                self.meta.delete_ref(r.name)
+                records.append({"Untagged": _ref_from_record(r.name).familiar()})
+            self.meta.delete_image(image_id)
+        records.append({"Deleted": image_id})
+        chains = self.meta.chain_refcounts()
+        for layer in reversed(layers):
+            if chains.get(layer.chain_id, 0) == 0:
+                records.append({"Deleted": layer.chain_id})
+        self._release(rec, layers)
+        if prune and rec.parent and self.meta.get_image(rec.parent) is not None:
+            self._delete_helper(rec.parent, records, False, True, True, in_use)
+
+    def _release(self, rec: ImageRecord, layers: builtins.list[LayerRecord]) -> int:
+        """Delete the blobs and snapshots of a removed image that nothing else holds."""
+        freed = self._drop_unreferenced(
+            {rec.manifest_digest, rec.id, *(x.blob_digest for x in layers)}
+        )
+        chains = self.meta.chain_refcounts()
+        for layer in reversed(layers):
+            if chains.get(layer.chain_id, 0) == 0 and self.meta.get_snapshot(layer.chain_id):
+                self._remove_snapshot(layer.chain_id)
+        return freed
+
+    def _remove_snapshot(self, chain: str) -> None:
+        if self._snapshotter is not None:
+            with contextlib.suppress(Exception):
+                if self._snapshotter.exists(chain):
+                    self._snapshotter.remove(chain)
+        self.meta.remove_snapshot(chain)
+
+    # registering new images --------------------------------------------------------------
+
+    def _build(
+        self,
+        op: _Op,
+        config_digest: Digest,
+        layers: Sequence[LayerInput],
+        manifest: tuple[Digest, str] | None = None,
+        parent: str | None = None,
+    ) -> _NewImage:
+        try:
+            config_bytes = self.content.read_bytes(config_digest, MAX_CONFIG_BYTES)
+            cfg = parse_config(config_bytes)
+        except (ContentError, InvalidConfig) as e:
+            raise InvalidImage(f"image config {config_digest}: {e}") from None
+        if len(layers) != len(cfg.diff_ids):
+            raise InvalidImage(
+                f"the image config lists {len(cfg.diff_ids)} layers (rootfs.diff_ids) "
+                f"but the image has {len(layers)}"
+            )
+        records: builtins.list[LayerRecord] = []
+        descriptors: builtins.list[Descriptor] = []
+        chains = chain_ids(cfg.diff_ids)
+        for i, (layer, want) in enumerate(zip(layers, cfg.diff_ids, strict=True)):
+            op.hold(layer.digest)
+            try:
+                blob_size = self.content.info(layer.digest).size
+            except ContentError as e:
+                raise InvalidImage(f"layer {i}: {e}") from None
+            if layer.diff_id is not None and layer.size is not None and layer.media_type:
+                diff_id, size, media_type = layer.diff_id, layer.size, layer.media_type
+            else:
+                with self.content.open(layer.digest) as f:
+                    facts = layer_facts(f, limit=self.max_layer_size)
+                diff_id, size = facts.diff_id, facts.size
+                media_type = layer.media_type or media_type_for(facts.compression)
+            if media_type not in mt.LAYER_TYPES:
+                raise InvalidImage(f"layer {i}: unsupported layer media type {media_type}")
+            if diff_id != want:
+                raise InvalidImage(
+                    f"layer {i} ({layer.digest}) has diff_id {diff_id}, "
+                    f"but the image config says {want}"
+                )
+            records.append(
+                LayerRecord(
+                    i, str(layer.digest), media_type, blob_size, str(diff_id), str(chains[i]), size
+                )
+            )
+            descriptors.append(Descriptor(media_type, layer.digest, blob_size))
+        if manifest is None:
+            cdesc = Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes))
+            body = make_manifest(cdesc, descriptors).to_bytes()
+            manifest_digest, manifest_type = op.put_bytes(body), mt.OCI_MANIFEST
+            manifest_size = len(body)
+        else:
+            manifest_digest, manifest_type = manifest
+            op.hold(manifest_digest)
+            manifest_size = self.content.info(manifest_digest).size
+        rec = ImageRecord(
+            id=str(config_digest),
+            manifest_digest=str(manifest_digest),
+            manifest_media_type=manifest_type,
+            manifest_size=manifest_size,
+            config_size=len(config_bytes),
+            created=cfg.created,
+            size=sum(r.size for r in records),
+            chain_id=str(chains[-1]) if chains else None,
+            parent=parent,
+            added_at=_now(),
+        )
+        return _NewImage(rec, records)
+
+    def _register(self, images: Sequence[_NewImage]) -> builtins.list[LoadedImage]:
+        """Add every image and move every tag in one transaction."""
+        out = []
+        with self.meta.transaction():
+            for img in images:
+                self.meta.add_image(img.record, img.layers)
+                replaced = []
+                for ref in img.tags:
+                    old = self.meta.set_ref(str(ref), img.record.id, "tag")
+                    if old is not None:
+                        replaced.append((ref.familiar(), old))
+                for ref in img.digest_refs:
+                    self.meta.set_ref(str(ref), img.record.id, "digest")
+                out.append(LoadedImage(img.record.id, [r.familiar() for r in img.tags], replaced))
+        return out
+
+    def create_image(
+        self,
+        config: bytes,
+        layers: Sequence[LayerInput | tuple[Any, ...]],
+        ref: str | None = None,
+        *,
+        manifest: bytes | None = None,
+        manifest_media_type: str | None = None,
+        lease: str | None = None,
+    ) -> str:
+        """Register an image whose layer blobs are already in the content store (a pull).
+
+        ``manifest``, when given, is stored verbatim and ``ref`` also gets a digest reference
+        (``name@<manifest digest>``), as Docker records RepoDigests for pulled images.
+        """
+        with self._op() as op:
+            image_id = self.create_image_in(
+                op, config, layers, ref, manifest=manifest, manifest_media_type=manifest_media_type
+            )
+        if lease:
+            self.meta.delete_lease(lease)
+        return image_id
+
+    def operation(self) -> contextlib.AbstractContextManager[_Op]:
+        """A write operation (shared store lock + lease) for several calls that build one image."""
+        return self._op()
+
+    def create_image_in(
+        self,
+        op: _Op,
+        config: bytes,
+        layers: Sequence[LayerInput | tuple[Any, ...]],
+        ref: str | None = None,
+        *,
+        manifest: bytes | None = None,
+        manifest_media_type: str | None = None,
+    ) -> str:
+        inputs = [_layer_input(x) for x in layers]
+        named = self._parse_target(ref)
+        cdigest = op.put_bytes(config)
+        mref: tuple[Digest, str] | None = None
+        if manifest is not None:
+            try:
+                parsed = parse_manifest(manifest, manifest_media_type)
+            except InvalidManifest as e:
+                raise InvalidImage(str(e)) from None
+            if parsed.config.digest != cdigest:
+                raise InvalidImage("the manifest's config digest does not match the config")
+            if [d.digest for d in parsed.layers] != [x.digest for x in inputs]:
+                raise InvalidImage("the manifest's layers do not match the layers given")
+            inputs = [
+                LayerInput(x.digest, d.media_type, x.diff_id, x.size)
+                for x, d in zip(inputs, parsed.layers, strict=True)
+            ]
+            mref = (op.put_bytes(manifest), parsed.media_type)
+        new = self._build(op, cdigest, inputs, mref)
+        if named is not None:
+            if named.digest is None:
+                new.tags.append(named)
+            if mref is not None:
+                new.digest_refs.append(named.name_only().with_digest(str(mref[0])))
+        self._register([new])
+        return new.record.id
+
+    def _parse_target(self, ref: str | None) -> Reference | None:
+        if ref is None or ref == "":
+            return None
+        try:
+            named = parse_normalized_named(ref)
+        except OciInvalidReference as e:
+            raise InvalidReference(str(e)) from None
+        return named if named.digest is not None else named.tagged_or_latest()
+
+    # import / commit ---------------------------------------------------------------------
+
+    def _store_layer(self, op: _Op, stream: BinaryIO) -> tuple[Digest, int]:
+        from dockyard.store.layers.errors import LayerError
+
+        try:
+            digest = op.put_stream(open_uncompressed(stream), limit=self.max_layer_size)
+        except LayerError as e:
+            raise InvalidImage(f"cannot read the layer: {e}") from None
+        with self.content.open(digest) as f:
+            check_tar(f)
+        return digest, self.content.info(digest).size
+
+    def import_rootfs(
+        self,
+        tar_stream: BinaryIO,
+        ref: str | None = None,
+        changes: Sequence[str] = (),
+        message: str = "",
+        *,
+        platform: Platform | None = None,
+        source: str = "-",
+    ) -> str:
+        """``docker import``: one layer from a (possibly compressed) tarball, plus --change."""
+        named = self._parse_target(ref)
+        plat = platform or host_platform()
+        config = apply_changes({}, changes)
+        with self._op() as op:
+            digest, size = self._store_layer(op, tar_stream)
+            now = views.rfc3339_now()
+            body: dict[str, Any] = {
+                "architecture": plat.architecture,
+                "os": plat.os,
+                "created": now,
+                "config": config,
+                "rootfs": {"type": "layers", "diff_ids": [str(digest)]},
+                "history": [{"created": now, "comment": message or f"Imported from {source}"}],
+            }
+            if plat.variant:
+                body["variant"] = plat.variant
+            cdigest = op.put_bytes(canonical_json(body))
+            new = self._build(op, cdigest, [LayerInput(digest, mt.OCI_LAYER, digest, size)])
+            if named is not None:
+                new.tags.append(named)
+            self._register([new])
+            return new.record.id
+
+    def commit(
+        self,
+        diff: BinaryIO | Path,
+        parent_image_id: str | None,
+        config_overrides: dict[str, Any] | None = None,
+        ref: str | None = None,
+        author: str = "",
+        message: str = "",
+        *,
+        changes: Sequence[str] = (),
+        container_id: str = "",
+        created_by: str = "",
+    ) -> str:
+        """``docker commit``: a container's changes (an upper dir or a diff tar) as a new layer."""
+        named = self._parse_target(ref)
+        parent_cfg = self.config(parent_image_id) if parent_image_id else None
+        parent_id = self.resolve(parent_image_id) if parent_image_id else None
+        base: dict[str, Any] = dict(parent_cfg.config) if parent_cfg else {}
+        base.update(config_overrides or {})
+        config = apply_changes(base, changes)
+        with self._op() as op:
+            if isinstance(diff, Path):
+                digest, size = self._diff_upper(op, diff)
+            else:
+                digest, size = self._store_layer(op, diff)
+            now = views.rfc3339_now()
+            plat = parent_cfg.platform if parent_cfg else host_platform()
+            diff_ids = [str(d) for d in parent_cfg.diff_ids] if parent_cfg else []
+            hist = [dict(h.raw) for h in parent_cfg.history] if parent_cfg else []
+            entry: dict[str, Any] = {"created": now, "created_by": created_by}
+            if author:
+                entry["author"] = author
+            if message:
+                entry["comment"] = message
+            body: dict[str, Any] = {
+                "architecture": plat.architecture,
+                "os": plat.os,
+                "created": now,
+                "config": config,
+                "rootfs": {"type": "layers", "diff_ids": [*diff_ids, str(digest)]},
+                "history": [*hist, entry],
+            }
+            if plat.variant:
+                body["variant"] = plat.variant
+            if author:
+                body["author"] = author
+            if message:
+                body["comment"] = message
+            if container_id:
+                body["container"] = container_id
+            cdigest = op.put_bytes(canonical_json(body))
+            parent_layers = self.meta.layers(parent_id) if parent_id else []
+            inputs = [
+                LayerInput(
+                    Digest.parse(x.blob_digest), x.media_type, Digest.parse(x.diff_id), x.size
+                )
+                for x in parent_layers
+            ]
+            inputs.append(LayerInput(digest, mt.OCI_LAYER, digest, size))
+            new = self._build(op, cdigest, inputs, parent=parent_id)
+            if named is not None:
+                new.tags.append(named)
+            self._register([new])
+            return new.record.id
+
+    def _diff_upper(self, op: _Op, upper: Path) -> tuple[Digest, int]:
+        from dockyard.store import layers as layer_pkg
+
+        write_diff = getattr(layer_pkg, "write_diff", None)
+        if write_diff is None:
+            raise UnpackError("this build has no layer differ (dockyard.store.layers.write_diff)")
+        ref = ephemeral_ref()
+        with self.content.writer(ref) as w:
+            write_diff(upper, cast(BinaryIO, w))
+            op.hold(w.digest())
+            digest = w.commit()
+        return digest, self.content.info(digest).size
+
+    # load / save -------------------------------------------------------------------------
+
+    def load(
+        self, stream: BinaryIO, *, max_member: int = DEFAULT_MAX_MEMBER
+    ) -> builtins.list[LoadedImage]:
+        """``docker load``: a docker-archive or OCI layout tar, optionally gzip-compressed."""
+        with self._op() as op:
+            staged = arc.stage_archive(stream, self.content, op.hold, max_member=max_member)
+            if staged.has("index.json"):
+                images = self._stage_oci(op, staged)
+            elif staged.has("manifest.json"):
+                images = self._stage_docker(op, staged)
+            else:
+                raise ArchiveError("not an image archive: no manifest.json and no index.json")
+            return self._register(images)
+
+    def load_path(self, path: Path) -> builtins.list[LoadedImage]:
+        with open(path, "rb") as f:
+            return self.load(f)
+
+    def _blob_of(self, op: _Op, staged: arc.StagedArchive, name: str) -> Digest:
+        f = staged.resolve(name)
+        if f.digest is not None:
+            return f.digest
+        assert f.data is not None
+        return op.put_bytes(f.data)
+
+    def _stage_docker(self, op: _Op, staged: arc.StagedArchive) -> builtins.list[_NewImage]:
+        entries = arc.parse_docker_manifest(staged.read("manifest.json", self.content))
+        out = []
+        for entry in entries:
+            cdigest = self._blob_of(op, staged, entry.config)
+            layers = [LayerInput(self._blob_of(op, staged, p)) for p in entry.layers]
+            new = self._build(op, cdigest, layers)
+            for tag in entry.repo_tags:
+                try:
+                    new.tags.append(parse_tag_reference(tag))
+                except OciInvalidReference as e:
+                    raise ArchiveError(f"manifest.json: bad RepoTag {tag!r}: {e}") from None
+            out.append(new)
+        return out
+
+    def _stage_oci(self, op: _Op, staged: arc.StagedArchive) -> builtins.list[_NewImage]:
+        def blob_bytes(d: Descriptor) -> bytes:
+            name = f"blobs/{d.digest.algorithm}/{d.digest.hex}"
+            if not staged.has(name):
+                raise ArchiveError(f"OCI layout: blob {d.digest} is missing")
+            data = staged.read(name, self.content, MAX_MANIFEST_BYTES)
+            if len(data) != d.size or sha256_bytes(data) != d.digest:
+                raise ArchiveError(f"OCI layout: blob {d.digest} does not match its descriptor")
+            return data
+
+        try:
+            index = parse_manifest_or_index(staged.read("index.json", self.content))
+        except InvalidManifest as e:
+            raise ArchiveError(f"index.json: {e}") from None
+        if not isinstance(index, Index):
+            raise ArchiveError("index.json is not an image index")
+        by_id: dict[str, _NewImage] = {}
+        order: builtins.list[str] = []
+        want = host_platform()
+        for desc in index.manifests:
+            name = _layout_name(desc)
+            mdesc = desc
+            if desc.media_type in mt.INDEX_TYPES:
+                try:
+                    nested = parse_manifest_or_index(blob_bytes(desc), desc.media_type)
+                except InvalidManifest as e:
+                    raise InvalidImage(f"index {desc.digest}: {e}") from None
+                assert isinstance(nested, Index)
+                picked = nested.select(want)
+                if picked is None:
+                    raise ArchiveError(f"index {desc.digest} has no image for {want}")
+                mdesc = picked
+            elif desc.media_type not in mt.MANIFEST_TYPES:
+                raise InvalidImage(f"unsupported manifest media type: {desc.media_type}")
+            try:
+                manifest = parse_manifest(blob_bytes(mdesc), mdesc.media_type)
+            except InvalidManifest as e:
+                raise InvalidImage(f"manifest {mdesc.digest}: {e}") from None
+            new = self._stage_manifest(op, staged, mdesc, manifest)
+            key = new.record.id
+            if key not in by_id:
+                by_id[key] = new
+                order.append(key)
+            if name is not None and all(str(t) != str(name) for t in by_id[key].tags):
+                by_id[key].tags.append(name)
+        return [by_id[k] for k in order]
+
+    def _stage_manifest(
+        self, op: _Op, staged: arc.StagedArchive, mdesc: Descriptor, manifest: Manifest
+    ) -> _NewImage:
+        for d in (manifest.config, *manifest.layers):
+            name = f"blobs/{d.digest.algorithm}/{d.digest.hex}"
+            f = staged.resolve(name) if staged.has(name) else None
+            if f is None:
+                raise ArchiveError(f"OCI layout: blob {d.digest} is missing")
+            if f.size != d.size:
+                raise ArchiveError(
+                    f"OCI layout: blob {d.digest} is {f.size} bytes, the manifest says {d.size}"
+                )
+            got = self._blob_of(op, staged, name)
+            if got != d.digest:
+                raise ArchiveError(f"OCI layout: blob {d.digest} does not match its digest")
+        mdigest = self._blob_of(op, staged, f"blobs/{mdesc.digest.algorithm}/{mdesc.digest.hex}")
+        layers = [LayerInput(d.digest, d.media_type) for d in manifest.layers]
+        return self._build(op, manifest.config.digest, layers, (mdigest, manifest.media_type))
+
+    def _save_list(self, refs: Sequence[str]) -> builtins.list[arc.SaveImage]:
+        chosen: dict[str, list[Reference]] = {}
+        for r in refs:
+            tags: builtins.list[Reference] = []
+            image_ids: builtins.list[str] = []
+            named: Reference | None = None
+            with contextlib.suppress(OciInvalidReference):
+                named = parse_normalized_named(r)
+            if named is not None and named.tag is None and named.digest is None:
+                # docker save NAME saves every tag of the repository.
+                for refrec in self.meta.all_refs():
+                    ref = _ref_from_record(refrec.name)
+                    if refrec.kind == "tag" and ref.name == named.name:
+                        image_ids.append(refrec.image_id)
+                        tags.append(ref)
+            if not image_ids:
+                image_id = self.resolve(r)
+                image_ids = [image_id]
+                if named is not None and not (
+                    image_id.startswith(r.strip()) or image_id.startswith("sha256:" + r.strip())
+                ):
+                    tags = [named.tagged_or_latest()] if named.digest is None else []
+            tags_or_none: builtins.list[Reference | None] = (
+                builtins.list(tags) if tags else [None] * len(image_ids)
+            )
+            for image_id, tag in zip(image_ids, tags_or_none, strict=True):
+                bucket = chosen.setdefault(image_id, [])
+                if tag is not None and all(str(t) != str(tag) for t in bucket):
+                    bucket.append(tag)
+        out = []
+        for image_id, tags in chosen.items():
+            rec = self.get(image_id)
+            out.append(
+                arc.SaveImage(
+                    rec.id,
+                    rec.config_size,
+                    rec.manifest_digest,
+                    rec.manifest_media_type,
+                    rec.manifest_size,
+                    self.meta.layers(rec.id),
+                    tags,
+                    rec.created,
+                )
+            )
+        return out
+
+    def save(self, refs: Sequence[str], out: BinaryIO) -> None:
+        """``docker save`` in the docker-archive format (Docker 20.10's layout)."""
+        with self._flock(fcntl.LOCK_SH):
+            arc.write_docker_archive(out, self._save_list(refs), self.content)
+
+    def save_oci(self, refs: Sequence[str], out: BinaryIO) -> None:
+        """An OCI image-layout tar (with Docker's manifest.json when layers are plain tars)."""
+        with self._flock(fcntl.LOCK_SH):
+            arc.write_oci_layout(out, self._save_list(refs), self.content)
+
+    # unpacking ---------------------------------------------------------------------------
+
+    @property
+    def snapshotter(self) -> Snapshotter:
+        if self._snapshotter is None:
+            # Imported by name: snapshots.py (B2's) pulls in mount code the rest does not need.
+            snapshots = importlib.import_module("dockyard.store.snapshots")
+            factory = (
+                getattr(snapshots, "default_snapshotter", None) or snapshots.OverlaySnapshotter
+            )
+            self._snapshotter = cast(Snapshotter, factory(self.root / "snapshots"))
+        return self._snapshotter
+
+    def ensure_unpacked(self, ref_or_id: str) -> str | None:
+        """Apply every layer into committed snapshots; returns the top chain id."""
+        from dockyard.store.layers import LayerError, apply_layer
+
+        image_id = self.resolve(ref_or_id)
+        snap = self.snapshotter
+        whiteouts: Literal["oci", "overlay"] = (
+            "overlay" if getattr(snap, "whiteout_format", "oci") == "overlay" else "oci"
+        )
+        parent: str | None = None
+        with self._flock(fcntl.LOCK_SH):
+            for layer in self.meta.layers(image_id):
+                if not snap.exists(layer.chain_id):
+                    key = f"extract-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+                    snap.prepare(key, parent)
+                    try:
+                        target = snap.apply_into(key)
+                        with self.content.open(Digest.parse(layer.blob_digest)) as f:
+                            applied = apply_layer(
+                                f, target, max_size=self.max_layer_size, whiteout_format=whiteouts
+                            )
+                        if applied.diff_id != layer.diff_id:
+                            raise UnpackError(
+                                f"layer {layer.blob_digest} unpacked to {applied.diff_id}, "
+                                f"expected {layer.diff_id}"
+                            )
+                        snap.commit(layer.chain_id, key)
+                    except LayerError as e:
+                        snap.remove(key)
+                        raise UnpackError(f"layer {layer.blob_digest}: {e}") from None
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            snap.remove(key)
+                        if not snap.exists(layer.chain_id):
+                            raise
+                if self.meta.get_snapshot(layer.chain_id) is None:
+                    self.meta.add_snapshot(layer.chain_id, parent, layer.diff_id, layer.size)
+                parent = layer.chain_id
+        return parent
+
+    def _stale_extract_keys(self) -> builtins.list[str]:
+        snap = self._snapshotter
+        lister = getattr(snap, "list", None) if snap is not None else None
+        if lister is None:
+            return []
+        out = []
+        with contextlib.suppress(Exception):
+            for item in lister():
+                key = getattr(item, "key", None) or getattr(item, "name", None) or str(item)
+                parts = str(key).split("-")
+                if len(parts) >= 3 and parts[0] == "extract" and parts[1].isdigit():
+                    pid = int(parts[1])
+                    if pid != os.getpid() and not _pid_alive(pid):
+                        out.append(str(key))
+        return out
+
+    # verification, GC, disk usage, prune -------------------------------------------------
+
+    def verify(self, ref_or_id: str, *, deep: bool = False) -> None:
+        """Raise ImageCorrupt unless every blob of the image is present and verifies."""
+        rec = self.get(ref_or_id)
+        try:
+            mdigest = Digest.parse(rec.manifest_digest)
+            self.content.verify(mdigest, rec.manifest_size)
+            manifest = parse_manifest(self.content.read_bytes(mdigest), rec.manifest_media_type)
+            config_digest = Digest.parse(rec.id)
+            if manifest.config.digest != config_digest:
+                raise ImageCorrupt(f"image {rec.id}: the manifest names another config")
+            self.content.verify(config_digest, rec.config_size)
+            cfg = parse_config(self.content.read_bytes(config_digest))
+            layers = self.meta.layers(rec.id)
+            if [x.diff_id for x in layers] != [str(d) for d in cfg.diff_ids]:
+                raise ImageCorrupt(f"image {rec.id}: layer records do not match the config")
+            if [x.blob_digest for x in layers] != [str(d.digest) for d in manifest.layers]:
+                raise ImageCorrupt(f"image {rec.id}: layer records do not match the manifest")
+            for layer in layers:
+                blob = Digest.parse(layer.blob_digest)
+                self.content.verify(blob, layer.blob_size)
+                if deep:
+                    with self.content.open(blob) as f:
+                        facts = layer_facts(f)
+                    if str(facts.diff_id) != layer.diff_id:
+                        raise ImageCorrupt(f"image {rec.id}: layer {blob} has another diff_id")
+        except (ContentError, InvalidManifest, InvalidConfig, InvalidImage) as e:
+            raise ImageCorrupt(f"image {rec.id}: {e}") from None
+
+    def gc(self, *, blocking: bool = True) -> gcmod.GCResult:
+        empty = gcmod.GCResult([], 0, [], [])
+        with self._flock(fcntl.LOCK_EX, blocking) as locked:
+            if not locked:
+                return empty
+            self.meta.expire_leases()
+            images = [(r, self.meta.layers(r.id)) for r in self.meta.list_images()]
+            snapshots = self.meta.list_snapshots()
+            graph = gcmod.build_graph(
+                images,
+                self.meta.image_uses(),
+                snapshots,
+                self.meta.lease_resources("blob"),
+                self.meta.lease_resources("snapshot"),
+            )
+            marked = gcmod.mark(graph.roots, graph.edges)
+            blobs = {str(b.digest): b.size for b in self.content.walk()}
+            plan = gcmod.plan_sweep(marked, blobs, snapshots)
+            freed = 0
+            for d in plan.blobs:
+                if self.content.delete(Digest.parse(d)):
+                    freed += blobs[d]
+            for chain in plan.snapshots:
+                self._remove_snapshot(chain)
+            if self._snapshotter is not None:
+                for key in self._stale_extract_keys():
+                    with contextlib.suppress(Exception):
+                        self._snapshotter.remove(key)
+            ingests = self.content.sweep_ingests()
+            return gcmod.GCResult(plan.blobs, freed, plan.snapshots, ingests)
+
+    def disk_usage(self) -> dict[str, Any]:
+        """``docker system df`` for images: size, shared size and unique size per image."""
+        per_image = {r.id: self.meta.layers(r.id) for r in self.meta.list_images()}
+        users: dict[str, int] = {}
+        for layers in per_image.values():
+            for chain in {x.chain_id for x in layers}:
+                users[chain] = users.get(chain, 0) + 1
+        images = []
+        sizes: dict[str, int] = {}
+        for rec in self.meta.list_images():
+            layers = per_image[rec.id]
+            shared = sum(x.size for x in layers if users[x.chain_id] > 1)
+            for x in layers:
+                sizes[x.chain_id] = x.size
+            images.append(
+                {
+                    "Id": rec.id,
+                    "RepoTags": [r.familiar() for r in self.refs(rec.id) if r.digest is None],
+                    "Size": rec.size,
+                    "SharedSize": shared,
+                    "UniqueSize": rec.size - shared,
+                    "Containers": len(self.meta.image_users(rec.id)),
+                }
+            )
+        return {"LayersSize": sum(sizes.values()), "Images": images}
+
+    def prune(self, all: bool = False, in_use: InUse | None = None) -> dict[str, Any]:
+        """``docker image prune``: dangling images, or with ``all`` every unused image."""
+        before = sum(b.size for b in self.content.walk())
+        deleted: builtins.list[dict[str, str]] = []
+        for rec in list(self.meta.list_images()):
+            if self.meta.get_image(rec.id) is None or self.meta.children(rec.id):
+                continue
+            if self._users(rec.id, in_use):
+                continue
+            refs = self.refs(rec.id)
+            if refs and not all:
+                continue
+            with contextlib.suppress(ConflictError, ImageNotFound):
+                if refs:
+                    for r in refs:
+                        if self.meta.get_image(rec.id) is not None:
+                            deleted.extend(self.remove(str(r), False, True, in_use))
+                else:
+                    deleted.extend(self.remove(rec.id, False, True, in_use))
+        after = sum(b.size for b in self.content.walk())
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - after)}
+
+
+def _layout_name(desc: Descriptor) -> Reference | None:
+    """The image name an OCI index entry carries (containerd's annotation, else ref.name)."""
+    for key in (arc.ANNOTATION_CONTAINERD_NAME, arc.ANNOTATION_REF_NAME):
+        value = desc.annotations.get(key)
+        if not value:
+            continue
+        # A bare tag ("latest") names no repository: such an image is loaded untagged.
+        if key == arc.ANNOTATION_REF_NAME and "/" not in value and ":" not in value:
+            continue
+        try:
+            ref = parse_normalized_named(value)
+        except OciInvalidReference:
+            continue
+        if ref.digest is None:
+            return ref.tagged_or_latest()
+    return None
+
+
+def _layer_input(x: LayerInput | tuple[Any, ...]) -> LayerInput:
+    if isinstance(x, LayerInput):
+        return x
+    digest = x[0] if isinstance(x[0], Digest) else Digest.parse(str(x[0]))
+    media_type = x[1] if len(x) > 1 else None
+    diff_id = None
+    if len(x) > 2 and x[2] is not None:
+        diff_id = x[2] if isinstance(x[2], Digest) else Digest.parse(str(x[2]))
+    size = x[3] if len(x) > 3 else None
+    return LayerInput(digest, media_type, diff_id, size)
+
+
+def _single_reference(refs: Sequence[Reference]) -> bool:
+    """Docker's isSingleReference: one tag (plus digests of that same repository)."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    single: Reference | None = None
+    canonical: set[str] = set()
+    for r in refs:
+        if r.digest is not None:
+            canonical.add(r.name)
+        elif single is None:
+            single = r
+        else:
+            return False
+    if single is None:
+        single = refs[0]
+    return len(canonical) == 1 and single.name in canonical
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
