@@ -59,7 +59,9 @@ def _b(s: str | None) -> bytes | None:
     return None if s is None else os.fsencode(s)
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+) -> None:
     """mount(2); target is usually a /proc/self/fd/N path of an O_PATH fd inside the root."""
     check(libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
 

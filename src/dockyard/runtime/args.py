@@ -7,35 +7,39 @@ so `exec ID sh -c ...` keeps the command's own flags.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from dockyard.runtime.errors import UsageError
+from dockyard.runtime.record import record
 
 # kinds: "bool", "str", "int", "list" (repeatable string)
 
 
-@dataclass
+@record
 class Parsed:
-    opts: dict[str, object] = field(default_factory=dict)
-    args: list[str] = field(default_factory=list)
+    opts: dict[str, object] = {}  # noqa: RUF012 (@record copies it)
+    args: list[str] = []  # noqa: RUF012 (@record copies it)
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def get_str(self, name: str, default: str | None = None) -> str | None:
         v = self.opts.get(name, default)
         return None if v is None else str(v)
 
-    def bool(self, name: str) -> bool:
+    def get_bool(self, name: str) -> bool:
         return bool(self.opts.get(name, False))
 
-    def int(self, name: str, default: int = 0) -> int:
+    def get_int(self, name: str, default: int = 0) -> int:
         v = self.opts.get(name)
         return default if v is None else int(str(v))
 
-    def list(self, name: str) -> list[str]:
+    def get_list(self, name: str) -> list[str]:
         v = self.opts.get(name)
         return list(v) if isinstance(v, list) else []
 
 
-def parse(argv: list[str], spec: dict[str, str], aliases: dict[str, str] | None = None, stop_at_positional: bool = True) -> Parsed:
+def parse(
+    argv: list[str],
+    spec: dict[str, str],
+    aliases: dict[str, str] | None = None,
+    stop_at_positional: bool = True,
+) -> Parsed:
     out = Parsed()
     aliases = aliases or {}
     i = 0

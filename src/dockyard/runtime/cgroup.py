@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from typing import Any
@@ -34,7 +35,13 @@ def resources_with_defaults(cfg: Config) -> dict[str, Any] | None:
     rules = res.get("devices")
     if rules is not None:
         extra = [
-            {"allow": True, "type": d.type if d.type != "u" else "c", "major": d.major, "minor": d.minor, "access": "rwm"}
+            {
+                "allow": True,
+                "type": d.type if d.type != "u" else "c",
+                "major": d.major,
+                "minor": d.minor,
+                "access": "rwm",
+            }
             for d in cfg.devices
             if d.type != "p"
         ]
@@ -67,10 +74,7 @@ def container_cgroup(cfg: Config, cid: str, systemd: bool) -> Any:
     except SetupError:
         raise
     except Exception as e:
-        try:
+        with contextlib.suppress(Exception):
             cg.destroy()
-        except Exception:
-            pass
         raise SetupError(f"cgroup: {e}") from None
     return cg
-

@@ -41,12 +41,12 @@ global flags: --root DIR (default /run/dockyard-runc), --log FILE, --log-format 
 
 class Ctx:
     def __init__(self, g: argmod.Parsed) -> None:
-        self.root = g.str("root") or DEFAULT_ROOT
-        fmt = g.str("log-format") or "text"
+        self.root = g.get_str("root") or DEFAULT_ROOT
+        fmt = g.get_str("log-format") or "text"
         if fmt not in ("text", "json"):
             raise UsageError(f"invalid log format {fmt!r} (text or json)")
-        self.log = Log(g.str("log"), fmt, g.bool("debug"))
-        self.systemd = g.bool("systemd-cgroup")
+        self.log = Log(g.get_str("log"), fmt, g.get_bool("debug"))
+        self.systemd = g.get_bool("systemd-cgroup")
 
     def use_systemd(self) -> bool:
         if not self.systemd:
@@ -87,11 +87,11 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
         CreateOptions(
             root=ctx.root,
             cid=cid,
-            bundle=p.str("bundle") or os.getcwd(),
-            pid_file=_abs(p.str("pid-file")),
-            console_socket=p.str("console-socket"),
-            no_pivot=p.bool("no-pivot"),
-            preserve_fds=p.int("preserve-fds"),
+            bundle=p.get_str("bundle") or os.getcwd(),
+            pid_file=_abs(p.get_str("pid-file")),
+            console_socket=p.get_str("console-socket"),
+            no_pivot=p.get_bool("no-pivot"),
+            preserve_fds=p.get_int("preserve-fds"),
             systemd=ctx.use_systemd(),
         )
     )
@@ -123,7 +123,7 @@ def cmd_kill(ctx: Ctx, argv: list[str]) -> int:
     p = argmod.parse(argv, {"all": "bool", "a": "bool"})
     cid = _one_id(p, "kill", extra_ok=1)
     sig = parse_signal(p.args[1]) if len(p.args) > 1 else signal.SIGTERM
-    kill(ctx.root, cid, sig, p.bool("all") or p.bool("a"))
+    kill(ctx.root, cid, sig, p.get_bool("all") or p.get_bool("a"))
     return 0
 
 
@@ -131,7 +131,7 @@ def cmd_delete(ctx: Ctx, argv: list[str]) -> int:
     from dockyard.runtime.lifecycle import delete
 
     p = argmod.parse(argv, {"force": "bool"}, {"f": "force"})
-    delete(ctx.root, _one_id(p, "delete"), p.bool("force"))
+    delete(ctx.root, _one_id(p, "delete"), p.get_bool("force"))
     return 0
 
 
@@ -145,14 +145,14 @@ def cmd_run(ctx: Ctx, argv: list[str]) -> int:
         RunOptions(
             root=ctx.root,
             cid=cid,
-            bundle=p.str("bundle") or os.getcwd(),
-            pid_file=_abs(p.str("pid-file")),
-            console_socket=p.str("console-socket"),
-            no_pivot=p.bool("no-pivot"),
-            preserve_fds=p.int("preserve-fds"),
+            bundle=p.get_str("bundle") or os.getcwd(),
+            pid_file=_abs(p.get_str("pid-file")),
+            console_socket=p.get_str("console-socket"),
+            no_pivot=p.get_bool("no-pivot"),
+            preserve_fds=p.get_int("preserve-fds"),
             systemd=ctx.use_systemd(),
-            detach=p.bool("detach"),
-            keep=p.bool("keep"),
+            detach=p.get_bool("detach"),
+            keep=p.get_bool("keep"),
         )
     )
 
@@ -181,31 +181,43 @@ EXEC_FLAGS = {
 def cmd_exec(ctx: Ctx, argv: list[str]) -> int:
     from dockyard.runtime.run import exec_and_wait
 
-    p = argmod.parse(argv, EXEC_FLAGS, {"p": "process", "t": "tty", "e": "env", "u": "user", "c": "cap", "d": "detach", "g": "additional-gids"})
+    p = argmod.parse(
+        argv,
+        EXEC_FLAGS,
+        {
+            "p": "process",
+            "t": "tty",
+            "e": "env",
+            "u": "user",
+            "c": "cap",
+            "d": "detach",
+            "g": "additional-gids",
+        },
+    )
     if not p.args:
         raise UsageError("exec: a container id is required")
     from dockyard.runtime.execute import ExecOptions
 
     try:
-        gids = [int(g) for item in p.list("additional-gids") for g in item.split(",") if g]
+        gids = [int(g) for item in p.get_list("additional-gids") for g in item.split(",") if g]
     except ValueError:
         raise UsageError("--additional-gids takes numeric gids") from None
     o = ExecOptions(
         root=ctx.root,
         cid=p.args[0],
-        process_file=p.str("process"),
+        process_file=p.get_str("process"),
         args=p.args[1:],
-        tty=p.bool("tty"),
-        cwd=p.str("cwd"),
-        env=p.list("env"),
-        user=p.str("user"),
+        tty=p.get_bool("tty"),
+        cwd=p.get_str("cwd"),
+        env=p.get_list("env"),
+        user=p.get_str("user"),
         additional_gids=gids,
-        caps=p.list("cap"),
-        no_new_privs=p.bool("no-new-privs"),
-        detach=p.bool("detach"),
-        pid_file=_abs(p.str("pid-file")),
-        console_socket=p.str("console-socket"),
-        preserve_fds=p.int("preserve-fds"),
+        caps=p.get_list("cap"),
+        no_new_privs=p.get_bool("no-new-privs"),
+        detach=p.get_bool("detach"),
+        pid_file=_abs(p.get_str("pid-file")),
+        console_socket=p.get_str("console-socket"),
+        preserve_fds=p.get_int("preserve-fds"),
     )
     return exec_and_wait(o)
 
@@ -220,14 +232,17 @@ def cmd_list(ctx: Ctx, argv: list[str]) -> int:
             docs.append(st_mod.oci_state(ctx.root, st_mod.load(ctx.root, cid)))
         except RuntimeErr:
             continue
-    if p.bool("quiet"):
+    if p.get_bool("quiet"):
         for d in docs:
             print(d["id"])
-    elif (p.str("format") or "table") == "json":
+    elif (p.get_str("format") or "table") == "json":
         print(json.dumps(docs))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(d["id"], str(d["pid"]), d["status"], d["bundle"], d["created"], d["owner"] or "root") for d in docs]
+        rows += [
+            (d["id"], str(d["pid"]), d["status"], d["bundle"], d["created"], d["owner"] or "root")
+            for d in docs
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(6)]
         for r in rows:
             print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -240,12 +255,14 @@ def cmd_ps(ctx: Ctx, argv: list[str]) -> int:
     p = argmod.parse(argv, {"format": "str"}, {"f": "format"})
     cid = _one_id(p, "ps", extra_ok=1000)
     found = pids(ctx.root, cid)
-    if (p.str("format") or "table") == "json":
+    if (p.get_str("format") or "table") == "json":
         print(json.dumps(found))
         return 0
     import subprocess
 
-    out = subprocess.run(["ps", "-ef", *p.args[1:]], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["ps", "-ef", *p.args[1:]], capture_output=True, text=True, check=False
+    ).stdout
     lines = out.splitlines()
     if lines:
         print(lines[0])
@@ -307,7 +324,7 @@ def cmd_spec(ctx: Ctx, argv: list[str]) -> int:
     from dockyard.runtime.defaults import default_spec
 
     p = argmod.parse(argv, {"bundle": "str", "rootless": "bool"}, {"b": "bundle"})
-    path = os.path.join(p.str("bundle") or ".", "config.json")
+    path = os.path.join(p.get_str("bundle") or ".", "config.json")
     if os.path.exists(path):
         raise UsageError(f"file {path} exists; remove it first")
     with open(path, "w") as f:
@@ -346,12 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     log = Log()
     try:
         g = argmod.parse(argv, GLOBAL_FLAGS, GLOBAL_ALIASES)
-        if g.bool("version"):
+        if g.get_bool("version"):
             print(f"dockyard-runc version {VERSION}\nspec: 1.0.2")
             return 0
-        if g.bool("help") or not g.args:
+        if g.get_bool("help") or not g.args:
             print(USAGE, end="")
-            return 0 if g.bool("help") else 1
+            return 0 if g.get_bool("help") else 1
         ctx = Ctx(g)
         log = ctx.log
         verb, rest = g.args[0], g.args[1:]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.linux.namespaces import NAMESPACES
 from dockyard.runtime.errors import ConfigError
 from dockyard.runtime.mountopts import MountOptions, parse_mount_options
+from dockyard.runtime.record import record
 
 SUPPORTED_HOOKS = (
     "prestart",
@@ -64,7 +64,7 @@ _PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
 _DEVICE_TYPES = {"c", "b", "u", "p"}
 
 
-@dataclass
+@record
 class Hook:
     path: str
     args: list[str]
@@ -72,7 +72,7 @@ class Hook:
     timeout: int | None
 
 
-@dataclass
+@record
 class Mount:
     destination: str
     type: str
@@ -81,7 +81,7 @@ class Mount:
     raw_options: list[str]
 
 
-@dataclass
+@record
 class Device:
     path: str
     type: str
@@ -92,7 +92,7 @@ class Device:
     gid: int
 
 
-@dataclass
+@record
 class Process:
     args: list[str]
     env: list[str]
@@ -102,16 +102,16 @@ class Process:
     uid: int = 0
     gid: int = 0
     umask: int | None = None
-    additional_gids: list[int] = field(default_factory=list)
+    additional_gids: list[int] = []  # noqa: RUF012 (@record copies it)
     capabilities: dict[str, list[str]] | None = None
-    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
+    rlimits: list[tuple[int, int, int]] = []  # noqa: RUF012 (@record copies it)
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
     apparmor_profile: str = ""
     selinux_label: str = ""
 
 
-@dataclass
+@record
 class Config:
     raw: dict[str, Any]
     bundle: str
@@ -206,8 +206,8 @@ def parse_process(p: dict[str, Any], where: str = "process") -> Process:
     seen = set()
     for i, r in enumerate(_list(p.get("rlimits"), f"{where}.rlimits")):
         r = _obj(r, f"{where}.rlimits[{i}]")
-        name = r.get("type")
-        _want(name in RLIMITS, f"config.json: unknown rlimit type {name!r}")
+        name = str(r.get("type"))
+        _want(name in RLIMITS, f"config.json: unknown rlimit type {r.get('type')!r}")
         _want(name not in seen, f"config.json: duplicate rlimit {name}")
         seen.add(name)
         soft = _int(r.get("soft"), f"{where}.rlimits[{i}].soft")
@@ -266,10 +266,8 @@ def _hooks(v: Any) -> dict[str, list[Hook]]:
         for i, h in enumerate(_list(items, f"hooks.{kind}")):
             h = _obj(h, f"hooks.{kind}[{i}]")
             path = h.get("path")
-            _want(
-                isinstance(path, str) and path.startswith("/"),
-                f"config.json: hooks.{kind}[{i}].path must be an absolute path",
-            )
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ConfigError(f"config.json: hooks.{kind}[{i}].path must be an absolute path")
             timeout = h.get("timeout")
             if timeout is not None:
                 timeout = _int(timeout, f"hooks.{kind}[{i}].timeout")
@@ -287,7 +285,8 @@ def _hooks(v: Any) -> dict[str, list[Hook]]:
 
 
 def _clean_dest(dest: Any, where: str) -> str:
-    _want(isinstance(dest, str) and dest != "", f"config.json: {where} must be a path")
+    if not isinstance(dest, str) or not dest:
+        raise ConfigError(f"config.json: {where} must be a path")
     # Relative destinations are taken from the root, as runc does.
     return posixpath.normpath("/" + dest)
 
@@ -297,7 +296,8 @@ def parse_config(raw: dict[str, Any], bundle: str) -> Config:
     _want(isinstance(raw.get("ociVersion"), str), "config.json: ociVersion is missing")
     root = _obj(raw.get("root"), "root")
     rpath = root.get("path")
-    _want(isinstance(rpath, str) and rpath != "", "config.json: root.path is missing")
+    if not isinstance(rpath, str) or not rpath:
+        raise ConfigError("config.json: root.path is missing")
     rootdir = os.path.normpath(os.path.join(bundle, rpath))
     _want(os.path.isdir(rootdir), f"root filesystem {rootdir} does not exist or is not a directory")
 
@@ -310,13 +310,13 @@ def parse_config(raw: dict[str, Any], bundle: str) -> Config:
     for i, ns in enumerate(_list(linux.get("namespaces"), "linux.namespaces")):
         ns = _obj(ns, f"linux.namespaces[{i}]")
         kind = ns.get("type")
-        _want(kind in NAMESPACES, f"config.json: unknown namespace type {kind!r}")
-        _want(
-            all(k != kind for k, _ in namespaces), f"config.json: duplicate namespace {kind!r}"
-        )
+        if not isinstance(kind, str) or kind not in NAMESPACES:
+            raise ConfigError(f"config.json: unknown namespace type {kind!r}")
+        _want(all(k != kind for k, _ in namespaces), f"config.json: duplicate namespace {kind!r}")
         path = ns.get("path") or None
         if path is not None:
-            _want(isinstance(path, str), f"linux.namespaces[{i}].path must be a string")
+            if not isinstance(path, str):
+                raise ConfigError(f"config.json: linux.namespaces[{i}].path must be a string")
             _want(os.path.exists(path), f"namespace path {path} ({kind}) does not exist")
         namespaces.append((kind, path))
     if kind_time := [p for k, p in namespaces if k == "time" and p is None]:
@@ -362,7 +362,7 @@ def parse_config(raw: dict[str, Any], bundle: str) -> Config:
     devices = []
     for i, d in enumerate(_list(linux.get("devices"), "linux.devices")):
         d = _obj(d, f"linux.devices[{i}]")
-        dtype = d.get("type")
+        dtype = str(d.get("type"))
         _want(dtype in _DEVICE_TYPES, f"config.json: linux.devices[{i}].type {dtype!r} is invalid")
         devices.append(
             Device(
@@ -388,13 +388,11 @@ def parse_config(raw: dict[str, Any], bundle: str) -> Config:
     hostname = raw.get("hostname")
     domainname = raw.get("domainname")
     if hostname or domainname:
-        _want(
-            any(k == "uts" for k, _ in namespaces), "hostname/domainname need a uts namespace"
-        )
+        _want(any(k == "uts" for k, _ in namespaces), "hostname/domainname need a uts namespace")
 
     personality = None
     if linux.get("personality"):
-        dom = _obj(linux["personality"], "linux.personality").get("domain")
+        dom = str(_obj(linux["personality"], "linux.personality").get("domain"))
         _want(dom in _PERSONALITIES, f"config.json: personality domain {dom!r} is not supported")
         personality = _PERSONALITIES[dom]
 
@@ -411,7 +409,18 @@ def parse_config(raw: dict[str, Any], bundle: str) -> Config:
 
     prop = linux.get("rootfsPropagation") or ""
     _want(
-        prop in ("", "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"),
+        prop
+        in (
+            "",
+            "private",
+            "rprivate",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "unbindable",
+            "runbindable",
+        ),
         f"config.json: rootfsPropagation {prop!r} is invalid",
     )
     if linux.get("intelRdt"):
@@ -438,7 +447,9 @@ def parse_config(raw: dict[str, Any], bundle: str) -> Config:
         seccomp=_obj(linux["seccomp"], "linux.seccomp") if linux.get("seccomp") else None,
         hooks=_hooks(raw.get("hooks")),
         rootfs_propagation=prop,
-        annotations={str(k): str(v) for k, v in _obj(raw.get("annotations") or {}, "annotations").items()},
+        annotations={
+            str(k): str(v) for k, v in _obj(raw.get("annotations") or {}, "annotations").items()
+        },
         personality=personality,
         time_offsets=offsets,
     )

@@ -9,10 +9,10 @@ conmon or containerd-shim (subreapers) inherit and reap it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from dockyard.linux import namespaces as ns
@@ -23,10 +23,11 @@ from dockyard.runtime.config import Config, load_config_file, parse_config
 from dockyard.runtime.errors import ConfigError, RuntimeErr, SetupError
 from dockyard.runtime.finalize import CapSets, compile_seccomp, exec_process, parse_capsets
 from dockyard.runtime.hooks import run_hooks
+from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
 
 
-@dataclass
+@record
 class CreateOptions:
     root: str
     cid: str
@@ -139,10 +140,8 @@ def create(opts: CreateOptions) -> st_mod.State:
         return state
     except BaseException:
         if init_pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(init_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if cg is not None:
             _destroy_quietly(cg)
         remove_state_dir(opts.root, opts.cid)
@@ -155,14 +154,10 @@ def create(opts: CreateOptions) -> st_mod.State:
 
 
 def _destroy_quietly(cg: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         cg.kill_all(signal.SIGKILL)
-    except Exception:
-        pass
-    try:
+    with contextlib.suppress(Exception):
         cg.destroy()
-    except Exception:
-        pass
 
 
 def _spawn(
@@ -211,23 +206,27 @@ def _spawn(
                 raise SetupError(f"protocol error: unexpected message {kind!r}")
     except BaseException:
         if init_pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(init_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         raise
     finally:
         if stage1:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(stage1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             os.waitpid(stage1, 0)
         parent.close()
 
 
 def _hook_state(cfg: Config, cid: str, pid: int) -> str:
-    st = st_mod.State(id=cid, bundle=cfg.bundle, rootfs=cfg.root, created="", config={}, pid=pid, annotations=cfg.annotations)
+    st = st_mod.State(
+        id=cid,
+        bundle=cfg.bundle,
+        rootfs=cfg.root,
+        created="",
+        config={},
+        pid=pid,
+        annotations=cfg.annotations,
+    )
     return st_mod.hook_state(st, "creating").decode()
 
 
@@ -243,10 +242,8 @@ def _write_id_maps(pid: int, cfg: Config) -> None:
 
 def _report_and_exit(sync: Sync, e: BaseException) -> NoReturn:
     msg = str(e) if isinstance(e, (RuntimeErr, OSError)) else f"{type(e).__name__}: {e}"
-    try:
+    with contextlib.suppress(OSError):
         sync.send("error", msg=msg or type(e).__name__)
-    except OSError:
-        pass
     os._exit(1)
 
 
@@ -357,7 +354,9 @@ def _init(
         os.write(fd, b"0")
         os.close(fd)
         run_hooks(
-            cfg.hooks.get("startContainer", []), state_json.replace(b'"creating"', b'"running"'), "startContainer"
+            cfg.hooks.get("startContainer", []),
+            state_json.replace(b'"creating"', b'"running"'),
+            "startContainer",
         )
         extra = []
         preserve = opts.preserve_fds
@@ -399,14 +398,18 @@ def _post_pivot(cfg: Config) -> None:
             raise SetupError(f"cannot set oomScoreAdj {proc.oom_score_adj}: {e.strerror}") from None
 
 
-def _setup_terminal(size: tuple[int, int] | None, uid: int, root_fd: int, console: socket.socket) -> None:
+def _setup_terminal(
+    size: tuple[int, int] | None, uid: int, root_fd: int, console: socket.socket
+) -> None:
     from dockyard.linux import mounts as m
     from dockyard.linux.terminal import make_controlling, open_pty, pty_number, send_fd, set_winsize
 
     try:
         master, slave = open_pty("/dev/ptmx")
     except OSError as e:
-        raise SetupError(f"cannot allocate a terminal (is devpts mounted on /dev/pts?): {e.strerror}") from None
+        raise SetupError(
+            f"cannot allocate a terminal (is devpts mounted on /dev/pts?): {e.strerror}"
+        ) from None
     try:
         if size and size[0] and size[1]:
             set_winsize(master, size[0], size[1])

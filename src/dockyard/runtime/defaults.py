@@ -47,7 +47,14 @@ def default_spec() -> dict[str, Any]:
                 "destination": "/dev/pts",
                 "type": "devpts",
                 "source": "devpts",
-                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
             },
             {
                 "destination": "/dev/shm",
@@ -125,7 +132,13 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": sorted(CAP_NAMES),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "cgroup": {
+                "v1": True,
+                "v2": True,
+                "systemd": False,
+                "systemdUser": False,
+                "rdma": False,
+            },
             "seccomp": seccomp,
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard.linux import namespaces as ns
@@ -21,21 +20,22 @@ from dockyard.runtime.create import (
 )
 from dockyard.runtime.errors import ConfigError, SetupError, StateError
 from dockyard.runtime.finalize import compile_seccomp, exec_process, parse_capsets
+from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
 
 
-@dataclass
+@record
 class ExecOptions:
     root: str
     cid: str
     process_file: str | None = None
-    args: list[str] = field(default_factory=list)
+    args: list[str] = []  # noqa: RUF012 (@record copies it)
     tty: bool = False
     cwd: str | None = None
-    env: list[str] = field(default_factory=list)
+    env: list[str] = []  # noqa: RUF012 (@record copies it)
     user: str | None = None
-    additional_gids: list[int] = field(default_factory=list)
-    caps: list[str] = field(default_factory=list)
+    additional_gids: list[int] = []  # noqa: RUF012 (@record copies it)
+    caps: list[str] = []  # noqa: RUF012 (@record copies it)
     no_new_privs: bool = False
     detach: bool = False
     pid_file: str | None = None
@@ -68,9 +68,9 @@ def build_process(base: dict[str, Any] | None, o: ExecOptions) -> Process:
     if o.cwd:
         b["cwd"] = o.cwd
     env = list(b.get("env") or [])
-    for e in o.env:
-        key = e.partition("=")[0] + "="
-        env = [x for x in env if not x.startswith(key)] + [e]
+    for item in o.env:
+        key = item.partition("=")[0] + "="
+        env = [x for x in env if not x.startswith(key)] + [item]
     b["env"] = env
     user = dict(b.get("user") or {})
     if o.user:
@@ -115,7 +115,9 @@ def execute(o: ExecOptions) -> int:
     try:
         for kind in kinds:
             if kind in ns.NAMESPACES:
-                fds[kind] = os.open(f"/proc/{st.pid}/ns/{ns.NAMESPACES[kind][1]}", os.O_RDONLY | os.O_CLOEXEC)
+                fds[kind] = os.open(
+                    f"/proc/{st.pid}/ns/{ns.NAMESPACES[kind][1]}", os.O_RDONLY | os.O_CLOEXEC
+                )
         # With the pidfd held, a live start time proves these ns files are the container's.
         if not is_alive(st.pid, st.pid_start):
             raise StateError("container not running")
@@ -141,7 +143,14 @@ def execute(o: ExecOptions) -> int:
 
 
 def _spawn(
-    proc: Process, capsets: Any, filt: Any, fds: dict[str, int], console: socket.socket | None, cg: Any, o: ExecOptions, in_userns: bool
+    proc: Process,
+    capsets: Any,
+    filt: Any,
+    fds: dict[str, int],
+    console: socket.socket | None,
+    cg: Any,
+    o: ExecOptions,
+    in_userns: bool,
 ) -> int:
     parent, child = Sync.pair()
     if not o.detach:
@@ -180,7 +189,14 @@ def _spawn(
     return pid
 
 
-def _final(proc: Process, capsets: Any, filt: Any, console: socket.socket | None, o: ExecOptions, sync: Sync) -> None:
+def _final(
+    proc: Process,
+    capsets: Any,
+    filt: Any,
+    console: socket.socket | None,
+    o: ExecOptions,
+    sync: Sync,
+) -> None:
     if proc.terminal and console is not None:
         from dockyard.linux.terminal import make_controlling, open_pty, pty_number, send_fd
 
@@ -196,4 +212,4 @@ def _final(proc: Process, capsets: Any, filt: Any, console: socket.socket | None
         os.close(slave)
         make_controlling(0)
         console.close()
-    exec_process(replace(proc), capsets, filt, o.preserve_fds, [])
+    exec_process(proc, capsets, filt, o.preserve_fds, [])

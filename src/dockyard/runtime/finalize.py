@@ -6,9 +6,9 @@ no_new_privs, every unrequested fd marked close-on-exec, seccomp last.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
-from dataclasses import dataclass
 from typing import Any
 
 from dockyard.linux import capabilities as caps
@@ -16,11 +16,12 @@ from dockyard.linux.paths import mkdirall_in_root
 from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import ConfigError, SetupError
+from dockyard.runtime.record import record
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
+@record
 class CapSets:
     bounding: int
     effective: int
@@ -127,7 +128,11 @@ def apply_capsets(c: CapSets | None, uid: int) -> None:
 
 
 def exec_process(
-    p: Process, capsets: CapSets | None, seccomp_filter: Any, preserve_fds: int, extra_env: list[str]
+    p: Process,
+    capsets: CapSets | None,
+    seccomp_filter: Any,
+    preserve_fds: int,
+    extra_env: list[str],
 ) -> None:
     """Become the container process. Returns only by raising SetupError."""
     enter_cwd(p.cwd)
@@ -142,10 +147,8 @@ def exec_process(
         set_no_new_privs()
     path = find_executable(p.args[0], env)
     for fd in range(3, 3 + preserve_fds):
-        try:
+        with contextlib.suppress(OSError):
             os.set_inheritable(fd, True)
-        except OSError:
-            pass
     cloexec_fds_from(3 + preserve_fds)
     if seccomp_filter is not None and p.no_new_privileges:
         seccomp_filter.load()

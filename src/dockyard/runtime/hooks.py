@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -31,11 +32,9 @@ def run_hook(hook: Hook, state_json: bytes, kind: str) -> None:
         raise HookError(f"{kind} hook {hook.path}: {e.strerror}") from None
     os.close(stdin_r)
     os.close(out_w)
-    try:
-        # A hook may exit without reading stdin; never die of SIGPIPE/EPIPE for that.
+    # A hook may exit without reading stdin; never fail on EPIPE for that.
+    with contextlib.suppress(OSError):
         os.write(stdin_w, state_json)
-    except OSError:
-        pass
     os.close(stdin_w)
     output, status = _wait(pid, out_r, hook.timeout)
     os.close(out_r)
@@ -66,7 +65,9 @@ def _wait(pid: int, out_fd: int, timeout: int | None) -> tuple[bytes, int | None
     try:
         exited = False
         while not exited:
-            wait_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            wait_ms = (
+                None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            )
             events = poller.poll(wait_ms)
             if not events:
                 os.kill(pid, signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -163,10 +164,8 @@ def delete(root: str, cid: str, force: bool) -> None:
                     cg.thaw()
             except Exception:
                 pass
-        try:
+        with contextlib.suppress(StateError):
             send_signal(st.pid, st.pid_start, signal.SIGKILL)
-        except StateError:
-            pass
         if not _wait_gone(st.pid, st.pid_start, 10.0):
             raise StateError(f"container {cid} did not die after SIGKILL")
     if cg is not None:
@@ -189,10 +188,8 @@ def _destroy_cgroup(cg: Any) -> None:
             cg.destroy()
             return
         except OSError:
-            try:
+            with contextlib.suppress(Exception):
                 cg.kill_all(signal.SIGKILL)
-            except Exception:
-                pass
             time.sleep(0.01)
     cg.destroy()
 

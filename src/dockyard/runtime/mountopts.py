@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from dockyard.linux import mounts as m
 from dockyard.runtime.errors import ConfigError
+from dockyard.runtime.record import record
 
 # option -> (flags to set, flags to clear)
 _FLAGS: dict[str, tuple[int, int]] = {
@@ -80,11 +79,11 @@ REMOUNT_FLAGS = (
 )
 
 
-@dataclass
+@record
 class MountOptions:
     flags: int = 0
-    propagation: list[int] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
+    propagation: list[int] = []  # noqa: RUF012 (@record copies it)
+    data: list[str] = []  # noqa: RUF012 (@record copies it)
     rec_set: int = 0
     rec_clear: int = 0
 

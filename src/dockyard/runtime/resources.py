@@ -13,7 +13,7 @@ _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_bytes(text: str) -> int:
-    """"512m", "1g", "1048576", "-1" (unlimited) -> bytes."""
+    """ "512m", "1g", "1048576", "-1" (unlimited) -> bytes."""
     t = text.strip().lower().removesuffix("b") if text.strip().lower() not in ("-1",) else "-1"
     if t == "-1":
         return -1
@@ -29,7 +29,7 @@ def parse_bytes(text: str) -> int:
 
 def resources_from_flags(p: Parsed) -> dict[str, Any]:
     res: dict[str, Any] = {}
-    src = p.str("resources")
+    src = p.get_str("resources")
     if src:
         try:
             if src == "-":
@@ -42,7 +42,11 @@ def resources_from_flags(p: Parsed) -> dict[str, Any]:
         if not isinstance(res, dict):
             raise UsageError("resources must be a JSON object")
     mem = res.setdefault("memory", {})
-    for flag, key in (("memory", "limit"), ("memory-swap", "swap"), ("memory-reservation", "reservation")):
+    for flag, key in (
+        ("memory", "limit"),
+        ("memory-swap", "swap"),
+        ("memory-reservation", "reservation"),
+    ):
         if p.opts.get(flag) is not None:
             mem[key] = parse_bytes(str(p.opts[flag]))
     cpu = res.setdefault("cpu", {})
@@ -54,14 +58,14 @@ def resources_from_flags(p: Parsed) -> dict[str, Any]:
         ("cpu-rt-runtime", "realtimeRuntime"),
     ):
         if p.opts.get(flag) is not None:
-            cpu[key] = p.int(flag)
+            cpu[key] = p.get_int(flag)
     for flag, key in (("cpuset-cpus", "cpus"), ("cpuset-mems", "mems")):
         if p.opts.get(flag) is not None:
-            cpu[key] = p.str(flag)
+            cpu[key] = p.get_str(flag)
     if p.opts.get("pids-limit") is not None:
-        res.setdefault("pids", {})["limit"] = p.int("pids-limit")
+        res.setdefault("pids", {})["limit"] = p.get_int("pids-limit")
     if p.opts.get("blkio-weight") is not None:
-        res.setdefault("blockIO", {})["weight"] = p.int("blkio-weight")
+        res.setdefault("blockIO", {})["weight"] = p.get_int("blkio-weight")
     for k in ("memory", "cpu"):
         if not res.get(k):
             res.pop(k, None)

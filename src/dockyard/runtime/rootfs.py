@@ -7,6 +7,7 @@ mount onto the host (runc CVE-2021-30465, CVE-2025-31133, CVE-2025-52565).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -25,7 +26,7 @@ from dockyard.runtime.config import Config, Device, Mount
 from dockyard.runtime.errors import SetupError
 from dockyard.runtime.mountopts import PROPAGATION, REMOUNT_FLAGS
 
-# (name, major, minor): the nodes every container gets on a fresh /dev (runtime-spec "Default Devices").
+# (name, major, minor): the nodes a fresh /dev always gets (runtime-spec "Default Devices").
 DEFAULT_DEVICES = (
     ("null", 1, 3),
     ("zero", 1, 5),
@@ -50,7 +51,7 @@ _O_PATH = os.O_PATH | os.O_CLOEXEC
 
 
 def _locked_flags(fd: int) -> int:
-    """nosuid/nodev/noexec already on the mount: a remount inside a user namespace must keep them."""
+    """nosuid/nodev/noexec already set: a remount in a user namespace must keep them."""
     f = os.statvfs(proc_fd_path(fd)).f_flag
     return sum(ms for st, ms in _ST_TO_MS if f & st)
 
@@ -89,7 +90,11 @@ class RootfsBuilder:
         try:
             if dest in ("/proc", "/sys"):
                 return self._real_dir(dest)
-            return mkdirall_in_root(self.root_fd, dest) if is_dir else mkfile_in_root(self.root_fd, dest)
+            return (
+                mkdirall_in_root(self.root_fd, dest)
+                if is_dir
+                else mkfile_in_root(self.root_fd, dest)
+            )
         except PathEscapeError as e:
             raise SetupError(f"mount target {dest} escapes the root: {e}") from None
         except OSError as e:
@@ -106,7 +111,9 @@ class RootfsBuilder:
                 os.mkdir(name, 0o555, dir_fd=parent)
                 st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if not stat.S_ISDIR(st.st_mode):
-                raise SetupError(f"mount target {dest} must be a real directory, not a symlink or file")
+                raise SetupError(
+                    f"mount target {dest} must be a real directory, not a symlink or file"
+                )
             return os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
         finally:
             os.close(parent)
@@ -127,7 +134,9 @@ class RootfsBuilder:
                 raise _err(f"bind mount source {mnt.source}", e) from None
             fd = self._target(mnt.destination, src_is_dir)
             try:
-                m.mount(mnt.source, proc_fd_path(fd), None, opts.flags & (m.MS_BIND | m.MS_REC), None)
+                m.mount(
+                    mnt.source, proc_fd_path(fd), None, opts.flags & (m.MS_BIND | m.MS_REC), None
+                )
             except OSError as e:
                 raise _err(f"cannot bind {mnt.source} on {mnt.destination}", e) from None
             finally:
@@ -198,7 +207,9 @@ class RootfsBuilder:
             elif self.new_cgroupns:
                 m.mount("cgroup2", proc_fd_path(fd), "cgroup2", flags, None)
             else:
-                m.mount(hier.v2_host + hier.v2_path, proc_fd_path(fd), None, m.MS_BIND | m.MS_REC, None)
+                m.mount(
+                    hier.v2_host + hier.v2_path, proc_fd_path(fd), None, m.MS_BIND | m.MS_REC, None
+                )
                 if flags & REMOUNT_FLAGS:
                     self._remount(mnt.destination, flags & REMOUNT_FLAGS)
         except OSError as e:
@@ -249,11 +260,21 @@ class RootfsBuilder:
             os.close(devfd)
 
     def _device(self, dev: Device) -> None:
-        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[dev.type]
+        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[
+            dev.type
+        ]
         parent = mkdirall_in_root(self.root_fd, posixpath.dirname(dev.path))
         try:
             self._mknod(
-                parent, dev.path, posixpath.basename(dev.path), kind, dev.major, dev.minor, dev.mode, dev.uid, dev.gid
+                parent,
+                dev.path,
+                posixpath.basename(dev.path),
+                kind,
+                dev.major,
+                dev.minor,
+                dev.mode,
+                dev.uid,
+                dev.gid,
             )
         except OSError as e:
             raise _err(f"cannot create device {dev.path}", e) from None
@@ -261,7 +282,16 @@ class RootfsBuilder:
             os.close(parent)
 
     def _mknod(
-        self, parent: int, path: str, name: str, kind: int, major: int, minor: int, mode: int, uid: int, gid: int
+        self,
+        parent: int,
+        path: str,
+        name: str,
+        kind: int,
+        major: int,
+        minor: int,
+        mode: int,
+        uid: int,
+        gid: int,
     ) -> None:
         try:
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
@@ -384,14 +414,10 @@ class RootfsBuilder:
 
 def _symlink(dirfd: int, target: str, name: str, replace: bool = False) -> None:
     if replace:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=dirfd)
-        except FileNotFoundError:
-            pass
-    try:
+    with contextlib.suppress(FileExistsError):
         os.symlink(target, name, dir_fd=dirfd)
-    except FileExistsError:
-        pass
 
 
 class _Hierarchies:
@@ -418,10 +444,25 @@ def cgroup_hierarchies() -> _Hierarchies:
     with open("/proc/self/mountinfo") as f:
         for line in f:
             left, _, right = line.partition(" - ")
-            fstype, _src, superopts = (right.split() + ["", "", ""])[:3]
+            fstype, _src, superopts = ([*right.split(), "", "", ""])[:3]
             point = left.split()[4]
             if fstype == "cgroup":
-                key = ",".join(sorted(o for o in superopts.split(",") if o not in ("rw", "ro") and not o.startswith("release_agent") and o not in ("clone_children", "noprefix", "xattr", "nsdelegate", "cpuset_v2_mode")))
+                key = ",".join(
+                    sorted(
+                        o
+                        for o in superopts.split(",")
+                        if o not in ("rw", "ro")
+                        and not o.startswith("release_agent")
+                        and o
+                        not in (
+                            "clone_children",
+                            "noprefix",
+                            "xattr",
+                            "nsdelegate",
+                            "cpuset_v2_mode",
+                        )
+                    )
+                )
                 mounts.setdefault(key, point)
             elif fstype == "cgroup2":
                 mounts.setdefault("", point)

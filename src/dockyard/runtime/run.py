@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from dataclasses import dataclass
 from types import FrameType
 
 from dockyard.runtime.create import CreateOptions, create
 from dockyard.runtime.errors import ConfigError
+from dockyard.runtime.record import record
 
 # Signals `run` and `exec` pass on to the container process, as runc does.
 FORWARDED = (
@@ -23,7 +24,7 @@ FORWARDED = (
 )
 
 
-@dataclass
+@record
 class RunOptions(CreateOptions):
     detach: bool = False
     keep: bool = False
@@ -37,10 +38,8 @@ def exit_code(status: int) -> int:
 
 def _forward_to(pid: int) -> None:
     def handler(sig: int, _frame: FrameType | None) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
     for s in FORWARDED:
         signal.signal(s, handler)
@@ -114,7 +113,7 @@ def run(o: RunOptions) -> int:
     return code
 
 
-def exec_and_wait(o: "ExecOptions") -> int:  # type: ignore[name-defined]  # noqa: F821
+def exec_and_wait(o: ExecOptions) -> int:  # type: ignore[name-defined]  # noqa: F821
     from dockyard.runtime.execute import execute
 
     proxy = None

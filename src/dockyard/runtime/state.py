@@ -1,4 +1,4 @@
-"""A container's state directory (<root>/<id>/): state.json, written atomically, and the exec fifo."""
+"""A container's state dir (<root>/<id>/): state.json, written atomically, and the exec fifo."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dockyard.linux.process import is_alive
 from dockyard.runtime.errors import ContainerExists, ContainerNotFound, UsageError
+from dockyard.runtime.record import as_dict, record
 
 OCI_VERSION = "1.0.2"
 DEFAULT_ROOT = "/run/dockyard-runc"
@@ -32,7 +32,7 @@ def rfc3339_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + frac + "Z"
 
 
-@dataclass
+@record
 class State:
     id: str
     bundle: str
@@ -41,7 +41,7 @@ class State:
     config: dict[str, Any]
     pid: int = 0
     pid_start: int | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = {}  # noqa: RUF012 (@record copies it)
     cgroups_path: str = ""
     systemd_cgroup: bool = False
     has_cgroup: bool = False
@@ -49,7 +49,7 @@ class State:
     owner: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return as_dict(self)
 
 
 def container_dir(root: str, cid: str) -> str:

@@ -9,6 +9,7 @@ import signal
 import socket
 import termios
 import tty
+from collections.abc import Callable
 from types import FrameType
 
 from dockyard.linux.terminal import get_winsize, recv_fd, set_winsize
@@ -40,7 +41,7 @@ class ConsoleProxy:
         except OSError:
             pass
 
-    def pump(self, done: "callable[[], bool]") -> None:  # type: ignore[valid-type]
+    def pump(self, done: Callable[[], bool]) -> None:
         stdin_open = True
         while True:
             fds = [self.master] + ([0] if stdin_open else [])
