@@ -1,0 +1,129 @@
+"""The token endpoint (`/token`): Docker's token spec (GET) and the OAuth2 form (POST)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+
+from aiohttp import web
+
+from dockyard.hub import passwords
+from dockyard.hub.accounts import Account, finish_login, login_record, principal
+from dockyard.hub.errors import RegistryError, TokenError
+from dockyard.hub.scopes import parse_scopes
+from dockyard.hub.state import Hub
+
+
+def client_key(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _error(code: str, message: str, status: int, **headers: str) -> web.Response:
+    err = RegistryError(code, message, status=status)
+    return web.json_response(err.body(), status=status, headers=headers)
+
+
+async def login(hub: Hub, request: web.Request, user: str, secret: str) -> tuple[Account, bool]:
+    """Check credentials under the login rate limit; raises RegistryError when refused."""
+    t = time.monotonic()
+    keys = (f"ip:{client_key(request)}", f"user:{user}")
+    wait = max(hub.limiter.retry_after(k, t) for k in keys)
+    if wait:
+        raise RegistryError(
+            "TOOMANYREQUESTS",
+            "too many failed logins; try later",
+            headers={"Retry-After": str(wait)},
+        )
+    acct, stored = login_record(hub.conn, user)
+    ok = await asyncio.get_running_loop().run_in_executor(
+        None, passwords.verify_password, secret, stored
+    )
+    result = finish_login(hub.conn, acct, secret, ok)
+    if result is None:
+        for k in keys:
+            hub.limiter.spend(k, t)
+        raise RegistryError("UNAUTHORIZED", "incorrect username or password")
+    return result
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise RegistryError("UNAUTHORIZED", "malformed Basic credentials") from e
+    if not sep:
+        raise RegistryError("UNAUTHORIZED", "malformed Basic credentials")
+    return user, secret
+
+
+async def _issue(
+    hub: Hub, acct: Account | None, read_only: bool, scope_values: list[str]
+) -> dict[str, object]:
+    try:
+        scopes = parse_scopes(scope_values)
+    except TokenError as e:
+        raise RegistryError("UNSUPPORTED", str(e), status=400) from e
+    who = principal(hub.conn, acct, read_only) if acct else None
+    granted = hub.authority.grant_scopes(who, scopes, hub.registry)
+    return hub.authority.issue(acct.name if acct else "", granted)
+
+
+def _refused(err: RegistryError) -> web.Response:
+    headers = dict(err.headers)
+    if err.code == "UNAUTHORIZED":
+        headers["WWW-Authenticate"] = 'Basic realm="dockyard-hub"'
+    return web.json_response(err.body(), status=err.status, headers=headers)
+
+
+async def get_token(request: web.Request) -> web.Response:
+    hub: Hub = request.app["hub"]
+    try:
+        creds = basic_credentials(request)
+        acct, read_only = (None, False)
+        if creds is not None:
+            acct, read_only = await login(hub, request, *creds)
+        body = await _issue(hub, acct, read_only, request.query.getall("scope", []))
+        if acct is not None and request.query.get("offline_token") == "true":
+            body["refresh_token"] = hub.authority.refresh_token(acct.name)
+    except RegistryError as err:
+        return _refused(err)
+    return web.json_response(body)
+
+
+async def post_token(request: web.Request) -> web.Response:
+    """OAuth2 password and refresh-token grants, as `docker login` may use them."""
+    hub: Hub = request.app["hub"]
+    form = await request.post()
+    grant_type = str(form.get("grant_type", ""))
+    scopes = [str(v) for v in form.getall("scope", [])]
+    try:
+        if grant_type == "password":
+            acct, read_only = await login(
+                hub, request, str(form.get("username", "")), str(form.get("password", ""))
+            )
+        elif grant_type == "refresh_token":
+            try:
+                name = hub.authority.check_refresh(str(form.get("refresh_token", "")))
+            except TokenError as e:
+                raise RegistryError("UNAUTHORIZED", str(e)) from e
+            acct_opt, _ = login_record(hub.conn, name)
+            if acct_opt is None:
+                raise RegistryError("UNAUTHORIZED", "unknown account")
+            acct, read_only = acct_opt, False
+        else:
+            raise RegistryError(
+                "UNSUPPORTED", f"unsupported grant_type: {grant_type!r}", status=400
+            )
+        body = await _issue(hub, acct, read_only, scopes)
+        body["scope"] = " ".join(scopes)
+        if form.get("access_type") == "offline" or grant_type == "refresh_token":
+            body["refresh_token"] = hub.authority.refresh_token(acct.name)
+    except RegistryError as err:
+        return _refused(err)
+    return web.json_response(body)

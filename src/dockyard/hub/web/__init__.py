@@ -1,0 +1,1 @@
+"""The hub's server-rendered web UI (works without JavaScript)."""
