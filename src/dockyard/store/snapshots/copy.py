@@ -1,0 +1,39 @@
+"""The copy snapshotter: every snapshot is a full tree, made by copying its parent.
+
+The fallback where overlayfs cannot be used (no root, a filesystem overlay does
+not accept as upper). Costly in space and time, but needs nothing from the kernel.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from dockyard.store.snapshots.base import Snapshotter
+from dockyard.store.snapshots.errors import SnapshotError
+from dockyard.store.snapshots.mount import Mount
+from dockyard.store.snapshots.state import VIEW, Info, State
+
+
+class CopySnapshotter(Snapshotter):
+    driver = "copy"
+
+    def _populate(self, st: State, sid: int, parent: Info | None, kind: str) -> None:
+        d = self.snapshot_dir(sid)
+        d.mkdir(mode=0o700)
+        fs = d / "fs"
+        if parent is None:
+            fs.mkdir(mode=0o755)
+            return
+        # GNU cp keeps everything a layer can hold: owners, modes, times, xattrs
+        # (capabilities), hardlinks, devices; reflinks where the filesystem can.
+        proc = subprocess.run(
+            ["cp", "-a", "--reflink=auto", "--", str(self.fs_dir(parent.id)), str(fs)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise SnapshotError(f"cannot copy snapshot: {proc.stderr.strip()[:300]}")
+
+    def _mounts(self, st: State, info: Info) -> list[Mount]:
+        ro = "ro" if info.kind == VIEW else "rw"
+        return [Mount("bind", str(self.fs_dir(info.id)), "", [ro, "rbind"])]
