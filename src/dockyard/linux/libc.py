@@ -12,9 +12,9 @@ def _load_libc() -> ctypes.CDLL:
     try:
         return ctypes.CDLL("libc.so.6", use_errno=True)
     except OSError:
-        import ctypes.util
+        from ctypes.util import find_library
 
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
 
 
 libc = _load_libc()
