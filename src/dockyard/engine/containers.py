@@ -1,0 +1,975 @@
+"""The container service: lifecycle of containers on top of the store, specgen and monitors.
+
+Blocking methods (they spawn processes, mount, wait for exits); the API calls them
+from worker threads. One re-entrant lock guards the in-memory index and records;
+a per-container lock serialises operations on one container (start vs rm…).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from dockyard.engine import config as cfgmod
+from dockyard.engine import names, records
+from dockyard.engine.errors import (
+    Conflict,
+    EngineError,
+    InvalidParameter,
+    NotFound,
+    NotModified,
+    no_such_container,
+)
+from dockyard.engine.events import EventBus
+from dockyard.engine.filters import Filters, match_labels, name_matches, truthy
+from dockyard.engine.images import ImageBackend
+from dockyard.engine.inspect import inspect_json, list_json
+from dockyard.engine.records import Container, now_rfc3339
+from dockyard.engine.restart import Policy, next_delay, restart_at_daemon_start, should_restart
+from dockyard.engine.rootfs import mount_rootfs, unmount_rootfs, write_etc_files
+from dockyard.engine.runtime import Runtime
+from dockyard.engine.volumes import Volumes
+
+log = logging.getLogger(__name__)
+
+LIST_FILTERS = (
+    "status",
+    "name",
+    "id",
+    "label",
+    "ancestor",
+    "exited",
+    "before",
+    "since",
+    "volume",
+    "network",
+    "health",
+    "is-task",
+    "publish",
+    "expose",
+)
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+ATTACH_CONNECT_TIMEOUT = 5.0
+
+# Called at start, after the monitor exists and before the process runs, with the
+# attach socket path; the returned future completes once the client is connected.
+AttachReady = Callable[[str], "Future[None]"]
+
+
+def parse_signal(value: str | int | None, default: int = signal.SIGKILL) -> int:
+    """'SIGTERM', 'TERM', '15' -> 15; InvalidParameter on anything else."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int):
+        sig = value
+    elif value.isdigit():
+        sig = int(value)
+    else:
+        name = value.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        try:
+            sig = int(signal.Signals[name])
+        except KeyError:
+            raise InvalidParameter(f"Invalid signal: {value}") from None
+    if not 0 < sig < 65:
+        raise InvalidParameter(f"Invalid signal: {value}")
+    return sig
+
+
+class Engine:
+    def __init__(
+        self,
+        data_root: Path,
+        exec_root: Path,
+        runtime: str,
+        images: ImageBackend,
+        events: EventBus,
+    ) -> None:
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self.containers_dir = data_root / "containers"
+        self.containers_dir.mkdir(parents=True, exist_ok=True)
+        (exec_root / "containers").mkdir(parents=True, exist_ok=True)
+        (exec_root / "monitors").mkdir(parents=True, exist_ok=True)
+        self.runtime = Runtime(runtime, exec_root / "runtime")
+        self.images = images
+        self.events = events
+        self.volumes = Volumes(data_root / "volumes", self._volume_users)
+        self._lock = threading.RLock()
+        self._by_id: dict[str, Container] = {}
+        self._names: dict[str, str] = {}
+        self._oplocks: dict[str, threading.RLock] = {}
+        self._handles: dict[str, Any] = {}
+        self._attach_ready: dict[str, list[AttachReady]] = {}
+        self._exited: dict[str, threading.Event] = {}
+        self._backoff: dict[str, float] = {}
+        self._closing = False
+
+    # -- paths -----------------------------------------------------------------
+
+    def cdir(self, cid: str) -> Path:
+        return self.containers_dir / cid
+
+    def bundle(self, cid: str) -> Path:
+        return self.exec_root / "containers" / cid
+
+    def rootfs(self, cid: str) -> Path:
+        return self.bundle(cid) / "rootfs"
+
+    def state_dir(self, cid: str) -> Path:
+        return self.exec_root / "monitors" / cid
+
+    def log_path(self, cid: str) -> Path:
+        return self.cdir(cid) / f"{cid}-json.log"
+
+    def file_paths(self, cid: str) -> dict[str, str]:
+        d = self.cdir(cid)
+        return {
+            "log": str(self.log_path(cid)),
+            "hosts": str(d / "hosts"),
+            "hostname": str(d / "hostname"),
+            "resolv": str(d / "resolv.conf"),
+        }
+
+    # -- index -----------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without '/'), or unique id prefix."""
+        with self._lock:
+            c = self._by_id.get(ref)
+            if c is not None:
+                return c
+            cid = self._names.get(ref if ref.startswith("/") else "/" + ref)
+            if cid is not None:
+                return self._by_id[cid]
+            if ref:
+                hits = [c for i, c in self._by_id.items() if i.startswith(ref)]
+                if len(hits) == 1:
+                    return hits[0]
+                if len(hits) > 1:
+                    raise NotFound(f"multiple IDs found with provided prefix: {ref}")
+        raise no_such_container(ref)
+
+    def all(self) -> list[Container]:
+        with self._lock:
+            return list(self._by_id.values())
+
+    def _oplock(self, cid: str) -> threading.RLock:
+        with self._lock:
+            return self._oplocks.setdefault(cid, threading.RLock())
+
+    def _save(self, c: Container) -> None:
+        records.save(c, self.cdir(c.id))
+
+    def _event(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {"image": c.image_ref, "name": c.short_name}
+        attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
+        attrs.update(extra)
+        self.events.publish("container", action, c.id, attrs)
+
+    def _volume_users(self, name: str) -> list[str]:
+        with self._lock:
+            return [
+                c.id
+                for c in self._by_id.values()
+                if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.mounts)
+            ]
+
+    # -- create ----------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], name: str | None) -> tuple[str, list[str]]:
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid create request: expected a JSON object")
+        image_ref = body.get("Image")
+        if not image_ref or not isinstance(image_ref, str):
+            raise InvalidParameter("Config cannot be empty in order to create a container")
+        hc = cfgmod.check_host_config(body.get("HostConfig") or {})
+        canon = names.validate(name) if name else None
+        img = self.images.resolve(image_ref)
+        cfg = cfgmod.merge_config(img.config, body, image_ref)
+        plans = cfgmod.mount_plans(cfg, hc)
+        cfgmod.log_limits(hc)
+        cid = secrets.token_hex(32)
+        if not cfg.get("Hostname"):
+            cfg["Hostname"] = cid[:12]
+        path, args = cfgmod.command_line(cfg)
+        with self._lock:
+            canon = canon or self._free_name()
+            self._reserve_name(canon, cid)
+        c = Container(
+            id=cid,
+            name=canon,
+            created=now_rfc3339(),
+            image_id=img.id,
+            image_ref=image_ref,
+            path=path,
+            args=args,
+            config=cfg,
+            host_config=hc,
+            snapshot_key=cid,
+        )
+        try:
+            c.mounts = self._make_volumes(plans)
+            self.cdir(cid).mkdir(parents=True, exist_ok=False)
+            self.images.prepare(img.id, cid)
+            self.images.add_use(img.id, cid)
+            self._save(c)
+        except BaseException:
+            with self._lock:
+                self._names.pop(canon, None)
+            self._cleanup_failed_create(c)
+            raise
+        with self._lock:
+            self._by_id[cid] = c
+        self._event(c, "create")
+        return cid, []
+
+    def _free_name(self) -> str:
+        for attempt in range(20):
+            n = "/" + names.generate(retry=attempt // 5)
+            if n not in self._names:
+                return n
+        raise EngineError("could not generate a free container name")
+
+    def _reserve_name(self, canon: str, cid: str) -> None:
+        other = self._names.get(canon)
+        if other is not None:
+            raise Conflict(
+                f'Conflict. The container name "{canon}" is already in use by container '
+                f'"{other}". You have to remove (or rename) that container to be able to '
+                "reuse that name."
+            )
+        self._names[canon] = cid
+
+    def _make_volumes(self, plans: list[cfgmod.MountPlan]) -> list[dict[str, Any]]:
+        """Docker's MountPoint records; named and anonymous volumes are created now."""
+        out: list[dict[str, Any]] = []
+        for p in plans:
+            if p.type == "bind":
+                if not os.path.exists(p.source):
+                    raise InvalidParameter(
+                        f'invalid mount config for type "bind": bind source path does not '
+                        f"exist: {p.source}"
+                    )
+                out.append(
+                    {
+                        "Type": "bind",
+                        "Source": p.source,
+                        "Destination": p.destination,
+                        "Mode": "ro" if p.read_only else "",
+                        "RW": not p.read_only,
+                        "Propagation": "rprivate",
+                    }
+                )
+            elif p.type == "volume":
+                vol, _new = self.volumes.create(p.source or None)
+                if _new:
+                    self.events.publish("volume", "create", vol["Name"], {"driver": "local"})
+                out.append(
+                    {
+                        "Type": "volume",
+                        "Name": vol["Name"],
+                        "Source": vol["Mountpoint"],
+                        "Destination": p.destination,
+                        "Driver": "local",
+                        "Mode": "ro" if p.read_only else "z",
+                        "RW": not p.read_only,
+                        "Propagation": "",
+                        "Anonymous": not p.source,
+                    }
+                )
+            else:
+                out.append(
+                    {
+                        "Type": "tmpfs",
+                        "Source": "",
+                        "Destination": p.destination,
+                        "Mode": ",".join(p.options),
+                        "RW": not p.read_only,
+                        "Propagation": "",
+                    }
+                )
+        return out
+
+    def _cleanup_failed_create(self, c: Container) -> None:
+        for step in (
+            lambda: self.images.remove_use(c.image_id, c.id),
+            lambda: self.images.remove_snapshot(c.id),
+            lambda: shutil.rmtree(self.cdir(c.id), ignore_errors=True),
+        ):
+            try:
+                step()
+            except Exception:
+                log.debug("cleanup after failed create", exc_info=True)
+
+    # -- start -----------------------------------------------------------------
+
+    def add_attach(self, cid: str, ready: AttachReady) -> Callable[[], None]:
+        """Have ``ready`` called at the next start; returns a function that cancels it."""
+        with self._lock:
+            self._attach_ready.setdefault(cid, []).append(ready)
+
+        def cancel() -> None:
+            with self._lock:
+                lst = self._attach_ready.get(cid, [])
+                if ready in lst:
+                    lst.remove(ready)
+
+        return cancel
+
+    def state_dir_of(self, cid: str) -> str:
+        return str(self.state_dir(cid))
+
+    def start(self, ref: str) -> None:
+        c = self.get(ref)
+        with self._oplock(c.id):
+            if c.state.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.state.status in ("running", "restarting"):
+                raise NotModified("container already started")
+            if c.removing:
+                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            c.manually_stopped = False
+            self._start_locked(c)
+
+    def _mounts_extra(self, c: Container, files: dict[str, str]) -> list[dict[str, Any]]:
+        ro = bool(c.host_config.get("ReadonlyRootfs"))
+        extra: list[dict[str, Any]] = []
+        for dst, key in (
+            ("/etc/resolv.conf", "resolv"),
+            ("/etc/hostname", "hostname"),
+            ("/etc/hosts", "hosts"),
+        ):
+            opts = ["rbind", "rprivate"] + (["ro"] if ro else [])
+            extra.append(
+                {"destination": dst, "type": "bind", "source": files[key], "options": opts}
+            )
+        for m in c.mounts:
+            if m["Type"] == "tmpfs":
+                opts = ["nosuid", "nodev", "noexec"] + [o for o in m["Mode"].split(",") if o]
+                if not m["RW"]:
+                    opts.append("ro")
+                extra.append(
+                    {
+                        "destination": m["Destination"],
+                        "type": "tmpfs",
+                        "source": "tmpfs",
+                        "options": opts,
+                    }
+                )
+                continue
+            src = m["Source"]
+            if m["Type"] == "volume":
+                src = self.volumes.mountpoint(m["Name"])
+            opts = ["rbind", "rprivate", "ro" if not m["RW"] else "rw"]
+            extra.append(
+                {"destination": m["Destination"], "type": "bind", "source": src, "options": opts}
+            )
+        return extra
+
+    def _spec(self, c: Container, files: dict[str, str]) -> dict[str, Any]:
+        from dockyard.oci.specgen import SpecError, generate_spec
+
+        body = dict(c.config)
+        hc = dict(c.host_config)
+        # Mounts are resolved here (volumes to host paths); the generator gets them ready-made.
+        hc["Binds"] = None
+        hc["Mounts"] = None
+        hc["Tmpfs"] = None
+        body["HostConfig"] = hc
+        image_cfg = {
+            "config": {
+                k: c.config.get(k)
+                for k in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal")
+            }
+        }
+        try:
+            spec: dict[str, Any] = generate_spec(
+                image_cfg,
+                body,
+                rootfs=str(self.rootfs(c.id)),
+                hostname=c.config["Hostname"],
+                container_id=c.id,
+                mounts_extra=self._mounts_extra(c, files),
+            )
+        except SpecError as e:
+            raise InvalidParameter(str(e)) from None
+        return spec
+
+    def _start_locked(self, c: Container) -> None:
+        from dockyard.engine.monitor.client import spawn_monitor
+        from dockyard.engine.monitor.protocol import MonitorOptions
+
+        cid = c.id
+        self._clear_runtime_leftovers(c)
+        mounts = self.images.mounts(c.image_id, c.snapshot_key)
+        mount_rootfs(mounts, self.rootfs(cid))
+        try:
+            files = write_etc_files(self.cdir(cid), c.config["Hostname"], c.host_config)
+            spec = self._spec(c, files)
+            records.write_atomic(self.bundle(cid) / "config.json", json.dumps(spec).encode())
+            size, nfiles = cfgmod.log_limits(c.host_config)
+            opts = MonitorOptions(
+                container_id=cid,
+                bundle=str(self.bundle(cid)),
+                runtime=self.runtime.binary,
+                runtime_root=str(self.runtime.root),
+                state_dir=str(self.state_dir(cid)),
+                log_path=str(self.log_path(cid)),
+                log_max_size=size,
+                log_max_file=nfiles,
+                tty=bool(c.config.get("Tty")),
+                stdin=bool(c.config.get("OpenStdin")),
+                stdin_once=bool(c.config.get("StdinOnce")),
+            )
+            handle = spawn_monitor(opts)
+        except BaseException as e:
+            self._unmount_quietly(c)
+            c.state.error = str(e)
+            c.state.exit_code = 128 if isinstance(e, InvalidParameter) else 127
+            self._save(c)
+            raise
+        with self._lock:
+            waiters = self._attach_ready.pop(cid, [])
+        futs = []
+        for ready in waiters:
+            try:
+                futs.append(ready(self.state_dir_of(cid)))
+            except Exception:
+                log.debug("attach waiter failed", exc_info=True)
+        for f in futs:
+            try:
+                f.result(timeout=ATTACH_CONNECT_TIMEOUT)
+            except Exception:
+                log.debug("attach waiter did not connect", exc_info=True)
+        try:
+            handle.start()
+        except Exception as e:
+            c.state.error = str(e)
+            c.state.exit_code = 126 if "permission" in str(e).lower() else 127
+            self._save(c)
+            self._teardown_runtime(c)
+            raise EngineError(str(e)) from None
+        c.has_been_started = True
+        c.state.status = "running"
+        c.state.pid = self._pid_of(handle)
+        c.state.started_at = now_rfc3339()
+        c.state.error = ""
+        c.state.exit_code = 0
+        c.state.finished_at = records.ZERO_TIME
+        self._save(c)
+        with self._lock:
+            self._handles[cid] = handle
+            self._exited[cid] = threading.Event()
+        self._event(c, "start")
+        self._watch(c, handle)
+
+    @staticmethod
+    def _pid_of(handle: Any) -> int:
+        try:
+            st = handle.status()
+            if isinstance(st, dict):
+                return int(st.get("pid") or st.get("Pid") or 0)
+        except Exception:
+            pass
+        return 0
+
+    def _clear_runtime_leftovers(self, c: Container) -> None:
+        """Remove a previous run's runtime state and monitor dir before a new start."""
+        if (self.runtime.root / c.id).exists():
+            try:
+                self.runtime.delete(c.id)
+            except EngineError:
+                log.debug("runtime delete before start", exc_info=True)
+        shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+        self.bundle(c.id).mkdir(parents=True, exist_ok=True)
+
+    def _watch(self, c: Container, handle: Any) -> None:
+        t = threading.Thread(
+            target=self._wait_exit, args=(c.id, handle), daemon=True, name=f"wait-{c.id[:12]}"
+        )
+        t.start()
+
+    def _wait_exit(self, cid: str, handle: Any) -> None:
+        try:
+            code = handle.wait()
+        except Exception:
+            log.warning("monitor of %s lost", cid[:12], exc_info=True)
+            code = None
+        if self._closing:
+            return  # the daemon is going down; the monitor keeps the container
+        status = self._exit_status(handle, code)
+        self._on_exit(cid, status)
+
+    @staticmethod
+    def _exit_status(handle: Any, code: Any) -> dict[str, Any]:
+        if isinstance(code, int):
+            st: dict[str, Any] = {"exit_code": code}
+        else:
+            st = {"exit_code": 255}
+        try:
+            extra = handle.exit_status()
+            if isinstance(extra, dict):
+                if "exit_code" in extra:
+                    st["exit_code"] = int(extra["exit_code"])
+                st["oom_killed"] = bool(extra.get("oom_killed", False))
+                st["error"] = str(extra.get("error") or "")
+            elif isinstance(extra, int):
+                st["exit_code"] = extra
+        except Exception:
+            pass
+        return st
+
+    def _on_exit(self, cid: str, status: dict[str, Any]) -> None:
+        with self._lock:
+            c = self._by_id.get(cid)
+            self._handles.pop(cid, None)
+        if c is None:
+            return
+        with self._oplock(cid):
+            ran_for = time.time() - records.parse_rfc3339(c.state.started_at)
+            c.state.status = "exited"
+            c.state.pid = 0
+            c.state.exit_code = int(status.get("exit_code", 255))
+            c.state.oom_killed = bool(status.get("oom_killed", False))
+            c.state.error = str(status.get("error", ""))
+            c.state.finished_at = now_rfc3339()
+            self._teardown_runtime(c)
+            policy = Policy.from_host_config(c.host_config)
+            restart = not c.removing and should_restart(
+                policy, c.state.exit_code, c.restart_count, c.manually_stopped
+            )
+            if restart:
+                c.state.status = "restarting"
+            self._save(c)
+            ev = self._exited.get(cid)
+        if c.state.oom_killed:
+            self._event(c, "oom")
+        self._event(c, "die", exitCode=str(c.state.exit_code))
+        if ev is not None:
+            ev.set()
+        if restart:
+            delay = next_delay(self._backoff.get(cid, 0.0), ran_for)
+            self._backoff[cid] = delay
+            timer = threading.Timer(delay, self._restart_after_backoff, args=(cid,))
+            timer.daemon = True
+            timer.start()
+        elif c.host_config.get("AutoRemove") and not c.removing:
+            threading.Thread(target=self._auto_remove, args=(cid,), daemon=True).start()
+
+    def _auto_remove(self, cid: str) -> None:
+        try:
+            self.remove(cid, force=True, volumes=True)
+        except NotFound:
+            pass
+        except Exception:
+            log.warning("auto-remove of %s failed", cid[:12], exc_info=True)
+
+    def _restart_after_backoff(self, cid: str) -> None:
+        with self._lock:
+            c = self._by_id.get(cid)
+        if c is None or self._closing:
+            return
+        with self._oplock(cid):
+            if c.state.status != "restarting" or c.manually_stopped or c.removing:
+                return
+            c.restart_count += 1
+            try:
+                self._start_locked(c)
+            except Exception as e:
+                log.warning("restart of %s failed: %s", cid[:12], e)
+                c.state.status = "exited"
+                c.state.error = str(e)
+                self._save(c)
+                return
+        self._event(c, "restart")
+
+    def _teardown_runtime(self, c: Container) -> None:
+        # The monitor deletes the runtime's container itself; only a crash leaves one behind.
+        if (self.runtime.root / c.id).exists():
+            try:
+                self.runtime.delete(c.id)
+            except EngineError:
+                log.debug("runtime delete", exc_info=True)
+        self._unmount_quietly(c)
+
+    def _unmount_quietly(self, c: Container) -> None:
+        try:
+            unmount_rootfs(self.rootfs(c.id))
+        except EngineError:
+            log.warning("unmount of %s failed", c.id[:12], exc_info=True)
+
+    # -- stop / kill / restart / pause -------------------------------------------
+
+    def _signal(self, c: Container, sig: int) -> None:
+        from dockyard.engine.monitor.client import MonitorError
+
+        with self._lock:
+            handle = self._handles.get(c.id)
+        if handle is None:
+            raise Conflict(f"Container {c.id} is not running")
+        try:
+            handle.kill(sig)
+        except MonitorError as e:
+            if "not running" in str(e) or "gone" in type(e).__name__.lower():
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise EngineError(str(e)) from None
+
+    def kill(self, ref: str, sig_name: str | None) -> None:
+        c = self.get(ref)
+        sig = parse_signal(sig_name)
+        with self._oplock(c.id):
+            if c.state.status not in ("running", "paused"):
+                raise Conflict(f"Container {c.id} is not running")
+            if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+                c.manually_stopped = True
+            self._signal(c, sig)
+        self._event(c, "kill", signal=str(sig))
+
+    def stop(self, ref: str, timeout: int | None, sig_name: str | None = None) -> None:
+        c = self.get(ref)
+        with self._oplock(c.id):
+            if c.state.status == "restarting":
+                c.manually_stopped = True
+                c.state.status = "exited"
+                self._save(c)
+                return
+            if c.state.status not in ("running", "paused"):
+                raise NotModified("container already stopped")
+            c.manually_stopped = True
+            self._save(c)
+            self._stop_locked(c, timeout, sig_name)
+        self._event(c, "stop")
+
+    def _stop_locked(self, c: Container, timeout: int | None, sig_name: str | None) -> None:
+        if timeout is None:
+            st = c.config.get("StopTimeout")
+            timeout = int(st) if st is not None else 10
+        sig = parse_signal(sig_name or c.config.get("StopSignal") or "SIGTERM")
+        ev = self._exited.get(c.id) or threading.Event()
+        if c.state.status == "paused":
+            # A frozen process cannot handle its stop signal; Docker kills it outright.
+            sig, timeout = signal.SIGKILL, 0
+            try:
+                self._signal(c, sig)
+                self.runtime.resume(c.id)
+            except EngineError:
+                pass
+        else:
+            try:
+                self._signal(c, sig)
+            except Conflict:
+                return
+        self._event(c, "kill", signal=str(sig))
+        if timeout < 0:
+            ev.wait()
+            return
+        if ev.wait(timeout):
+            return
+        try:
+            self._signal(c, signal.SIGKILL)
+        except Conflict:
+            return
+        self._event(c, "kill", signal=str(int(signal.SIGKILL)))
+        if not ev.wait(30):
+            raise EngineError(f"container {c.id} did not exit after SIGKILL")
+
+    def restart(self, ref: str, timeout: int | None, sig_name: str | None = None) -> None:
+        c = self.get(ref)
+        with self._oplock(c.id):
+            if c.state.status in ("running", "paused"):
+                c.manually_stopped = True
+                self._stop_locked(c, timeout, sig_name)
+                # _on_exit runs in the watcher thread: wait for it to settle the record.
+                self._wait_settled(c)
+            c.manually_stopped = False
+            c.state.status = "exited" if c.state.status == "restarting" else c.state.status
+            self._start_locked(c)
+        self._event(c, "restart")
+
+    def _wait_settled(self, c: Container, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while c.id in self._handles and time.monotonic() < end:
+            time.sleep(0.01)
+
+    def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        with self._oplock(c.id):
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.state.status != "running":
+                raise Conflict(f"Container {c.id} is not running")
+            self.runtime.pause(c.id)
+            c.state.status = "paused"
+            self._save(c)
+        self._event(c, "pause")
+
+    def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        with self._oplock(c.id):
+            if c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            self.runtime.resume(c.id)
+            c.state.status = "running"
+            self._save(c)
+        self._event(c, "unpause")
+
+    # -- remove / rename ---------------------------------------------------------
+
+    def remove(self, ref: str, force: bool, volumes: bool) -> None:
+        c = self.get(ref)
+        with self._oplock(c.id):
+            if c.id not in self._by_id:
+                raise no_such_container(ref)
+            if c.state.status in ("running", "paused", "restarting"):
+                if not force:
+                    what = "paused" if c.state.status == "paused" else "running"
+                    raise Conflict(
+                        f"You cannot remove a {what} container {c.id}. Stop the container "
+                        "before attempting removal or force remove"
+                    )
+                c.manually_stopped = True
+                if c.state.status == "restarting":
+                    c.state.status = "exited"
+                else:
+                    self._stop_locked(c, 0, "SIGKILL")
+                    self._wait_settled(c)
+            c.removing = True
+            c.state.status = "removing"
+            self._save(c)
+            self._finish_remove(c, volumes)
+        self._event(c, "destroy")
+
+    def _finish_remove(self, c: Container, volumes: bool) -> None:
+        """Every step is idempotent, so a removal cut short by a crash is redone at start."""
+        self._teardown_runtime(c)
+        shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+        shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+        try:
+            self.images.remove_snapshot(c.snapshot_key)
+        except Exception:
+            log.warning("removing the snapshot of %s", c.id[:12], exc_info=True)
+        try:
+            self.images.remove_use(c.image_id, c.id)
+        except Exception:
+            log.debug("remove image use", exc_info=True)
+        with self._lock:
+            self._by_id.pop(c.id, None)
+            if self._names.get(c.name) == c.id:
+                del self._names[c.name]
+            self._exited.pop(c.id, None)
+            self._backoff.pop(c.id, None)
+        if volumes:
+            for m in c.mounts:
+                if m.get("Type") == "volume" and m.get("Anonymous"):
+                    try:
+                        self.volumes.remove(m["Name"])
+                        self.events.publish("volume", "destroy", m["Name"], {"driver": "local"})
+                    except EngineError:
+                        pass
+        # The record goes last: until then a restarted daemon knows to finish the job.
+        try:
+            (self.cdir(c.id) / records.RECORD_FILE).unlink()
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(self.cdir(c.id), ignore_errors=True)
+
+    def rename(self, ref: str, new_name: str) -> None:
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        canon = names.validate(new_name)
+        c = self.get(ref)
+        with self._lock:
+            if canon == c.name:
+                raise Conflict("Renaming a container with the same name as its current name")
+            self._reserve_name(canon, c.id)
+            old = c.name
+            del self._names[old]
+            c.name = canon
+            self._save(c)
+        self._event(c, "rename", oldName=old)
+
+    # -- read-only views ---------------------------------------------------------
+
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        c = self.get(ref)
+        return inspect_json(c, self.file_paths(c.id), self._size(c) if size else None)
+
+    def _size(self, c: Container) -> tuple[int, int]:
+        try:
+            upper = self.images.upper_dir(c.snapshot_key)
+        except Exception:
+            return 0, 0
+        rw = _du(upper)
+        return rw, rw
+
+    def list(
+        self, all_: bool, limit: int | None, size: bool, filters: Filters
+    ) -> list[dict[str, Any]]:
+        for st in filters.get("status", []):
+            if st not in STATUSES:
+                raise InvalidParameter(f"Invalid filter 'status={st}'")
+        with self._lock:
+            items = sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+        if filters.get("status") or filters.get("exited"):
+            all_ = True
+        out = []
+        for c in items:
+            if (
+                not all_
+                and limit in (None, 0, -1)
+                and c.state.status not in ("running", "paused", "restarting")
+            ):
+                continue
+            if not self._match(c, filters):
+                continue
+            out.append(c)
+        if limit is not None and limit > 0:
+            out = out[:limit]
+        return [
+            list_json(
+                c,
+                self.images.display_name(c.image_id, c.image_ref),
+                self._size(c) if size else None,
+            )
+            for c in out
+        ]
+
+    def _match(self, c: Container, f: Filters) -> bool:
+        st = c.state.status
+        checks: list[bool] = []
+        if "status" in f:
+            checks.append(st in f["status"])
+        if "name" in f:
+            checks.append(
+                any(name_matches(c.short_name, n) or name_matches(c.name, n) for n in f["name"])
+            )
+        if "id" in f:
+            checks.append(any(c.id.startswith(i) for i in f["id"]))
+        if "label" in f:
+            checks.append(match_labels(c.config.get("Labels") or {}, f["label"]))
+        if "ancestor" in f:
+            checks.append(
+                any(
+                    a in (c.image_ref, c.image_id)
+                    or c.image_id.startswith("sha256:" + a)
+                    or c.image_ref.split(":")[0] == a
+                    for a in f["ancestor"]
+                )
+            )
+        if "exited" in f:
+            checks.append(st == "exited" and str(c.state.exit_code) in f["exited"])
+        if "volume" in f:
+            checks.append(
+                any(
+                    m.get("Name") in f["volume"] or m.get("Destination") in f["volume"]
+                    for m in c.mounts
+                )
+            )
+        if "network" in f:
+            checks.append((c.host_config.get("NetworkMode") or "none") in f["network"])
+        if "is-task" in f:
+            checks.append(not any(truthy(v) for v in f["is-task"]))
+        return all(checks)
+
+    def is_running(self, cid: str) -> bool:
+        with self._lock:
+            c = self._by_id.get(cid)
+            return c is not None and c.state.status in ("running", "paused", "restarting")
+
+    def handle(self, cid: str) -> Any:
+        with self._lock:
+            h = self._handles.get(cid)
+        if h is None:
+            raise Conflict(f"Container {cid} is not running")
+        return h
+
+    # -- recovery ----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read every record, finish interrupted removals, re-attach to live monitors."""
+        from dockyard.engine.monitor.client import MonitorHandle
+
+        to_restart: list[Container] = []
+        for d in sorted(self.containers_dir.iterdir()):
+            try:
+                c = records.load(d)
+            except (ValueError, OSError) as e:
+                log.warning("skipping unreadable container record %s: %s", d.name, e)
+                continue
+            if c is None:
+                # A create cut short before its record was written: sweep what it left.
+                shutil.rmtree(d, ignore_errors=True)
+                try:
+                    self.images.remove_snapshot(d.name)
+                except Exception:
+                    pass
+                continue
+            with self._lock:
+                self._by_id[c.id] = c
+                self._names[c.name] = c.id
+            if c.removing:
+                self._finish_remove(c, volumes=False)
+                continue
+            if c.state.status in ("running", "paused", "restarting"):
+                handle = MonitorHandle(str(self.state_dir(c.id)))
+                alive = False
+                try:
+                    alive = bool(handle.alive())
+                except Exception:
+                    alive = False
+                if alive and c.state.status != "restarting":
+                    with self._lock:
+                        self._handles[c.id] = handle
+                        self._exited[c.id] = threading.Event()
+                    self._watch(c, handle)
+                    continue
+                status = self._exit_status(handle, None)
+                if (self.state_dir(c.id) / "exit.json").exists():
+                    c.state.exit_code = int(status.get("exit_code", 255))
+                else:
+                    c.state.exit_code = 255  # the monitor died with the machine
+                c.state.status = "exited"
+                c.state.pid = 0
+                c.state.finished_at = now_rfc3339()
+                self._teardown_runtime(c)
+                self._save(c)
+                policy = Policy.from_host_config(c.host_config)
+                if restart_at_daemon_start(policy, c.manually_stopped) and should_restart(
+                    policy, c.state.exit_code, c.restart_count, False
+                ):
+                    to_restart.append(c)
+                elif c.host_config.get("AutoRemove"):
+                    self._auto_remove(c.id)
+        for c in to_restart:
+            try:
+                with self._oplock(c.id):
+                    self._start_locked(c)
+            except Exception as e:
+                log.warning("restarting %s at daemon start failed: %s", c.id[:12], e)
+
+    def close(self) -> None:
+        """Daemon shutdown: stop watching; containers keep running under their monitors."""
+        self._closing = True
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total

@@ -1,0 +1,171 @@
+"""Container records rendered in Docker's JSON shapes: inspect and list (pure)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dockyard.engine.records import Container, parse_rfc3339
+
+
+def state_json(c: Container) -> dict[str, Any]:
+    s = c.state
+    return {
+        "Status": s.status,
+        "Running": s.status in ("running", "paused"),
+        "Paused": s.status == "paused",
+        "Restarting": s.status == "restarting",
+        "OOMKilled": s.oom_killed,
+        "Dead": s.status == "dead",
+        "Pid": s.pid,
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": s.started_at,
+        "FinishedAt": s.finished_at,
+    }
+
+
+def network_settings(c: Container) -> dict[str, Any]:
+    mode = c.host_config.get("NetworkMode") or "none"
+    return {
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SandboxKey": "",
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": {
+            mode: {
+                "IPAMConfig": None,
+                "Links": None,
+                "Aliases": None,
+                "NetworkID": "",
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "MacAddress": "",
+                "DriverOpts": None,
+            }
+        },
+    }
+
+
+def inspect_json(
+    c: Container, paths: dict[str, str], size: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """`GET /containers/{id}/json`; ``paths`` holds the log, hosts… file locations."""
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": state_json(c),
+        "Image": c.image_id,
+        "ResolvConfPath": paths.get("resolv", ""),
+        "HostnamePath": paths.get("hostname", ""),
+        "HostsPath": paths.get("hosts", ""),
+        "LogPath": paths.get("log", ""),
+        "Name": c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {"Data": None, "Name": "overlay2"},
+        "Mounts": c.mounts,
+        "Config": c.config,
+        "NetworkSettings": network_settings(c),
+    }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    return out
+
+
+def status_text(c: Container, now: float | None = None) -> str:
+    """The human `Status` column: "Up 5 seconds", "Exited (0) 2 minutes ago"…"""
+    now = time.time() if now is None else now
+    s = c.state
+    if s.status in ("running", "paused"):
+        text = "Up " + human_duration(now - parse_rfc3339(s.started_at))
+        return text + " (Paused)" if s.status == "paused" else text
+    if s.status == "restarting":
+        return (
+            f"Restarting ({s.exit_code}) {human_duration(now - parse_rfc3339(s.finished_at))} ago"
+        )
+    if s.status == "removing":
+        return "Removal In Progress"
+    if s.status == "dead":
+        return "Dead"
+    if s.status == "created":
+        return "Created"
+    return f"Exited ({s.exit_code}) {human_duration(now - parse_rfc3339(s.finished_at))} ago"
+
+
+def human_duration(secs: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(secs)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def list_json(c: Container, image_name: str, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One entry of `GET /containers/json`."""
+    cmd = " ".join([c.path, *c.args])
+    mode = c.host_config.get("NetworkMode") or "none"
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Names": [c.name],
+        "Image": image_name,
+        "ImageID": c.image_id,
+        "Command": cmd,
+        "Created": int(parse_rfc3339(c.created)),
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.state.status,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
+        "Mounts": c.mounts,
+    }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    return out
