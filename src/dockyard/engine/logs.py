@@ -21,16 +21,17 @@ library: the per-container monitor process uses the writer.
 
 from __future__ import annotations
 
-import calendar
-import collections
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+
+# The monitor process imports this module: keep typing, dataclasses and re out of its
+# memory (mypy treats any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = [
     "DEFAULT_MAX_FILE",
@@ -57,7 +58,7 @@ MAX_LINE = 16 * 1024  # Docker's split point for one log message
 _MAX_RECORD = 8 * MAX_LINE + 1024
 _POLL_INTERVAL = 0.1
 
-_TS = re.compile(
+_TS = (
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
@@ -67,13 +68,28 @@ class LogError(ValueError):
     """A log option or a stored record is invalid."""
 
 
-@dataclass(frozen=True, slots=True)
 class LogEntry:
     """One stored message: the stream it came from, its bytes, and when it was read."""
 
-    stream: str  # "stdout" or "stderr"
-    line: bytes  # includes the trailing b"\n" unless it was a partial message
-    time_ns: int
+    __slots__ = ("line", "stream", "time_ns")
+
+    def __init__(self, stream: str, line: bytes, time_ns: int) -> None:
+        self.stream = stream  # "stdout" or "stderr"
+        self.line = line  # ends with b"\n" unless it was a partial message
+        self.time_ns = time_ns
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LogEntry) and (self.stream, self.line, self.time_ns) == (
+            other.stream,
+            other.line,
+            other.time_ns,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.stream, self.line, self.time_ns))
+
+    def __repr__(self) -> str:
+        return f"LogEntry({self.stream!r}, {self.line!r}, {self.time_ns})"
 
     @property
     def timestamp(self) -> str:
@@ -91,10 +107,15 @@ def format_timestamp(time_ns: int) -> str:
 
 def parse_timestamp(text: str) -> int:
     """Nanoseconds since the epoch from an RFC 3339 time (any offset, up to 9 fraction digits)."""
-    m = _TS.match(text)
+    import calendar
+    import re
+
+    m = re.match(_TS, text)
     if m is None:
         raise LogError(f"invalid timestamp {text!r}")
     year, mon, day, hh, mm, ss = (int(m.group(i)) for i in range(1, 7))
+    if not (1 <= mon <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss < 61):
+        raise LogError(f"invalid timestamp {text!r}")
     frac = (m.group(7) or "").ljust(9, "0")
     secs = calendar.timegm((year, mon, day, hh, mm, ss, 0, 0, 0))
     if m.group(9):
@@ -246,6 +267,8 @@ def select_entries(
     until: float | None = None,
 ) -> list[LogEntry]:
     """Filter by time window (inclusive, seconds) and keep the last ``tail`` entries."""
+    import collections
+
     since_ns = None if since is None else int(since * 1e9)
     until_ns = None if until is None else int(until * 1e9)
     keep: collections.deque[LogEntry] | list[LogEntry]

@@ -13,12 +13,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import dockyard
 from dockyard.engine.monitor import protocol as P
 from dockyard.engine.monitor.protocol import MonitorOptions
 
 __all__ = ["MonitorError", "MonitorGone", "MonitorHandle", "MonitorOptions", "spawn_monitor"]
 
 _SUN_PATH_MAX = 107
+# The directory that holds the ``dockyard`` package (src/ in a checkout, site-packages else).
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__)))
 
 
 class MonitorError(Exception):
@@ -65,8 +68,11 @@ def spawn_monitor(
     ready_r, ready_w = os.pipe()
     try:
         with open(opts.path(P.MONITOR_LOG), "ab") as log:
+            # -S: no site (saves memory and start-up); dockyard is found through PYTHONPATH.
+            argv = [python or sys.executable, "-S", "-m", "dockyard.engine.monitor"]
             proc = subprocess.Popen(
-                [python or sys.executable, "-m", "dockyard.engine.monitor", state, str(ready_w)],
+                [*argv, state, str(ready_w)],
+                env=dict(os.environ, PYTHONPATH=_PACKAGE_ROOT),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -133,6 +139,13 @@ def connect_unix(path: str, timeout: float | None = 10.0) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _decode(line: bytes) -> dict[str, Any]:
+    try:
+        return P.decode_message(line)
+    except P.ProtocolError as e:
+        raise MonitorError(f"unexpected answer from the container monitor: {e}") from None
 
 
 def _read_line(sock: socket.socket, limit: int = P.MAX_MESSAGE) -> tuple[bytes, bytes]:
@@ -213,7 +226,7 @@ class MonitorHandle:
                 raise MonitorError(f"monitor did not answer {msg.get('cmd')!r} in time") from None
             except OSError as e:
                 raise MonitorGone(f"lost the container monitor: {e}") from None
-        reply = P.decode_message(line)
+        reply = _decode(line)
         if not reply.get("ok"):
             raise MonitorError(str(reply.get("error") or "monitor request failed"))
         return reply
@@ -328,7 +341,7 @@ class MonitorHandle:
         try:
             sock.sendall(P.encode_message(req))
             line, rest = _read_line(sock)
-            reply = P.decode_message(line)
+            reply = _decode(line)
             if not reply.get("ok"):
                 raise MonitorError(str(reply.get("error") or "attach refused"))
             sock.settimeout(None)

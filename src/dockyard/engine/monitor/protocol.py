@@ -9,8 +9,10 @@ import json
 import os
 import signal
 import struct
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+
+TYPE_CHECKING = False  # the monitor process should not import typing (mypy: always true)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ATTACH_SOCKET",
@@ -50,44 +52,88 @@ class ProtocolError(ValueError):
     """A malformed control or attach message."""
 
 
-@dataclass
 class MonitorOptions:
-    """Everything one monitor needs; stored as ``state_dir/monitor.json``."""
+    """Everything one monitor needs; stored as ``state_dir/monitor.json``.
 
-    container_id: str
-    bundle: str
-    runtime: str
-    runtime_root: str
-    state_dir: str
-    log_path: str
-    log_max_size: int = 10 * 1024 * 1024
-    log_max_file: int = 3
-    tty: bool = False
-    stdin: bool = False
-    stdin_once: bool = False
-    # Extra global flags for the runtime (e.g. ["--systemd-cgroup"]); rarely needed.
-    runtime_args: tuple[str, ...] = ()
-    # Seconds to wait for output to reach EOF after the init process exited (processes
-    # outside the container's pid namespace may hold the pipes open forever).
-    drain_timeout: float = 2.0
+    A plain class, not a dataclass: the monitor process should not pay for importing
+    dataclasses and typing.
+    """
+
+    __slots__ = (
+        "bundle",
+        "container_id",
+        "drain_timeout",
+        "log_max_file",
+        "log_max_size",
+        "log_path",
+        "runtime",
+        "runtime_args",
+        "runtime_root",
+        "state_dir",
+        "stdin",
+        "stdin_once",
+        "tty",
+    )
+
+    def __init__(
+        self,
+        container_id: str,
+        bundle: str,
+        runtime: str,
+        runtime_root: str,
+        state_dir: str,
+        log_path: str,
+        log_max_size: int = 10 * 1024 * 1024,
+        log_max_file: int = 3,
+        tty: bool = False,
+        stdin: bool = False,
+        stdin_once: bool = False,
+        runtime_args: tuple[str, ...] | list[str] = (),
+        drain_timeout: float = 2.0,
+    ) -> None:
+        self.container_id = container_id
+        self.bundle = bundle
+        self.runtime = runtime
+        self.runtime_root = runtime_root
+        self.state_dir = state_dir
+        self.log_path = log_path
+        self.log_max_size = log_max_size
+        self.log_max_file = log_max_file
+        self.tty = tty
+        self.stdin = stdin
+        self.stdin_once = stdin_once
+        # Extra global flags for the runtime (e.g. ["--systemd-cgroup"]).
+        self.runtime_args = tuple(runtime_args)
+        # Seconds to wait for output to reach EOF after the process exited (processes
+        # outside the container's pid namespace may hold the pipes open forever).
+        self.drain_timeout = drain_timeout
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["runtime_args"] = list(self.runtime_args)
+        return d
 
     def to_json(self) -> str:
-        d = asdict(self)
-        d["runtime_args"] = list(self.runtime_args)
-        return json.dumps(d)
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> MonitorOptions:
         raw = json.loads(text)
         if not isinstance(raw, dict):
             raise ProtocolError("monitor options must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in raw.items() if k in known}
-        d["runtime_args"] = tuple(d.get("runtime_args", ()))
+        d = {k: v for k, v in raw.items() if k in cls.__slots__}
         try:
             return cls(**d)
         except TypeError as e:
             raise ProtocolError(f"invalid monitor options: {e}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MonitorOptions) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MonitorOptions({self.to_dict()!r})"
 
     def path(self, name: str) -> str:
         return os.path.join(self.state_dir, name)

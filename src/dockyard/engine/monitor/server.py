@@ -23,10 +23,13 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from dockyard.engine.logs import LogWriter, format_timestamp
 from dockyard.engine.monitor import protocol as P
+
+TYPE_CHECKING = False  # keeps typing out of the monitor's memory (mypy: always true)
+if TYPE_CHECKING:
+    from typing import Any
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -83,6 +86,14 @@ def _listen(name: str) -> socket.socket:
     s.listen(64)
     s.setblocking(False)
     return s
+
+
+def _socket_arg(name: str) -> str:
+    """A path the runtime can dial for our socket ``name`` (it chdirs to the bundle first)."""
+    full = os.path.join(os.getcwd(), name)
+    if len(os.fsencode(full)) <= 107:
+        return full
+    return f"/proc/{os.getpid()}/cwd/{name}"  # our cwd is the state dir
 
 
 def _receive_console(listener: socket.socket) -> int:
@@ -199,7 +210,8 @@ class Client:
         self.outbuf = bytearray()
         self.target: Session | None = None
         self.handshaken = False
-        self.acked = False
+        self.acked = False  # output is held back until the handshake answer has been sent
+        self.preack = bytearray()
         self.want_stdin = self.want_stdout = self.want_stderr = False
         self.reading = True
         self.closed = False
@@ -278,8 +290,21 @@ class Client:
             self.close_after_flush = True
         self._flush()
 
+    def ack(self, msg: dict[str, Any]) -> None:
+        """Answer the handshake, then release the output that arrived meanwhile."""
+        self.acked = True
+        held = bytes(self.preack)
+        self.preack.clear()
+        self.send(P.encode_message(msg) + held)
+
     def send(self, data: bytes) -> None:
         if self.closed:
+            return
+        if not self.acked:
+            if len(self.preack) + len(data) > _MAX_CLIENT_BACKLOG:
+                self.close()
+                return
+            self.preack += data
             return
         if not data:
             self._flush()
@@ -342,6 +367,7 @@ class ControlConn(Client):
     def __init__(self, mon: Monitor, sock: socket.socket) -> None:
         super().__init__(mon, sock)
         self.handshaken = True
+        self.acked = True
         self.pending = 0
 
     def on_stdin(self, data: bytes) -> None:
@@ -601,7 +627,7 @@ class Monitor:
                 stdio = (in_r, out_w, cerr_w)
             argv = ["create", "--bundle", o.bundle, "--pid-file", o.path(P.INIT_PID_FILE)]
             if console is not None:
-                argv += ["--console-socket", P.CONSOLE_SOCKET]
+                argv += ["--console-socket", _socket_arg(P.CONSOLE_SOCKET)]
             offset = self.log_offset()
             pid = self.spawn(self.runtime_argv(*argv, o.container_id), *stdio)
             _close(err_w)
@@ -948,8 +974,8 @@ class Monitor:
         process = dict(process, terminal=tty)
         ex = Exec(self, exec_id, tty, want_stdin and not detach)
         self.execs[exec_id] = ex
-        spec_path = f"exec-{exec_id}.json"
-        pid_path = f"exec-{exec_id}.pid"
+        spec_path = os.path.abspath(f"exec-{exec_id}.json")
+        pid_path = os.path.abspath(f"exec-{exec_id}.pid")
         sock_name = f"exec-{exec_id}.sock"
         with open(spec_path, "w") as f:
             json.dump(process, f)
@@ -978,7 +1004,7 @@ class Monitor:
             c.update_interest()
         argv = ["exec", "--detach", "--pid-file", pid_path, "--process", spec_path]
         if console is not None:
-            argv += ["--console-socket", sock_name]
+            argv += ["--console-socket", _socket_arg(sock_name)]
         offset = self.log_offset()
         try:
             pid = self.spawn(self.runtime_argv(*argv, self.opts.container_id), *stdio)
@@ -1025,8 +1051,7 @@ class Monitor:
                 self._reply(requester, pid=ex.pid)
             for c in ex.clients:
                 if not c.acked:
-                    c.acked = True
-                    c.send(P.encode_message({"ok": True, "pid": ex.pid}))
+                    c.ack({"ok": True, "pid": ex.pid})
             self.on_child(ex.pid, lambda st: self._on_exec_exit(ex, st))
 
         self.on_child(pid, done)
@@ -1060,8 +1085,7 @@ class Monitor:
                 c.fail("container is not running")
                 return
             self.init.attach_client(c)
-            c.acked = True
-            c.send(P.encode_message({"ok": True, "pid": self.init.pid}))
+            c.ack({"ok": True, "pid": self.init.pid})
             return
         exec_id = str(exec_id)
         if "process" in req:
@@ -1078,15 +1102,13 @@ class Monitor:
         if existing is None:
             # Attached before the exec command: waits for it, so no output is missed.
             self.pending_attach.setdefault(exec_id, []).append(c)
-            c.acked = True
-            c.send(P.encode_message({"ok": True, "pending": True}))
+            c.ack({"ok": True, "pending": True})
             return
         if existing.finished:
             c.fail(f"exec {exec_id} has exited")
             return
         existing.attach_client(c)
-        c.acked = True
-        c.send(P.encode_message({"ok": True, "pid": existing.pid}))
+        c.ack({"ok": True, "pid": existing.pid})
 
 
 def _detach() -> None:
