@@ -10,8 +10,7 @@ memory.swap.max from memory+swap, io.weight from blkio weight).
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "V1_CONTROLLERS",
@@ -49,8 +48,7 @@ UNLIMITED_V1 = "-1"
 UNLIMITED_V2 = "max"
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     """One mounted cgroup hierarchy: its mount point, the cgroup path mounted there
     (not "/" inside containers) and its controllers ("" for the v2 one)."""
 

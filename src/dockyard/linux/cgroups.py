@@ -119,6 +119,27 @@ class Cgroup:
             raise CgroupError(f"no cgroup hierarchy is mounted under {CGROUP_ROOT}")
         return cls(mode, dirs, first)
 
+    def to_state(self) -> dict[str, Any]:
+        """What to keep in the runtime's state dir, so that later verbs (run from
+        another cgroup, where a relative cgroupsPath would resolve elsewhere) find
+        the same directories with ``from_state``."""
+        return {"mode": self.mode, "path": self.path, "dirs": dict(self.dirs)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Cgroup:
+        mode, path, dirs = state.get("mode"), state.get("path"), state.get("dirs")
+        if mode not in ("v1", "hybrid", "v2") or not isinstance(path, str):
+            raise CgroupError("bad saved cgroup state")
+        if not isinstance(dirs, dict) or not dirs:
+            raise CgroupError("bad saved cgroup state")
+        for d in dirs.values():
+            # Never let a tampered state file point us at files outside the cgroup fs.
+            if not isinstance(d, str) or posixpath.normpath(d) != d:
+                raise CgroupError("bad saved cgroup state")
+            if not d.startswith(CGROUP_ROOT + "/"):
+                raise CgroupError("bad saved cgroup state")
+        return cls(mode, {str(k): str(v) for k, v in dirs.items()}, path)
+
     def _unique_dirs(self) -> list[str]:
         return list(dict.fromkeys(self.dirs.values()))
 
@@ -311,18 +332,19 @@ class Cgroup:
                 _write(kill_file, "1")
                 return
         try:
-            self._freezer()
-            can_freeze = True
-        except CgroupError:
-            can_freeze = False
-        if can_freeze:
+            # Frozen, nobody can fork a new process between the listing and the signal.
+            # A cgroup that was already frozen (a paused container) stays frozen.
+            must_freeze = not self.frozen()
+        except (CgroupError, OSError):
+            must_freeze = False  # no freezer here: signal as best we can
+        if must_freeze:
             self.freeze()
         try:
             for pid in self.pids():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
         finally:
-            if can_freeze:
+            if must_freeze:
                 self.thaw()
 
     def destroy(self) -> None:

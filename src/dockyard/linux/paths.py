@@ -120,7 +120,12 @@ def _openat2(root_fd: int, path: str, flags: int, mode: int) -> int | None:
 
 
 def _split(path: str) -> list[str]:
-    return [c for c in path.split("/") if c not in ("", ".")]
+    """Path components, keeping "." ones: "file/." and "file/" must fail with
+    ENOTDIR as open(2) does, so the name before them is not the last one."""
+    parts = [c for c in path.split("/") if c]
+    if parts and path.endswith("/"):
+        parts.append(".")
+    return parts
 
 
 class _Walker:
@@ -175,6 +180,8 @@ def _walk(root_fd: int, path: str, flags: int, mode: int, *, mkdir: bool = False
     try:
         while todo:
             name = todo.popleft()
+            if name == ".":
+                continue  # the stack holds only directories: nothing to check
             if name == "..":
                 w.up()
                 continue
@@ -284,7 +291,7 @@ def mkfile_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
     existing non-directory (a device node, say) is accepted: it is a mount target.
     """
     parts = _split(path)
-    if not parts or parts[-1] == "..":
+    if not parts or parts[-1] in (".", ".."):
         raise IsADirectoryError(errno.EISDIR, f"not a file path {path!r}", path)
     parent = mkdirall_in_root(root_fd, "/".join(parts[:-1]))
     try:

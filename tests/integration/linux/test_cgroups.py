@@ -211,3 +211,35 @@ def test_unsupported_setting_is_a_clear_error(cgroup: Cgroup) -> None:
         )
     with pytest.raises(CgroupError, match=r"cannot set cpu\.cfs_quota_us"):
         cgroup.set_resources({"cpu": {"quota": 500, "period": 100000}})  # quota below 1ms
+
+
+def test_state_round_trip_and_tampering(cgroup: Cgroup) -> None:
+    again = Cgroup.from_state(cgroup.to_state())
+    assert again.dirs == cgroup.dirs and again.mode == cgroup.mode
+    p = gated(cgroup, BUSYBOX, "sleep", "30")
+    deadline = time.monotonic() + 5
+    while not again.pids() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert again.pids() == [p.pid]
+    again.kill_all()
+    p.communicate(timeout=10)
+    bad = cgroup.to_state()
+    bad["dirs"] = {"memory": "/sys/fs/cgroup/../../etc"}
+    with pytest.raises(CgroupError, match="bad saved cgroup state"):
+        Cgroup.from_state(bad)
+    with pytest.raises(CgroupError):
+        Cgroup.from_state({"mode": "v3", "path": "/", "dirs": {}})
+
+
+def test_kill_all_keeps_a_paused_cgroup_frozen(cgroup: Cgroup) -> None:
+    p = gated(cgroup, BUSYBOX, "sleep", "30")
+    deadline = time.monotonic() + 5
+    while not cgroup.pids() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cgroup.freeze()
+    cgroup.kill_all(signal.SIGKILL)
+    assert cgroup.frozen()
+    assert p.poll() is None  # a frozen task cannot act on its SIGKILL yet
+    cgroup.thaw()
+    p.communicate(timeout=10)
+    assert p.returncode == -signal.SIGKILL

@@ -171,7 +171,10 @@ def test_default_errno_with_allow_list(in_child: InChild) -> None:
             finally:
                 os._exit(127)
         os.close(wfd)
-        data = os.read(rfd, 100)
+        data = b""
+        while chunk := os.read(rfd, 100):
+            data += chunk
+        os.close(rfd)
         _, status = os.waitpid(pid, 0)
         assert data == b"%d Linux\n" % errno.ENOSYS, data
         return os.waitstatus_to_exitcode(status)

@@ -15,7 +15,9 @@ from dockyard.linux import paths
 NAMES = ["a", "b", "c", "..", "."]
 component = st.sampled_from(NAMES)
 rel_path = st.lists(component, min_size=1, max_size=6).map("/".join)
-any_path = st.tuples(st.booleans(), rel_path).map(lambda t: ("/" if t[0] else "") + t[1])
+any_path = st.tuples(st.booleans(), rel_path, st.booleans()).map(
+    lambda t: ("/" if t[0] else "") + t[1] + ("/" if t[2] else "")
+)
 # An entry: (parent dir among a few, name, kind, link target)
 entry = st.tuples(
     st.sampled_from(["", "a", "b", "a/b", "b/c"]),
@@ -42,9 +44,18 @@ def build(root: str, entries: list[tuple[str, str, str, str]]) -> None:
             os.symlink(target, p)
 
 
-def outcome(rfd: int, query: str) -> tuple[str, str | int]:
+FLAGS = [
+    os.O_PATH | os.O_CLOEXEC,
+    os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
+    os.O_RDONLY | os.O_CLOEXEC,
+    os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+    os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+]
+
+
+def outcome(rfd: int, query: str, flags: int) -> tuple[str, str | int]:
     try:
-        fd = paths.open_in_root(rfd, query)
+        fd = paths.open_in_root(rfd, query, flags)
     except OSError as e:
         assert e.errno is not None
         return ("err", e.errno)
@@ -55,9 +66,12 @@ def outcome(rfd: int, query: str) -> tuple[str, str | int]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(entry, max_size=14), st.lists(any_path, min_size=1, max_size=5))
+@given(
+    st.lists(entry, max_size=14),
+    st.lists(st.tuples(any_path, st.sampled_from(FLAGS)), min_size=1, max_size=5),
+)
 def test_random_trees_never_escape(
-    entries: list[tuple[str, str, str, str]], queries: list[str]
+    entries: list[tuple[str, str, str, str]], queries: list[tuple[str, int]]
 ) -> None:
     base = tempfile.mkdtemp(prefix="dockyard-paths-")
     try:
@@ -69,11 +83,11 @@ def test_random_trees_never_escape(
         build(root, entries)
         rfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            for q in queries:
+            for q, flags in queries:
                 paths.use_openat2(None)
-                kernel = outcome(rfd, q)
+                kernel = outcome(rfd, q, flags)
                 paths.use_openat2(False)
-                walked = outcome(rfd, q)
+                walked = outcome(rfd, q, flags)
                 for kind, value in (kernel, walked):
                     if kind == "ok":
                         assert value == root or str(value).startswith(root + "/"), (q, value)
