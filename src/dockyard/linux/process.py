@@ -14,10 +14,16 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 _SYS_CLOSE_RANGE = 436
+_SYS_PIDFD_SEND_SIGNAL = 424
+
+# Signal numbers the runtime needs without importing `signal` (its enums cost milliseconds).
+SIGKILL = 9
+SIGTERM = 15
 _CLOSE_RANGE_CLOEXEC = 4
 
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 libc.personality.argtypes = [ctypes.c_ulong]
 
 
@@ -39,6 +45,11 @@ def set_child_subreaper() -> None:
 
 def set_parent_death_signal(sig: int) -> None:
     prctl(PR_SET_PDEATHSIG, sig)
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    check(libc.sethostname(raw, len(raw)), "sethostname")
 
 
 def setdomainname(name: str) -> None:
@@ -97,3 +108,15 @@ def cloexec_fds_from(first: int) -> None:
     )
     if ret != 0:
         close_fds_from(first)
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    """Signal the process a pidfd pins (never a recycled pid)."""
+    ret = libc.syscall(
+        ctypes.c_long(_SYS_PIDFD_SEND_SIGNAL),
+        ctypes.c_int(pidfd),
+        ctypes.c_int(sig),
+        None,
+        ctypes.c_uint(0),
+    )
+    check(int(ret), "pidfd_send_signal")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
-from typing import Any
 
 from dockyard.runtime.config import Config
 from dockyard.runtime.errors import SetupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Devices every container may use whatever linux.resources.devices says (runc's allow list),
 # appended after the config's own rules so a leading "deny all" keeps them usable.
@@ -31,7 +33,7 @@ def resources_with_defaults(cfg: Config) -> dict[str, Any] | None:
     """linux.resources plus the default device rules and an allow rule per linux.devices entry."""
     if cfg.resources is None:
         return None
-    res = copy.deepcopy(cfg.resources)
+    res = dict(cfg.resources)  # only "devices" is replaced below; the rest is shared read-only
     rules = res.get("devices")
     if rules is not None:
         extra = [

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
 from collections.abc import Callable
 
@@ -110,6 +108,8 @@ def cmd_start(ctx: Ctx, argv: list[str]) -> int:
 
 
 def cmd_state(ctx: Ctx, argv: list[str]) -> int:
+    import json
+
     from dockyard.runtime import state as st_mod
 
     cid = _one_id(argmod.parse(argv, {}), "state")
@@ -118,11 +118,12 @@ def cmd_state(ctx: Ctx, argv: list[str]) -> int:
 
 
 def cmd_kill(ctx: Ctx, argv: list[str]) -> int:
+    from dockyard.linux.process import SIGTERM
     from dockyard.runtime.lifecycle import kill, parse_signal
 
     p = argmod.parse(argv, {"all": "bool", "a": "bool"})
     cid = _one_id(p, "kill", extra_ok=1)
-    sig = parse_signal(p.args[1]) if len(p.args) > 1 else signal.SIGTERM
+    sig = parse_signal(p.args[1]) if len(p.args) > 1 else SIGTERM
     kill(ctx.root, cid, sig, p.get_bool("all") or p.get_bool("a"))
     return 0
 
@@ -223,6 +224,8 @@ def cmd_exec(ctx: Ctx, argv: list[str]) -> int:
 
 
 def cmd_list(ctx: Ctx, argv: list[str]) -> int:
+    import json
+
     from dockyard.runtime import state as st_mod
 
     p = argmod.parse(argv, {"format": "str", "quiet": "bool"}, {"f": "format", "q": "quiet"})
@@ -250,6 +253,8 @@ def cmd_list(ctx: Ctx, argv: list[str]) -> int:
 
 
 def cmd_ps(ctx: Ctx, argv: list[str]) -> int:
+    import json
+
     from dockyard.runtime.lifecycle import pids
 
     p = argmod.parse(argv, {"format": "str"}, {"f": "format"})
@@ -321,6 +326,8 @@ def cmd_update(ctx: Ctx, argv: list[str]) -> int:
 
 
 def cmd_spec(ctx: Ctx, argv: list[str]) -> int:
+    import json
+
     from dockyard.runtime.defaults import default_spec
 
     p = argmod.parse(argv, {"bundle": "str", "rootless": "bool"}, {"b": "bundle"})
@@ -333,6 +340,8 @@ def cmd_spec(ctx: Ctx, argv: list[str]) -> int:
 
 
 def cmd_features(ctx: Ctx, argv: list[str]) -> int:
+    import json
+
     from dockyard.runtime.defaults import features
 
     argmod.parse(argv, {})

@@ -6,12 +6,11 @@ fork: the user gets one clear line and nothing is left behind.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
-from typing import Any
 
 from dockyard.linux.namespaces import NAMESPACES
+from dockyard.runtime import fastjson
 from dockyard.runtime.errors import ConfigError
 from dockyard.runtime.mountopts import MountOptions, parse_mount_options
 from dockyard.runtime.record import record
@@ -59,6 +58,10 @@ _SYSCTL_NS = (
     ("kernel.hostname", "uts"),
     ("kernel.domainname", "uts"),
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
 _DEVICE_TYPES = {"c", "b", "u", "p"}
@@ -180,7 +183,7 @@ def load_config_file(bundle: str) -> dict[str, Any]:
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            raw = json.load(f)
+            raw = fastjson.loads(f.read())
     except FileNotFoundError:
         raise ConfigError(f"no config.json in bundle {bundle}") from None
     except (OSError, ValueError) as e:

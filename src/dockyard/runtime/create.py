@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-from typing import Any, NoReturn
 
 from dockyard.linux import namespaces as ns
 from dockyard.linux.paths import mkfile_in_root, proc_fd_path
-from dockyard.linux.process import set_child_subreaper, set_dumpable, start_time
+from dockyard.linux.process import (
+    SIGKILL,
+    personality,
+    set_child_subreaper,
+    set_dumpable,
+    setdomainname,
+    sethostname,
+    start_time,
+)
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import Config, load_config_file, parse_config
 from dockyard.runtime.errors import ConfigError, RuntimeErr, SetupError
@@ -25,6 +30,11 @@ from dockyard.runtime.finalize import CapSets, compile_seccomp, exec_process, pa
 from dockyard.runtime.hooks import run_hooks
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Any, NoReturn
 
 
 @record
@@ -49,6 +59,8 @@ def write_pid_file(path: str, pid: int) -> None:
 
 
 def connect_console(path: str) -> socket.socket:
+    import socket
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -102,12 +114,9 @@ def create(opts: CreateOptions) -> st_mod.State:
         raise ConfigError("config.json: a new mount namespace is required")
     capsets = parse_capsets(proc)
     filt = compile_seccomp(cfg.seccomp)
-    from dockyard.runtime.cgroup import container_cgroup
-
     sdir = st_mod.reserve(opts.root, opts.cid)
     ns_fds: dict[str, int] = {}
-    cg: Any = None
-    init_pid = 0
+    spawn = _Spawn()
     console = None
     try:
         ns_fds = open_ns_paths(cfg)
@@ -118,8 +127,7 @@ def create(opts: CreateOptions) -> st_mod.State:
             console = connect_console(opts.console_socket)
         elif opts.console_sock is not None:
             console = opts.console_sock
-        cg = container_cgroup(cfg, opts.cid, opts.systemd)
-        init_pid = _spawn(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cg)
+        init_pid = spawn.run(cfg, opts, capsets, filt, ns_fds, fifo_fd, console)
         os.close(fifo_fd)
         state = st_mod.State(
             id=opts.cid,
@@ -132,18 +140,18 @@ def create(opts: CreateOptions) -> st_mod.State:
             annotations=cfg.annotations,
             cgroups_path=cfg.cgroups_path,
             systemd_cgroup=opts.systemd,
-            has_cgroup=cg is not None,
+            has_cgroup=spawn.cg is not None,
         )
         st_mod.save(opts.root, state)
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
         return state
     except BaseException:
-        if init_pid:
+        if spawn.init_pid:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(init_pid, signal.SIGKILL)
-        if cg is not None:
-            _destroy_quietly(cg)
+                os.kill(spawn.init_pid, SIGKILL)
+        if spawn.cg is not None:
+            _destroy_quietly(spawn.cg)
         remove_state_dir(opts.root, opts.cid)
         raise
     finally:
@@ -155,66 +163,76 @@ def create(opts: CreateOptions) -> st_mod.State:
 
 def _destroy_quietly(cg: Any) -> None:
     with contextlib.suppress(Exception):
-        cg.kill_all(signal.SIGKILL)
+        cg.kill_all(SIGKILL)
     with contextlib.suppress(Exception):
         cg.destroy()
 
 
-def _spawn(
-    cfg: Config,
-    opts: CreateOptions,
-    capsets: CapSets | None,
-    filt: Any,
-    ns_fds: dict[str, int],
-    fifo_fd: int,
-    console: socket.socket | None,
-    cg: Any,
-) -> int:
-    parent, child = Sync.pair()
-    if opts.subreaper:
-        set_child_subreaper()
-    stage1 = os.fork()
-    if stage1 == 0:
-        parent.close()
+class _Spawn:
+    """The parent's side of the sync protocol; remembers what to clean up on failure."""
+
+    def __init__(self) -> None:
+        self.cg: Any = None
+        self.init_pid = 0
+
+    def run(
+        self,
+        cfg: Config,
+        opts: CreateOptions,
+        capsets: CapSets | None,
+        filt: Any,
+        ns_fds: dict[str, int],
+        fifo_fd: int,
+        console: socket.socket | None,
+    ) -> int:
+        parent, child = Sync.pair()
+        if opts.subreaper:
+            set_child_subreaper()
+        stage1 = os.fork()
+        if stage1 == 0:
+            parent.close()
+            try:
+                _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, child)
+            except BaseException as e:
+                _report_and_exit(child, e)
+            os._exit(0)
+        child.close()
         try:
-            _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cg, child)
-        except BaseException as e:
-            _report_and_exit(child, e)
-        os._exit(0)
-    child.close()
-    init_pid = 0
-    try:
-        while True:
-            msg = parent.recv()
-            kind = msg["t"]
-            if kind == "userns":
+            if cfg.new_ns("user"):
+                parent.expect("userns")
                 _write_id_maps(stage1, cfg)
                 parent.send("mapped")
-            elif kind == "pid":
-                init_pid = int(msg["pid"])
-                os.waitpid(stage1, 0)
-                stage1 = 0
-                parent.send("go", state=_hook_state(cfg, opts.cid, init_pid))
-            elif kind == "hooks":
-                state_json = _hook_state(cfg, opts.cid, init_pid).encode()
-                run_hooks(cfg.hooks.get("prestart", []), state_json, "prestart")
-                run_hooks(cfg.hooks.get("createRuntime", []), state_json, "createRuntime")
-                parent.send("hooks-done")
-            elif kind == "ready":
-                return init_pid
-            else:
-                raise SetupError(f"protocol error: unexpected message {kind!r}")
-    except BaseException:
-        if init_pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(init_pid, signal.SIGKILL)
-        raise
-    finally:
-        if stage1:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(stage1, signal.SIGKILL)
+            # The cgroup is made while stage1 and the init build namespaces and mounts: the
+            # import and the cgroupfs writes overlap with the child's work. The init waits
+            # for "go" (it is in the cgroup by then) before anything that depends on it.
+            from dockyard.runtime.cgroup import container_cgroup
+
+            self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
+            self.init_pid = int(parent.expect("pid")["pid"])
             os.waitpid(stage1, 0)
-        parent.close()
+            stage1 = 0
+            try:
+                self.cg.add_pid(self.init_pid)
+            except Exception as e:
+                raise SetupError(f"cannot join the container's cgroup: {e}") from None
+            state = _hook_state(cfg, opts.cid, self.init_pid)
+            parent.send("go", state=state)
+            while True:
+                kind = parent.recv()["t"]
+                if kind == "hooks":
+                    run_hooks(cfg.hooks.get("prestart", []), state.encode(), "prestart")
+                    run_hooks(cfg.hooks.get("createRuntime", []), state.encode(), "createRuntime")
+                    parent.send("hooks-done")
+                elif kind == "ready":
+                    return self.init_pid
+                else:
+                    raise SetupError(f"protocol error: unexpected message {kind!r}")
+        finally:
+            if stage1:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(stage1, SIGKILL)
+                os.waitpid(stage1, 0)
+            parent.close()
 
 
 def _hook_state(cfg: Config, cid: str, pid: int) -> str:
@@ -268,18 +286,11 @@ def _stage1(
     ns_fds: dict[str, int],
     fifo_fd: int,
     console: socket.socket | None,
-    cg: Any,
     sync: Sync,
 ) -> None:
     # Non-dumpable before touching any namespace: the container can't ptrace us or open
     # our /proc/<pid>/exe, fds or memory (runc CVE-2019-5736).
     set_dumpable(False)
-    if cg is not None:
-        cg.add_pid(os.getpid())
-    if any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts):
-        from dockyard.runtime.rootfs import cgroup_hierarchies
-
-        cgroup_hierarchies()  # read our cgroup paths before a cgroup namespace hides them
     join_namespaces(ns_fds)
     in_userns = "user" in ns_fds
     if cfg.new_ns("user"):
@@ -291,7 +302,7 @@ def _stage1(
         in_userns = True
     flags = 0
     for kind, path in cfg.namespaces:
-        if path is None and kind != "user":
+        if path is None and kind not in ("user", "cgroup"):
             flags |= ns.NAMESPACES[kind][0]
     try:
         ns.unshare(flags)
@@ -322,12 +333,29 @@ def _init(
 ) -> NoReturn:
     from dockyard.runtime.rootfs import RootfsBuilder
 
+    if cfg.process is not None and cfg.process.terminal:
+        import dockyard.linux.terminal  # noqa: F401  (needed after pivot_root, where imports fail)
     proc = cfg.process
     assert proc is not None
-    state_json = str(sync.expect("go")["state"]).encode()
+    go: list[bytes] = []
+
+    def wait_go() -> None:
+        """Block until the parent has put us in the container's cgroup (once)."""
+        if go:
+            return
+        go.append(str(sync.expect("go")["state"]).encode())
+        if cfg.new_ns("cgroup"):
+            from dockyard.runtime.rootfs import cgroup_hierarchies
+
+            cgroup_hierarchies()  # our cgroup paths, before the namespace hides them
+            ns.unshare(ns.CLONE_NEWCGROUP)
+
     os.setsid()
     rb = RootfsBuilder(cfg, in_userns=in_userns, new_cgroupns=cfg.new_ns("cgroup"))
+    rb.before_cgroup_mount = wait_go
     rb.prepare()
+    wait_go()
+    state_json = go[0]
     if any(cfg.hooks.get(k) for k in ("prestart", "createRuntime")):
         sync.send("hooks")
         sync.expect("hooks-done")
@@ -342,8 +370,6 @@ def _init(
     if console is not None:
         console.close()
     if cfg.personality is not None:
-        from dockyard.linux.process import personality
-
         personality(cfg.personality)
     sync.send("ready")
     sync.close()
@@ -371,14 +397,11 @@ def _init(
 
 
 def _post_pivot(cfg: Config) -> None:
-    import socket as _s
-
+    # No imports from here on: after pivot_root the host's Python library is out of reach.
     try:
         if cfg.hostname:
-            _s.sethostname(cfg.hostname)
+            sethostname(cfg.hostname)
         if cfg.domainname:
-            from dockyard.linux.process import setdomainname
-
             setdomainname(cfg.domainname)
     except OSError as e:
         raise SetupError(f"cannot set hostname/domainname: {e.strerror}") from None

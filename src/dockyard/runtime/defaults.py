@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockyard.linux.namespaces import NAMESPACES
 from dockyard.runtime.config import SUPPORTED_HOOKS
 from dockyard.runtime.mountopts import _FLAGS, _RECURSIVE, PROPAGATION
 from dockyard.runtime.state import OCI_VERSION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 

@@ -3,13 +3,11 @@ its cgroup, under the same capability / no_new_privs / seccomp rules as the init
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-from typing import Any
 
 from dockyard.linux import namespaces as ns
 from dockyard.linux.process import is_alive, set_child_subreaper, set_dumpable
+from dockyard.runtime import fastjson
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import Process, parse_process
 from dockyard.runtime.create import (
@@ -22,6 +20,11 @@ from dockyard.runtime.errors import ConfigError, SetupError, StateError
 from dockyard.runtime.finalize import compile_seccomp, exec_process, parse_capsets
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
 
 
 @record
@@ -51,10 +54,10 @@ def build_process(base: dict[str, Any] | None, o: ExecOptions) -> Process:
             if o.process_file == "-":
                 import sys
 
-                raw = json.load(sys.stdin)
+                raw = fastjson.loads(sys.stdin.read())
             else:
                 with open(o.process_file, "rb") as f:
-                    raw = json.load(f)
+                    raw = fastjson.loads(f.read())
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot read process file {o.process_file}: {e}") from None
         if not isinstance(raw, dict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-from typing import Any
 
 from dockyard.linux import capabilities as caps
 from dockyard.linux.paths import mkdirall_in_root
@@ -17,6 +16,10 @@ from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import ConfigError, SetupError
 from dockyard.runtime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import time
 
+from dockyard.linux.process import SIGKILL
 from dockyard.runtime.config import Hook
 from dockyard.runtime.errors import HookError
 
@@ -70,7 +70,7 @@ def _wait(pid: int, out_fd: int, timeout: int | None) -> tuple[bytes, int | None
             )
             events = poller.poll(wait_ms)
             if not events:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, SIGKILL)
                 os.waitpid(pid, 0)
                 return b"".join(chunks), None
             for fd, _ev in events:

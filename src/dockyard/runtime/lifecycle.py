@@ -5,23 +5,27 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import sys
 import time
-from typing import Any
 
-from dockyard.linux.process import is_alive
+from dockyard.linux.process import SIGKILL, is_alive, pidfd_send_signal
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import _hooks
 from dockyard.runtime.errors import ContainerNotFound, StateError, UsageError
 from dockyard.runtime.hooks import run_hooks
 
-SIGNALS: dict[str, int] = {
-    s.name.removeprefix("SIG"): int(s) for s in signal.Signals if not s.name.startswith("SIG_")
-}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def parse_signal(text: str) -> int:
+    """ "KILL", "SIGKILL", "9", "RTMIN+2" -> a signal number."""
+    import signal
+
+    names = {
+        s.name.removeprefix("SIG"): int(s) for s in signal.Signals if not s.name.startswith("SIG_")
+    }
     t = text.strip().upper()
     if t.isdigit():
         n = int(t)
@@ -29,8 +33,8 @@ def parse_signal(text: str) -> int:
             return n
     else:
         t = t.removeprefix("SIG")
-        if t in SIGNALS:
-            return SIGNALS[t]
+        if t in names:
+            return names[t]
         if t.startswith("RTMIN") or t.startswith("RTMAX"):
             base = signal.SIGRTMIN if t.startswith("RTMIN") else signal.SIGRTMAX
             off = t[5:]
@@ -101,7 +105,7 @@ def send_signal(pid: int, started: int | None, sig: int) -> None:
         # The pidfd pins the process: checked after opening, the start time can't change.
         if not is_alive(pid, started):
             raise StateError("container not running")
-        signal.pidfd_send_signal(pidfd, sig)
+        pidfd_send_signal(pidfd, sig)
     finally:
         os.close(pidfd)
 
@@ -159,13 +163,13 @@ def delete(root: str, cid: str, force: bool) -> None:
     if status != "stopped":
         if cg is not None:
             try:
-                cg.kill_all(signal.SIGKILL)
+                cg.kill_all(SIGKILL)
                 if status == "paused":
                     cg.thaw()
             except Exception:
                 pass
         with contextlib.suppress(StateError):
-            send_signal(st.pid, st.pid_start, signal.SIGKILL)
+            send_signal(st.pid, st.pid_start, SIGKILL)
         if not _wait_gone(st.pid, st.pid_start, 10.0):
             raise StateError(f"container {cid} did not die after SIGKILL")
     if cg is not None:
@@ -189,7 +193,7 @@ def _destroy_cgroup(cg: Any) -> None:
             return
         except OSError:
             with contextlib.suppress(Exception):
-                cg.kill_all(signal.SIGKILL)
+                cg.kill_all(SIGKILL)
             time.sleep(0.01)
     cg.destroy()
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from dockyard.runtime import fastjson
 from dockyard.runtime.state import rfc3339_now
 
 
@@ -18,9 +18,9 @@ class Log:
         if not self.path:
             return
         if self.fmt == "json":
-            line = json.dumps({"level": level, "msg": msg, "time": rfc3339_now()})
+            line = fastjson.dumps({"level": level, "msg": msg, "time": rfc3339_now()})
         else:
-            line = f"time={json.dumps(rfc3339_now())} level={level} msg={json.dumps(msg)}"
+            line = f"time={fastjson.dumps(rfc3339_now())} level={level} msg={fastjson.dumps(msg)}"
         try:
             with open(self.path, "a") as f:
                 f.write(line + "\n")

@@ -7,9 +7,15 @@ through dataclass_transform. List and dict defaults are copied per instance.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, dataclass_transform
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar, dataclass_transform
 
-T = TypeVar("T", bound=type)
+    T = TypeVar("T", bound=type)
+else:
+    # typing costs milliseconds to import; at run time the decorator needs nothing from it.
+    def dataclass_transform():  # type: ignore[no-untyped-def]
+        return lambda f: f
 
 
 @dataclass_transform()

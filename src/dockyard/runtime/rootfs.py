@@ -12,6 +12,7 @@ import errno
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 
 from dockyard.linux import mounts as m
 from dockyard.linux.paths import (
@@ -66,6 +67,9 @@ class RootfsBuilder:
         self.in_userns = in_userns
         self.new_cgroupns = new_cgroupns
         self.root_fd = -1
+        # Called before the first cgroup mount: the parent may still be placing us in our
+        # cgroup (create overlaps that with this work).
+        self.before_cgroup_mount: Callable[[], None] = lambda: None
 
     # -- before pivot_root -------------------------------------------------------------
     def prepare(self) -> None:
@@ -199,6 +203,7 @@ class RootfsBuilder:
     def _cgroup_mount(self, mnt: Mount) -> None:
         opts = mnt.options
         flags = opts.flags & ~(m.MS_BIND | m.MS_REC | m.MS_REMOUNT)
+        self.before_cgroup_mount()
         hier = cgroup_hierarchies()
         fd = self._target(mnt.destination, True)
         try:

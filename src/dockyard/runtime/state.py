@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
-from typing import Any
 
 from dockyard.linux.process import is_alive
+from dockyard.runtime import fastjson
 from dockyard.runtime.errors import ContainerExists, ContainerNotFound, UsageError
 from dockyard.runtime.record import as_dict, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.0.2"
 DEFAULT_ROOT = "/run/dockyard-runc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 
-_ID_RE = re.compile(r"^[\w+.-]+$")
+_ID_EXTRA = set("+.-_")
 
 
 def check_id(cid: str) -> str:
-    if not cid or cid in (".", "..") or not _ID_RE.match(cid) or len(cid) > 1024:
+    if (
+        not cid
+        or cid in (".", "..")
+        or not all(c.isalnum() or c in _ID_EXTRA for c in cid)
+        or len(cid) > 1024
+    ):
         raise UsageError(f"invalid container id {cid!r}")
     return cid
 
@@ -75,7 +82,7 @@ def save(root: str, st: State) -> None:
     d = container_dir(root, st.id)
     tmp = os.path.join(d, f".{STATE_FILE}.{os.getpid()}")
     with open(tmp, "w") as f:
-        json.dump(st.to_json(), f)
+        f.write(fastjson.dumps(st.to_json()))
     os.rename(tmp, os.path.join(d, STATE_FILE))
 
 
@@ -83,7 +90,7 @@ def load(root: str, cid: str) -> State:
     path = os.path.join(container_dir(root, cid), STATE_FILE)
     try:
         with open(path) as f:
-            data = json.load(f)
+            data = fastjson.loads(f.read())
     except FileNotFoundError:
         raise ContainerNotFound(cid) from None
     except ValueError as e:
@@ -132,4 +139,4 @@ def hook_state(st: State, status_: str, pid: int | None = None) -> bytes:
         "bundle": st.bundle,
         "annotations": st.annotations,
     }
-    return json.dumps(doc).encode()
+    return fastjson.dumps(doc).encode()

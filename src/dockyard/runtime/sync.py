@@ -6,36 +6,42 @@ boundaries are kept by the kernel, so each recv is exactly one message (crun's d
 
 from __future__ import annotations
 
-import json
-import socket
-from typing import Any
+import _socket
 
+from dockyard.runtime import fastjson
 from dockyard.runtime.errors import SetupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX = 65536
 
 
 class Sync:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
 
     @classmethod
     def pair(cls) -> tuple[Sync, Sync]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # _socket, not socket: socket.py builds enums at import (milliseconds per start).
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        a.setblocking(True)
+        b.setblocking(True)
         return cls(a), cls(b)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def send(self, kind: str, **fields: Any) -> None:
-        self.sock.send(json.dumps({"t": kind, **fields}).encode())
+        self.sock.send(fastjson.dumps({"t": kind, **fields}).encode())
 
     def recv(self) -> dict[str, Any]:
         """Next message; an EOF (the other side died) becomes a SetupError."""
         raw = self.sock.recv(_MAX)
         if not raw:
             raise SetupError("container init exited during setup")
-        msg: dict[str, Any] = json.loads(raw)
+        msg: dict[str, Any] = fastjson.loads(raw)
         if msg.get("t") == "error":
             raise SetupError(str(msg.get("msg")))
         return msg
@@ -45,7 +51,7 @@ class Sync:
         raw = self.sock.recv(_MAX)
         if not raw:
             return None
-        msg: dict[str, Any] = json.loads(raw)
+        msg: dict[str, Any] = fastjson.loads(raw)
         if msg.get("t") == "error":
             raise SetupError(str(msg.get("msg")))
         return msg
