@@ -254,6 +254,9 @@ class _Applier:
             sub = "/".join(parts[: j + 1])
             fd = self._open_dir(cur, parts[j], sub, create)
             self._remember(sub, fd)
+            if create:
+                # A dir holding this layer's entries: an opaque marker keeps it.
+                self.layer_paths.add(sub)
             cur = fd
         return cur
 
@@ -264,7 +267,6 @@ class _Applier:
             if not create:
                 raise
             os.mkdir(name, 0o755, dir_fd=parent_fd)
-            self.layer_paths.add(path)
             return os.open(name, _O_DIR, dir_fd=parent_fd)
         except NotADirectoryError:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
