@@ -25,7 +25,8 @@ _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
 _HOST = rf"(?:{_DOMAIN_NAME}|{_IPV6})"
 _DOMAIN_AND_PORT = rf"{_HOST}(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+# Go's \w is ASCII-only; Python's is not, so spell the class out.
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
 _REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _NAME = rf"(?:{_DOMAIN_AND_PORT}/)?{_REMOTE_NAME}"
@@ -142,7 +143,7 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
 
 
 def parse_normalized_named(value: str) -> Reference:
-    """Docker's ``ParseNormalizedNamed``: fill in docker.io and library/, keep tag/digest as given."""
+    """Docker's ``ParseNormalizedNamed``: add docker.io and library/, keep tag/digest as given."""
     if _IDENTIFIER_RE.match(value):
         raise InvalidReference(
             f"invalid repository name ({value}), cannot specify 64-byte hexadecimal strings"

@@ -472,7 +472,8 @@ class ImageStore:
     ) -> None:
         conflict = self._conflict(image_id, hard=True, soft=not force, active=True, users=in_use)
         if conflict is not None:
-            dangling = not self.meta.refs_for_image(image_id)
+            # Docker's imageIsDangling: no references and no children.
+            dangling = not self.meta.refs_for_image(image_id) and not self.meta.children(image_id)
             used = bool(self._users(image_id, in_use))
             if quiet and (not dangling or used):
                 return
