@@ -29,11 +29,20 @@ from dockyard.linux.cgroup_plan import (
 )
 from dockyard.linux.libc import libc
 
-__all__ = ["V1_CONTROLLERS", "Cgroup", "CgroupError", "cgroup_mode", "plan_resources"]
+__all__ = [
+    "V1_CONTROLLERS",
+    "V2_CONTROLLERS",
+    "Cgroup",
+    "CgroupError",
+    "cgroup_mode",
+    "plan_resources",
+]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _CGROUP2_SUPER_MAGIC = 0x63677270
 _FREEZE_TIMEOUT_S = 10.0
+# The v2 controllers a container's cgroup gets enabled in its ancestors.
+V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io", "hugetlb")
 _RMDIR_TIMEOUT_S = 5.0
 # Docker reports CPU time in ns; cpuacct.stat counts USER_HZ ticks.
 _NS_PER_TICK = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
@@ -393,24 +402,33 @@ def _make_cpuset(d: str) -> None:
                 _write(posixpath.join(path, name), _read(posixpath.join(parent, name)).strip())
 
 
+def _v2_root(d: str) -> str:
+    """The mount point of the v2 hierarchy holding ``d``: its highest ancestor that
+    is still a cgroup (has cgroup.controllers)."""
+    root = d
+    while True:
+        parent = posixpath.dirname(root)
+        if parent == root or not os.path.exists(posixpath.join(parent, "cgroup.controllers")):
+            return root
+        root = parent
+
+
 def _make_v2(d: str) -> None:
-    """Make the directory and enable every available controller in each ancestor's
-    cgroup.subtree_control, so the new cgroup gets the interface files."""
-    root = CGROUP_ROOT
-    rel = posixpath.relpath(d, root)
-    cur = root
-    for part in rel.split("/"):
+    """Make the directory and enable the wanted controllers in each ancestor's
+    cgroup.subtree_control, so the new cgroup gets their interface files."""
+    cur = _v2_root(posixpath.dirname(d))
+    for part in posixpath.relpath(d, cur).split("/"):
         avail = _maybe(posixpath.join(cur, "cgroup.controllers")).split()
-        want = [c for c in avail if c in ("cpu", "cpuset", "memory", "pids", "io", "hugetlb")]
+        enabled = _maybe(posixpath.join(cur, "cgroup.subtree_control")).split()
+        want = [c for c in avail if c in V2_CONTROLLERS and c not in enabled]
         if want:
+            control = posixpath.join(cur, "cgroup.subtree_control")
             try:
-                _write(
-                    posixpath.join(cur, "cgroup.subtree_control"), " ".join("+" + c for c in want)
-                )
+                _write(control, " ".join("+" + c for c in want))
             except OSError:
-                for c in want:  # best effort one by one (EBUSY: processes at this level)
+                for c in want:  # one by one: EBUSY when processes live at this level
                     with contextlib.suppress(OSError):
-                        _write(posixpath.join(cur, "cgroup.subtree_control"), "+" + c)
+                        _write(control, "+" + c)
         cur = posixpath.join(cur, part)
         with contextlib.suppress(FileExistsError):
             os.mkdir(cur)
