@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from dockyard.api.app import App
 
 
+# Keeps fire-and-forget tasks referenced until they finish.
+_background: set[asyncio.Future[None]] = set()
+
+
 def register(r: Router) -> None:
     r.add("POST", "/containers/{id}/exec", create)
     r.add("POST", "/exec/{id}/start", start)
@@ -59,7 +63,8 @@ async def start(app: App, req: Request) -> Reply:
         reply = await app.run(handle.exec, rec.id, process, tty=tty, stdin=False, detach=True)
         app.execs.mark_started(rec, int(reply.get("pid") or 0))
         app.engine._event(c, f"exec_start: {' '.join(rec.cmd)}", execID=rec.id)
-        asyncio.ensure_future(_settle_when_done(app, rec))
+        _background.add(task := asyncio.ensure_future(_settle_when_done(app, rec)))
+        task.add_done_callback(_background.discard)
         return Response(200, b"", None)
     rec.started = True
     try:

@@ -9,6 +9,7 @@ raw byte stream. Request bodies are bounded unless a handler streams them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -23,6 +24,9 @@ HEAD_LIMIT = 64 * 1024
 JSON_BODY_LIMIT = 64 * 1024 * 1024
 # An unread body smaller than this is drained to keep the connection alive.
 DRAIN_LIMIT = 1024 * 1024
+# After refusing a body (413), at most this much of it is read and dropped.
+DISCARD_LIMIT = 1 << 30
+DISCARD_TIMEOUT = 30.0
 
 REASONS = {
     101: "UPGRADED",
@@ -184,9 +188,8 @@ class Request:
         if not data:
             raise ProtocolError("connection closed inside a chunk")
         self._chunk_left -= len(data)
-        if self._chunk_left == 0:
-            if await self.reader.readexactly(2) != b"\r\n":
-                raise ProtocolError("chunk not followed by CRLF")
+        if self._chunk_left == 0 and await self.reader.readexactly(2) != b"\r\n":
+            raise ProtocolError("chunk not followed by CRLF")
         return data
 
     async def iter_body(self, piece: int = 256 * 1024) -> AsyncIterator[bytes]:
@@ -215,6 +218,15 @@ class Request:
             return json.loads(raw)
         except ValueError as e:
             raise HttpError(400, f"invalid JSON: {e}") from None
+
+    @property
+    def body_done(self) -> bool:
+        return self._body_done
+
+    async def discard(self, limit: int) -> None:
+        seen = 0
+        while not self._body_done and seen <= limit:
+            seen += len(await self._next_piece(1 << 20))
 
     async def drain(self) -> bool:
         """Read and drop what the handler left of the body; False if too much to keep alive."""
@@ -342,6 +354,11 @@ class Server:
                     keep = False
             await self._write(req, reply, base, keep)
             if not keep or isinstance(reply, StreamResponse):
+                if not req.body_done:
+                    # A client still sending a refused body would see a broken pipe
+                    # instead of our answer: swallow the rest (bounded) before closing.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(req.discard(DISCARD_LIMIT), DISCARD_TIMEOUT)
                 return
 
     def _error_bytes(self, status: int, message: str, close: bool) -> bytes:

@@ -7,6 +7,7 @@ a per-container lock serialises operations on one container (start vs rm…).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -303,11 +304,12 @@ class Engine:
         return out
 
     def _cleanup_failed_create(self, c: Container) -> None:
-        for step in (
+        steps: list[Callable[[], object]] = [
             lambda: self.images.remove_use(c.image_id, c.id),
             lambda: self.images.remove_snapshot(c.id),
             lambda: shutil.rmtree(self.cdir(c.id), ignore_errors=True),
-        ):
+        ]
+        for step in steps:
             try:
                 step()
             except Exception:
@@ -779,10 +781,8 @@ class Engine:
                     except EngineError:
                         pass
         # The record goes last: until then a restarted daemon knows to finish the job.
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (self.cdir(c.id) / records.RECORD_FILE).unlink()
-        except FileNotFoundError:
-            pass
         shutil.rmtree(self.cdir(c.id), ignore_errors=True)
 
     def rename(self, ref: str, new_name: str) -> None:
@@ -911,10 +911,8 @@ class Engine:
             if c is None:
                 # A create cut short before its record was written: sweep what it left.
                 shutil.rmtree(d, ignore_errors=True)
-                try:
+                with contextlib.suppress(Exception):
                     self.images.remove_snapshot(d.name)
-                except Exception:
-                    pass
                 continue
             with self._lock:
                 self._by_id[c.id] = c
@@ -968,8 +966,6 @@ def _du(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
     return total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
 import os
 import re
@@ -154,10 +156,12 @@ class Volumes:
             (self._dir(name) / META).unlink()
             shutil.rmtree(self._dir(name), ignore_errors=True)
 
-    def prune(self, all_volumes: bool, labels: list[str]) -> tuple[list[str], int]:
+    def prune(
+        self, all_volumes: bool, labels: builtins.list[str]
+    ) -> tuple[builtins.list[str], int]:
         from dockyard.engine.filters import match_labels
 
-        removed: list[str] = []
+        removed: builtins.list[str] = []
         reclaimed = 0
         for v in self.list():
             name = v["Name"]
@@ -178,8 +182,6 @@ def _du(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
     return total
