@@ -1,0 +1,1 @@
+"""One module per area; each handler is `def verb(ctx: Context, opts: Options) -> int`."""

@@ -1,0 +1,54 @@
+"""Per-invocation state: the daemon endpoint (resolved lazily) and output helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+from dockyard.cli.flags import Command
+from dockyard.cli.transport import Client, Host, resolve_host
+
+
+class Context:
+    def __init__(self, host_flag: str | None, command: Command) -> None:
+        self.host_flag = host_flag
+        self.command = command
+        self._client: Client | None = None
+        self._host: Host | None = None
+
+    @property
+    def host(self) -> Host:
+        if self._host is None:
+            self._host = resolve_host(self.host_flag, os.environ)
+        return self._host
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            host = self.host
+            if host.scheme == "unix" and not os.path.exists(host.path):
+                from dockyard.cli.autostart import maybe_start_daemon
+
+                maybe_start_daemon(host, explicit=bool(self.host_flag))
+            self._client = Client(host)
+        return self._client
+
+    def out(self, text: str) -> None:
+        sys.stdout.write(text)
+
+    def line(self, text: str = "") -> None:
+        sys.stdout.write(text + "\n")
+
+    def err(self, text: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def json(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
+        return self.client.json(method, path, params, body)
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError, AttributeError):
+            sys.stdout.flush()

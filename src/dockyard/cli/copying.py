@@ -1,0 +1,152 @@
+"""`cp` between the local filesystem and a container, through tar archives (the API's
+/containers/{id}/archive GET/HEAD/PUT), with the docker CLI's naming rules:
+copying onto an existing directory puts the source inside it; onto a missing path names
+the copy after that path."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import tarfile
+import tempfile
+from typing import IO, Any
+
+from dockyard.cli.errors import CliError, DaemonError
+from dockyard.cli.transport import Client, quote_path
+
+GO_MODE_DIR = 1 << 31
+GO_MODE_SYMLINK = 1 << 27
+
+
+def path_stat(header: str | None) -> dict[str, Any]:
+    """Decode X-Docker-Container-Path-Stat (base64 JSON)."""
+    if not header:
+        return {}
+    try:
+        data = json.loads(base64.b64decode(header))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def stat_in_container(client: Client, container: str, path: str) -> dict[str, Any] | None:
+    try:
+        resp = client.request(
+            "HEAD", f"/containers/{quote_path(container)}/archive", {"path": path}
+        )
+    except DaemonError as exc:
+        if exc.http_status == 404 and "no such container" not in exc.message.lower():
+            return None
+        raise
+    resp.read()
+    resp.close()
+    return path_stat(resp.getheader("X-Docker-Container-Path-Stat"))
+
+
+def rename_root(name: str, old_root: str, new_root: str) -> str:
+    """Replace the archive's first path component `old_root` by `new_root`."""
+    head, sep, tail = name.partition("/")
+    if head != old_root:
+        return name
+    return new_root + sep + tail
+
+
+def from_container(client: Client, container: str, src: str, dst: str, follow: bool) -> None:
+    resp = client.request("GET", f"/containers/{quote_path(container)}/archive", {"path": src})
+    if dst == "-":
+        sys.stdout.flush()
+        from dockyard.cli.stdio import write_all
+
+        while chunk := resp.read(1 << 16):
+            write_all(1, chunk)
+        resp.close()
+        return
+    stat = path_stat(resp.getheader("X-Docker-Container-Path-Stat"))
+    src_is_dir = bool(int(stat.get("mode", 0)) & GO_MODE_DIR)
+    src_base = str(stat.get("name") or os.path.basename(src.rstrip("/")) or "/")
+    copy_contents = src.endswith("/.")
+    if os.path.isdir(dst):
+        target_dir, new_root = dst, src_base
+        if copy_contents:
+            new_root = ""
+    else:
+        if dst.endswith("/"):
+            raise CliError(f'Error: destination directory "{dst}" must exist')
+        parent = os.path.dirname(os.path.abspath(dst))
+        if not os.path.isdir(parent):
+            raise CliError(f"Error: lstat {parent}: no such file or directory")
+        if src_is_dir and os.path.exists(dst):
+            raise CliError("Error: cannot copy a directory to a file")
+        target_dir, new_root = parent, os.path.basename(dst)
+    uid, gid = os.getuid(), os.getgid()
+
+    def member_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        name = rename_root(member.name, src_base, new_root).lstrip("/")
+        if not name or name == ".":
+            return None
+        out = tarfile.data_filter(member.replace(name=name, deep=False), path)
+        return out.replace(uid=uid, gid=gid, uname="", gname="", deep=False)
+
+    with tarfile.open(fileobj=resp, mode="r|") as archive:
+        archive.extractall(target_dir, filter=member_filter)
+    resp.close()
+
+
+def _build_tar(src: str, arcname: str, archive: bool, follow: bool) -> IO[bytes]:
+    if not os.path.lexists(src):
+        raise CliError(f"lstat {os.path.abspath(src)}: no such file or directory")
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open, the caller closes it)
+
+    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        if not archive:
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(fileobj=spool, mode="w", dereference=follow) as tar:
+        tar.add(src, arcname=arcname, filter=reset)
+    spool.seek(0)
+    return spool
+
+
+def to_container(
+    client: Client, container: str, dst: str, src: str, follow: bool, archive: bool
+) -> None:
+    params: dict[str, Any] = {"noOverwriteDirNonDir": True, "copyUIDGID": archive or None}
+    path_q = f"/containers/{quote_path(container)}/archive"
+    if src == "-":
+        params["path"] = dst
+        client.call("PUT", path_q, params, data=sys.stdin.buffer, content_type="application/x-tar")
+        return
+    dst_stat = stat_in_container(client, container, dst)
+    src_base = os.path.basename(os.path.normpath(src))
+    if dst_stat is not None and int(dst_stat.get("mode", 0)) & GO_MODE_DIR:
+        target_dir, arcname = dst, src_base
+        if src.endswith("/.") and os.path.isdir(src):
+            arcname = "."
+    else:
+        if dst.endswith("/"):
+            raise CliError(
+                f"Error response from daemon: Could not find the file {dst} in "
+                f"container {container}"
+            )
+        if os.path.isdir(src) and dst_stat is not None:
+            raise CliError("Error: cannot copy a directory to a file")
+        target_dir = os.path.dirname(dst.rstrip("/")) or "/"
+        arcname = os.path.basename(dst.rstrip("/"))
+    params["path"] = target_dir
+    body = _build_tar(src, arcname, archive, follow)
+    size = os.fstat(body.fileno()).st_size
+    try:
+        client.call(
+            "PUT",
+            path_q,
+            params,
+            data=body,
+            content_type="application/x-tar",
+            headers={"Content-Length": str(size)},
+        )
+    finally:
+        body.close()

@@ -1,0 +1,244 @@
+"""A small pflag-compatible argument parser: Docker's flag syntax and its error messages.
+
+Why not argparse: Docker stops option parsing at the first positional for run/create/exec
+(`dockyard run busybox ls -l` passes `-l` to the container), accepts `--rm=false`, clustered
+shorthands with a trailing value (`-itd`, `-eA=b`), and prints pflag's exact messages."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.cli.errors import UsageError
+
+BOOL, STR, LIST, INT = "bool", "str", "list", "int"
+
+
+@dataclass(frozen=True)
+class Flag:
+    long: str
+    short: str = ""
+    kind: str = BOOL
+    help: str = ""
+    default: Any = None
+    convert: Callable[[str], Any] | None = None  # raises ValueError(message) on bad input
+    metavar: str = ""
+    hidden: bool = False
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def dest(self) -> str:
+        return self.long.replace("-", "_")
+
+    @property
+    def display(self) -> str:
+        return f"-{self.short}, --{self.long}" if self.short else f"--{self.long}"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # the full name, e.g. "run" or "volume create"
+    usage: str  # e.g. "[OPTIONS] IMAGE [COMMAND] [ARG...]"
+    summary: str
+    handler: str  # "module:function" under dockyard.cli.commands
+    flags: tuple[Flag, ...] = ()
+    min_args: int = 0
+    max_args: int | None = None
+    interspersed: bool = True
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Options:
+    values: dict[builtins.str, Any] = field(default_factory=dict)
+    changed: set[builtins.str] = field(default_factory=set)
+    args: builtins.list[builtins.str] = field(default_factory=list)
+
+    def str(self, name: builtins.str) -> builtins.str:
+        value = self.values.get(name)
+        return "" if value is None else str(value)
+
+    def bool(self, name: builtins.str) -> builtins.bool:
+        return bool(self.values.get(name))
+
+    def int(self, name: builtins.str) -> builtins.int:
+        value = self.values.get(name)
+        return int(value) if value is not None else 0
+
+    def list(self, name: builtins.str) -> builtins.list[builtins.str]:
+        value = self.values.get(name)
+        return list(value) if value else []
+
+    def raw(self, name: builtins.str) -> Any:
+        return self.values.get(name)
+
+    def is_set(self, name: builtins.str) -> builtins.bool:
+        return name in self.changed
+
+
+def _parse_bool(text: str) -> bool:
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text, 0) if text.lower().startswith(("0x", "0o", "0b")) else int(text)
+    except ValueError:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+
+
+HELP = Flag("help", kind=BOOL, help="Print usage")
+
+
+class Parser:
+    def __init__(self, command: Command) -> None:
+        self.command = command
+        self.by_long: dict[str, Flag] = {}
+        self.by_short: dict[str, Flag] = {}
+        for flag in (*command.flags, HELP):
+            self.by_long[flag.long] = flag
+            for alias in flag.aliases:
+                self.by_long[alias] = flag
+            if flag.short:
+                self.by_short[flag.short] = flag
+
+    def parse(self, argv: Sequence[str]) -> Options:
+        opts = Options()
+        for flag in self.command.flags:
+            default = flag.default
+            if flag.kind == LIST:
+                default = list(default or [])
+            opts.values[flag.dest] = default
+        i = 0
+        argv = list(argv)
+        while i < len(argv):
+            arg = argv[i]
+            i += 1
+            if arg == "--":
+                opts.args.extend(argv[i:])
+                break
+            if arg.startswith("--") and len(arg) > 2:
+                i = self._long(arg[2:], argv, i, opts)
+            elif arg.startswith("-") and len(arg) > 1:
+                i = self._shorts(arg[1:], argv, i, opts)
+            else:
+                opts.args.append(arg)
+                if not self.command.interspersed:
+                    opts.args.extend(argv[i:])
+                    break
+        return opts
+
+    def _long(self, body: str, argv: list[str], i: int, opts: Options) -> int:
+        name, eq, value = body.partition("=")
+        flag = self.by_long.get(name)
+        if flag is None:
+            raise UsageError(f"unknown flag: --{name}")
+        if flag.kind == BOOL:
+            self._set(flag, value if eq else "true", opts)
+            return i
+        if not eq:
+            if i >= len(argv):
+                raise UsageError(f"flag needs an argument: --{name}")
+            value = argv[i]
+            i += 1
+        self._set(flag, value, opts)
+        return i
+
+    def _shorts(self, body: str, argv: list[str], i: int, opts: Options) -> int:
+        j = 0
+        while j < len(body):
+            ch = body[j]
+            flag = self.by_short.get(ch)
+            if flag is None:
+                if ch == "h" and "h" not in self.by_short:
+                    flag = HELP
+                else:
+                    raise UsageError(f"unknown shorthand flag: '{ch}' in -{body}")
+            rest = body[j + 1 :]
+            if flag.kind == BOOL:
+                if rest.startswith("="):
+                    self._set(flag, rest[1:], opts)
+                    return i
+                self._set(flag, "true", opts)
+                j += 1
+                continue
+            if rest:
+                self._set(flag, rest[1:] if rest.startswith("=") else rest, opts)
+                return i
+            if i >= len(argv):
+                raise UsageError(f"flag needs an argument: '{ch}' in -{body}")
+            self._set(flag, argv[i], opts)
+            return i + 1
+        return i
+
+    def _set(self, flag: Flag, text: str, opts: Options) -> None:
+        try:
+            if flag.kind == BOOL:
+                value: Any = _parse_bool(text)
+            elif flag.kind == INT:
+                value = _parse_int(text)
+            else:
+                value = text
+            if flag.convert is not None:
+                value = flag.convert(text)
+        except ValueError as exc:
+            raise UsageError(
+                f'invalid argument "{text}" for "{flag.display}" flag: {exc}'
+            ) from None
+        opts.changed.add(flag.dest)
+        if flag.kind == LIST:
+            opts.values[flag.dest].append(value)
+        else:
+            opts.values[flag.dest] = value
+
+    def help_text(self, prog: str = "dockyard") -> str:
+        cmd = self.command
+        lines = [f"\nUsage:  {prog} {cmd.name} {cmd.usage}".rstrip(), "", cmd.summary]
+        if cmd.aliases:
+            lines += ["", "Aliases:", "  " + ", ".join(f"{prog} {a}" for a in cmd.aliases)]
+        visible = [f for f in cmd.flags if not f.hidden]
+        if visible:
+            lines += ["", "Options:"]
+            entries = []
+            for f in visible:
+                left = f"  -{f.short}, --{f.long}" if f.short else f"      --{f.long}"
+                if f.kind != BOOL:
+                    left += " " + (f.metavar or ("list" if f.kind == LIST else f.kind))
+                entries.append((left, f.help))
+            width = max(len(left) for left, _ in entries) + 3
+            lines += [left.ljust(width) + text for left, text in entries]
+        return "\n".join(lines) + "\n"
+
+    def usage_tail(self, prog: str = "dockyard") -> str:
+        cmd = self.command
+        return (
+            f"\nUsage:  {prog} {cmd.name} {cmd.usage}".rstrip()
+            + f"\n\nRun '{prog} {cmd.name} --help' for more information"
+        )
+
+
+def check_arg_count(command: Command, args: list[str], prog: str = "dockyard") -> None:
+    """Docker's messages for too few / too many positional arguments (exit status 1)."""
+    n = len(args)
+    lo, hi = command.min_args, command.max_args
+    problem = ""
+    if hi is not None and lo == hi and n != lo:
+        plural = "argument" if lo == 1 else "arguments"
+        problem = f"requires exactly {lo} {plural}"
+    elif n < lo:
+        plural = "argument" if lo == 1 else "arguments"
+        problem = f"requires at least {lo} {plural}"
+    elif hi is not None and n > hi:
+        problem = "accepts no arguments" if hi == 0 else f"requires at most {hi} arguments"
+    if problem:
+        raise UsageError(
+            f"{prog}: '{prog} {command.name}' {problem}\n\nUsage:  {prog} {command.name} "
+            f"{command.usage}\n\nSee '{prog} {command.name} --help' for more information",
+            status=1,
+        )

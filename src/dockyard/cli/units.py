@@ -1,0 +1,126 @@
+"""Docker's human units (go-units): sizes, byte counts and durations, both ways.
+
+Pure functions; the formats match what the docker CLI prints, digit for digit."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+_RAM_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_MULT = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def _scaled(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
+    i = 0
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    return size, units[i]
+
+
+def _go_g(value: float, precision: int) -> str:
+    # Go's %.*g and Python's agree except that Go keeps no trailing ".0".
+    return f"{value:.{precision}g}"
+
+
+def human_size(size: float, precision: int = 4) -> str:
+    """Decimal size as go-units HumanSizeWithPrecision: 1240000 -> '1.24MB'."""
+    value, unit = _scaled(float(size), 1000.0, _DECIMAL)
+    return _go_g(value, precision) + unit
+
+
+def bytes_size(size: float) -> str:
+    """Binary size as go-units BytesSize: 634880 -> '620KiB'."""
+    value, unit = _scaled(float(size), 1024.0, _BINARY)
+    return _go_g(value, 4) + unit
+
+
+def ram_in_bytes(text: str) -> int:
+    """Parse '64m', '1.5g', '512k', '100' (binary multiples) as go-units RAMInBytes."""
+    match = _RAM_RE.match(text)
+    if not match:
+        raise ValueError(f"invalid size: '{text}'")
+    number = float(match.group(1))
+    unit = (match.group(2) or "").lower()
+    return int(number * _MULT.get(unit, 1))
+
+
+def mem_swap_bytes(text: str) -> int:
+    """--memory-swap also takes -1 (unlimited swap)."""
+    if text == "-1":
+        return -1
+    return ram_in_bytes(text)
+
+
+def nano_cpus(text: str) -> int:
+    """--cpus '1.5' -> 1500000000, as the CLI's big.Rat parse."""
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"failed to parse {text} as a rational number") from None
+    nano = value * 1_000_000_000
+    if nano.denominator != 1:
+        raise ValueError("value is too precise")
+    return int(nano)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration: 'Less than a second', '3 seconds', 'About a minute', ..."""
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def container_status(
+    running: bool, paused: bool, restarting: bool, exit_code: int, elapsed: float, started: bool
+) -> str:
+    """The daemon's human status line: 'Up 3 seconds', 'Exited (0) 2 minutes ago', 'Created'."""
+    if running:
+        if paused:
+            return f"Up {human_duration(elapsed)} (Paused)"
+        if restarting:
+            return f"Restarting ({exit_code}) {human_duration(elapsed)} ago"
+        return f"Up {human_duration(elapsed)}"
+    if not started:
+        return "Created"
+    return f"Exited ({exit_code}) {human_duration(elapsed)} ago"
+
+
+def ellipsis(text: str, width: int) -> str:
+    """Truncate to `width` characters, the last being '…' (the docker formatter's Ellipsis)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    return text[: width - 1] + "…"
+
+
+def truncate_id(ident: str) -> str:
+    """The short 12-hex id, without any 'sha256:' prefix."""
+    if ":" in ident:
+        ident = ident.split(":", 1)[1]
+    return ident[:12]
