@@ -79,7 +79,13 @@ InUse = Callable[[str], Sequence[ImageUser]]
 
 
 class Snapshotter(Protocol):
-    """What the store needs from a snapshotter (dockyard.store.snapshots)."""
+    """What the store needs from a snapshotter (dockyard.store.snapshots).
+
+    ``apply_dir(key)`` is where a layer goes: an overlay upper dir (whiteouts are then
+    written as overlayfs whiteouts) or, for the copy driver, the full tree of the snapshot.
+    """
+
+    driver: str
 
     def prepare(self, key: str, parent: str | None) -> Any: ...
 
@@ -89,7 +95,7 @@ class Snapshotter(Protocol):
 
     def exists(self, name: str) -> bool: ...
 
-    def apply_into(self, key: str) -> Path: ...
+    def apply_dir(self, key: str) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -983,9 +989,8 @@ class ImageStore:
 
         image_id = self.resolve(ref_or_id)
         snap = self.snapshotter
-        whiteouts: Literal["oci", "overlay"] = (
-            "overlay" if getattr(snap, "whiteout_format", "oci") == "overlay" else "oci"
-        )
+        # An overlay upper dir records deletions as overlay whiteouts; a copy deletes in place.
+        whiteouts: Literal["oci", "overlay"] = "overlay" if snap.driver == "overlayfs" else "oci"
         parent: str | None = None
         with self._flock(fcntl.LOCK_SH):
             for layer in self.meta.layers(image_id):
@@ -993,7 +998,7 @@ class ImageStore:
                     key = f"extract-{os.getpid()}-{uuid.uuid4().hex[:12]}"
                     snap.prepare(key, parent)
                     try:
-                        target = snap.apply_into(key)
+                        target = snap.apply_dir(key)
                         with self.content.open(Digest.parse(layer.blob_digest)) as f:
                             applied = apply_layer(
                                 f, target, max_size=self.max_layer_size, whiteout_format=whiteouts

@@ -1,0 +1,96 @@
+"""Unpacking images into snapshots with the real snapshotters (overlayfs and copy)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dockyard.oci.digest import Digest
+from dockyard.store.bootstrap import bootstrap_busybox
+from dockyard.store.errors import UnpackError
+from dockyard.store.images import ImageStore
+from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter, overlay_supported
+
+pytestmark = pytest.mark.root
+
+
+def diff_tar() -> bytes:
+    """A layer that deletes /etc/group (OCI whiteout) and adds /etc/motd."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("etc/.wh.group", b""), ("etc/motd", b"welcome\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def two_layer_image(store: ImageStore) -> str:
+    base = bootstrap_busybox(store)
+    return store.commit(io.BytesIO(diff_tar()), base, None, "two:1")
+
+
+def test_copy_snapshotter_unpack(tmp_path: Path) -> None:
+    snap = CopySnapshotter(tmp_path / "snaps")
+    store = ImageStore(tmp_path / "store", snap)
+    image = two_layer_image(store)
+    top = store.ensure_unpacked(image)
+    assert top == store.get(image).chain_id
+    assert [snap.exists(x.chain_id) for x in store.layers(image)] == [True, True]
+    snap.prepare("ctr", top)
+    tree = snap.upper_dir("ctr")
+    assert (tree / "bin/busybox").is_file() and (tree / "bin/sh").is_symlink()
+    assert (tree / "etc/motd").read_bytes() == b"welcome\n"
+    assert not (tree / "etc/group").exists()
+    assert (tree / "tmp").stat().st_mode & 0o7777 == 0o1777
+    # idempotent, and the snapshots are recorded for GC
+    assert store.ensure_unpacked("two:1") == top
+    assert {s.chain_id for s in store.meta.list_snapshots()} == {
+        x.chain_id for x in store.layers(image)
+    }
+    snap.remove("ctr")
+    # removing the images removes their snapshots
+    store.remove("two:1")
+    store.remove("busybox")
+    assert snap.list() == []
+
+
+def test_overlay_snapshotter_unpack(tmp_path: Path) -> None:
+    if not overlay_supported(tmp_path / "probe"):
+        pytest.skip("overlayfs is not usable here")
+    snap = OverlaySnapshotter(tmp_path / "snaps")
+    store = ImageStore(tmp_path / "store", snap)
+    image = two_layer_image(store)
+    top = store.ensure_unpacked(image)
+    [mount] = snap.view("look", top)
+    target = tmp_path / "mnt"
+    target.mkdir()
+    cmd = ["mount", "-t", mount.type, "-o", ",".join(mount.options), mount.source, str(target)]
+    subprocess.run(cmd, check=True)
+    try:
+        assert (target / "bin/busybox").is_file()
+        assert (target / "etc/motd").read_bytes() == b"welcome\n"
+        assert not (target / "etc/group").exists()  # the overlay whiteout hides it
+        assert (target / "etc/passwd").exists()
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+    snap.remove("look")
+
+
+def test_corrupt_layer_fails_unpack_and_leaves_no_snapshot(tmp_path: Path) -> None:
+    snap = CopySnapshotter(tmp_path / "snaps")
+    store = ImageStore(tmp_path / "store", snap)
+    image = bootstrap_busybox(store)
+    [layer] = store.layers(image)
+    blob = store.content.blob_path(Digest.parse(layer.blob_digest))
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[700] ^= 0xFF  # inside the tar: content changes, so does the diff_id
+    blob.write_bytes(bytes(data))
+    with pytest.raises(UnpackError):
+        store.ensure_unpacked(image)
+    assert snap.list() == []
