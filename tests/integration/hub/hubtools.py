@@ -204,7 +204,7 @@ def _scope_for(path: str) -> str:
         return ""
     for marker in ("/manifests/", "/blobs/", "/tags/", "/referrers/"):
         if marker in p:
-            name = p[len("/v2/"): p.index(marker)]
+            name = p[len("/v2/") : p.rindex(marker)]
             return f"repository:{name}:pull,push,delete"
     return ""
 

@@ -1,0 +1,50 @@
+"""Fixtures that start real `dockyard-hub` processes on loopback with temp data dirs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import hubtools  # noqa: E402
+
+USERS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"}
+
+
+def _make_hub(tmp_path: Path, config: str = "") -> hubtools.HubProcess:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, password in USERS.items():
+        hubtools.add_user(data, name, password, admin=(name == "root"))
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text("gc_interval = 0\n" + config)
+    return hubtools.HubProcess(data, config=cfg)
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[hubtools.HubProcess]:
+    h = _make_hub(tmp_path).start()
+    yield h
+    h.stop()
+
+
+@pytest.fixture
+def make_hub(tmp_path: Path) -> Iterator[object]:
+    started: list[hubtools.HubProcess] = []
+
+    def factory(config: str = "") -> hubtools.HubProcess:
+        h = _make_hub(tmp_path, config).start()
+        started.append(h)
+        return h
+
+    yield factory
+    for h in started:
+        h.stop()
+
+
+def client(h: hubtools.HubProcess, user: str | None = None) -> hubtools.Client:
+    return hubtools.Client(h.url, user, USERS[user] if user else None)
