@@ -1,24 +1,29 @@
 """The OCI seccomp section, compiled and loaded with libseccomp (through ctypes).
 
-``compile_filter`` validates the whole section and builds the libseccomp context
-up front, so the runtime reports a bad profile before it forks; the init process
-then only calls ``load()``. libseccomp is opened on first use, never at import.
+``compile_filter`` validates the whole section and compiles it to a BPF program
+up front (libseccomp builds it, optionally cached on disk), so the runtime
+reports a bad profile before it forks; the init process then only calls
+``load()``, one seccomp(2) system call. libseccomp is opened on first use,
+never at import.
 
 Syscall names: a name libseccomp resolves is used (libseccomp itself skips it on
 architectures that lack it). A name libseccomp does not know — newer than its
 table — is skipped, as runc does, but only if it is a real Linux syscall name
 (``seccomp_names.SYSCALL_NAMES``); anything else raises SeccompError. Invalid
 actions, operators, architectures and flags raise SeccompError too. The filter
-never sets no_new_privs itself (the runtime does that, when the config asks).
+never sets no_new_privs itself (the runtime does that, when the config asks):
+without it, loading needs CAP_SYS_ADMIN.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from typing import Any
 
+from dockyard.linux.libc import libc
 from dockyard.linux.seccomp_plan import (
     ACTIONS,
     ARCHES,
@@ -33,8 +38,9 @@ from dockyard.linux.seccomp_plan import (
 __all__ = ["SeccompError", "SeccompFilter", "compile_filter", "features"]
 
 _NR_SCMP_ERROR = -1
-_ATTR_CTL_NNP = 3
 _EEXIST = 17
+_SECCOMP_SET_MODE_FILTER = 1
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "s390x": 348, "ppc64le": 358}
 
 
 class _ArgCmp(ctypes.Structure):
@@ -69,8 +75,7 @@ def _libseccomp() -> ctypes.CDLL:
             c_int,
             [ctx, u32, c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp)],
         ),
-        "seccomp_attr_set": (c_int, [ctx, c_int, u32]),
-        "seccomp_load": (c_int, [ctx]),
+        "seccomp_version": (ctypes.c_void_p, []),
         "seccomp_export_bpf": (c_int, [ctx, c_int]),
     }
     for name, (restype, argtypes) in protos.items():
@@ -87,41 +92,51 @@ def _check(ret: int, what: str) -> None:
         raise SeccompError(f"seccomp: {what}: {os.strerror(-ret)}")
 
 
-class SeccompFilter:
-    """A compiled filter: ``load()`` installs it on the calling thread (or all threads
-    with SECCOMP_FILTER_FLAG_TSYNC); ``export_bpf()`` gives the BPF program."""
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_char_p))
 
-    def __init__(self, ctx: int, plan: FilterPlan, skipped: list[str]) -> None:
-        self._ctx: int | None = ctx
-        self.plan = plan
+
+class SeccompFilter:
+    """A compiled filter, held as the BPF program libseccomp generated for this
+    machine. ``load()`` installs it with one seccomp(2) call — no libseccomp work is
+    left for the (forked) container init — on the calling thread, or on all threads
+    with SECCOMP_FILTER_FLAG_TSYNC."""
+
+    def __init__(self, bpf: bytes, kernel_flags: int, skipped: list[str]) -> None:
+        self._bpf: bytes | None = bpf
+        self.kernel_flags = kernel_flags
         #: names skipped because this libseccomp does not know them (see module doc)
         self.skipped = skipped
 
-    def _handle(self) -> int:
-        if self._ctx is None:
+    def export_bpf(self) -> bytes:
+        """The BPF program (an array of 8-byte struct sock_filter)."""
+        if self._bpf is None:
             raise SeccompError("seccomp: filter already released")
-        return self._ctx
+        return self._bpf
 
     def load(self) -> None:
-        _check(_libseccomp().seccomp_load(self._handle()), "load filter")
-
-    def export_bpf(self) -> bytes:
-        fd = os.memfd_create("dockyard-seccomp", os.MFD_CLOEXEC)
-        try:
-            _check(_libseccomp().seccomp_export_bpf(self._handle(), fd), "export BPF")
-            size = os.lseek(fd, 0, os.SEEK_CUR)
-            return os.pread(fd, size, 0)
-        finally:
-            os.close(fd)
+        bpf = self.export_bpf()
+        prog = _SockFprog(len(bpf) // 8, bpf)
+        nr = _SYS_SECCOMP.get(os.uname().machine)
+        if nr is None:
+            raise SeccompError(f"seccomp: no seccomp(2) number for {os.uname().machine}")
+        ret = int(
+            libc.syscall(
+                ctypes.c_long(nr),
+                ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+                ctypes.c_uint(self.kernel_flags),
+                ctypes.byref(prog),
+            )
+        )
+        if ret < 0:
+            err = ctypes.get_errno()
+            hint = " (needs no_new_privs or CAP_SYS_ADMIN)" if err == errno.EACCES else ""
+            raise SeccompError(f"seccomp: load filter: {os.strerror(err)}{hint}")
+        if ret > 0:  # TSYNC: the id of a thread that could not be synchronised
+            raise SeccompError(f"seccomp: load filter: thread {ret} could not be synchronised")
 
     def close(self) -> None:
-        if self._ctx is not None:
-            _libseccomp().seccomp_release(self._ctx)
-            self._ctx = None
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
+        self._bpf = None
 
     def __enter__(self) -> SeccompFilter:
         return self
@@ -143,18 +158,14 @@ def _resolve(lib: ctypes.CDLL, name: str) -> int | None:
     raise SeccompError(f"seccomp: unknown syscall {name!r}")
 
 
-def compile_filter(section: dict[str, Any]) -> SeccompFilter:
-    """Validate an OCI ``linux.seccomp`` section and build its libseccomp filter."""
-    plan = plan_filter(section)
+def _generate(plan: FilterPlan) -> tuple[bytes, list[str]]:
+    """Build the filter with libseccomp and export its BPF program."""
     lib = _libseccomp()
     ctx = lib.seccomp_init(plan.default_action)
     if not ctx:
         raise SeccompError("seccomp: seccomp_init failed (bad default action?)")
-    filt = SeccompFilter(ctx, plan, [])
+    skipped: list[str] = []
     try:
-        _check(lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "clear no_new_privs attribute")
-        for attr, value in plan.attrs:
-            _check(lib.seccomp_attr_set(ctx, attr, value), f"set attribute {attr}")
         for arch in plan.arches:
             token = int(lib.seccomp_arch_resolve_name(arch.encode()))
             if token == 0:
@@ -168,18 +179,62 @@ def compile_filter(section: dict[str, Any]) -> SeccompFilter:
                 numbers[rule.name] = _resolve(lib, rule.name)
             nr = numbers[rule.name]
             if nr is None:
-                if rule.name not in filt.skipped:
-                    filt.skipped.append(rule.name)
+                if rule.name not in skipped:
+                    skipped.append(rule.name)
                 continue
             conds = (_ArgCmp * max(1, len(rule.conditions)))(
                 *(_ArgCmp(*c) for c in rule.conditions)
             )
             ret = int(lib.seccomp_rule_add_array(ctx, rule.action, nr, len(rule.conditions), conds))
             _check(ret, f"add rule for {rule.name}")
-    except BaseException:
-        filt.close()
-        raise
-    return filt
+        fd = os.memfd_create("dockyard-seccomp", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(ctx, fd), "export BPF")
+            bpf = os.pread(fd, os.lseek(fd, 0, os.SEEK_CUR), 0)
+        finally:
+            os.close(fd)
+    finally:
+        lib.seccomp_release(ctx)
+    return bpf, skipped
+
+
+def _cache_key(section: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    lib = _libseccomp()
+    ver = ctypes.cast(lib.seccomp_version(), ctypes.POINTER(ctypes.c_uint * 3)).contents
+    tag = f"dockyard-seccomp-1 {os.uname().machine} libseccomp {tuple(ver)}\n"
+    body = json.dumps(section, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((tag + body).encode()).hexdigest()
+
+
+def compile_filter(section: dict[str, Any], cache_dir: str | None = None) -> SeccompFilter:
+    """Validate an OCI ``linux.seccomp`` section and compile it to BPF.
+
+    With ``cache_dir``, a program compiled before for the same section (same
+    libseccomp, same machine) is reused from ``cache_dir/<sha256>.bpf``, which
+    saves libseccomp's work on every container start with the same profile.
+    """
+    plan = plan_filter(section)
+    flags = plan.flags
+    path = None
+    if cache_dir is not None:
+        path = os.path.join(cache_dir, _cache_key(section) + ".bpf")
+        with contextlib.suppress(OSError):
+            with open(path, "rb") as f:
+                bpf = f.read()
+            if bpf and len(bpf) % 8 == 0:
+                return SeccompFilter(bpf, flags, [])
+    bpf, skipped = _generate(plan)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(bpf)
+            os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+    return SeccompFilter(bpf, flags, skipped)
 
 
 def features() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Validate an OCI ``linux.seccomp`` section into a plain plan (pure, no libseccomp).
 
 The plan holds libseccomp's numeric encodings (actions, comparison operators),
-architecture names as libseccomp spells them, and one rule per (syscall name,
-argument conditions) — so the runtime can report every mistake before it forks.
+architecture names as libseccomp spells them, the kernel's filter flags and one
+rule per (syscall name, argument conditions) — so the runtime can report every
+mistake before it forks.
 """
 
 from __future__ import annotations
@@ -73,14 +74,13 @@ ARCHES: dict[str, str] = {
     )
 }  # fmt: skip
 
-# enum scmp_filter_attr values for the OCI flags libseccomp 2.5 can honour.
-_ATTR_CTL_TSYNC = 4
-_ATTR_CTL_LOG = 6
-_ATTR_CTL_SSB = 7
+# The kernel's SECCOMP_FILTER_FLAG_* bits: they go to seccomp(2) when the program
+# is loaded, not into the program. WAIT_KILLABLE_RECV only matters with user
+# notification, which this runtime does not offer.
 FLAGS: dict[str, int] = {
-    "SECCOMP_FILTER_FLAG_TSYNC": _ATTR_CTL_TSYNC,
-    "SECCOMP_FILTER_FLAG_LOG": _ATTR_CTL_LOG,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _ATTR_CTL_SSB,
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 KNOWN_FLAGS = [*FLAGS, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
 
@@ -104,7 +104,7 @@ class FilterPlan:
     def __init__(self, default_action: int) -> None:
         self.default_action = default_action
         self.arches: list[str] = []
-        self.attrs: list[tuple[int, int]] = []
+        self.flags = 0  # SECCOMP_FILTER_FLAG_* bits for seccomp(2)
         self.rules: list[RulePlan] = []
 
 
@@ -188,8 +188,8 @@ def plan_filter(section: dict[str, Any]) -> FilterPlan:
         if flag not in KNOWN_FLAGS:
             raise SeccompError(f"seccomp: unknown flag {flag!r}")
         if flag not in FLAGS:
-            raise SeccompError(f"seccomp: flag {flag} is not supported by libseccomp here")
-        plan.attrs.append((FLAGS[flag], 1))
+            raise SeccompError(f"seccomp: flag {flag} is not supported by this runtime")
+        plan.flags |= FLAGS[flag]
     syscalls = section.get("syscalls") or []
     if not isinstance(syscalls, list):
         raise SeccompError("seccomp: syscalls must be a list")

@@ -208,3 +208,38 @@ def test_tsync_applies_to_every_thread(in_child: InChild, tmp_path: Path) -> Non
 
     assert in_child(child) == errno.EPERM
     assert not (tmp_path / "from-thread").exists()
+
+
+def test_cached_program_loads_and_enforces(in_child: InChild, tmp_path: Path) -> None:
+    sec = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["rmdir", "unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}],
+    }
+    cache = str(tmp_path / "cache")
+    seccomp.compile_filter(sec, cache_dir=cache)  # fills the cache
+    (tmp_path / "d").mkdir()
+
+    def child() -> int:
+        f = seccomp.compile_filter(sec, cache_dir=cache)  # a hit
+        f.load()
+        return errno_of(lambda: os.rmdir(tmp_path / "d"))
+
+    assert in_child(child) == 18
+    assert (tmp_path / "d").is_dir()
+
+
+def test_load_without_privilege_is_a_clear_error(in_child: InChild) -> None:
+    sec = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
+
+    def child() -> str:
+        from dockyard.linux import capabilities as caps
+
+        f = seccomp.compile_filter(sec)
+        caps.apply_caps(0, 0, 0, 0, 0)  # no CAP_SYS_ADMIN, and no no_new_privs
+        try:
+            f.load()
+        except seccomp.SeccompError as e:
+            return str(e)
+        return "loaded"
+
+    assert "needs no_new_privs or CAP_SYS_ADMIN" in in_child(child)

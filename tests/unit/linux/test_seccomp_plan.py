@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,3 +216,41 @@ def test_released_filter_refuses_use() -> None:
     f.close()
     with pytest.raises(SeccompError, match="released"):
         f.load()
+
+
+def test_cache_reuses_the_compiled_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sec = section(syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}])
+    first = seccomp.compile_filter(sec, cache_dir=str(tmp_path))
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].read_bytes() == first.export_bpf()
+
+    def boom(plan: object) -> None:
+        raise AssertionError("libseccomp was called on a cache hit")
+
+    monkeypatch.setattr(seccomp, "_generate", boom)
+    again = seccomp.compile_filter(sec, cache_dir=str(tmp_path))
+    assert again.export_bpf() == first.export_bpf()
+    # Validation still runs on a hit.
+    with pytest.raises(SeccompError, match="unknown action"):
+        seccomp.compile_filter({**sec, "defaultAction": "SCMP_ACT_NO"}, cache_dir=str(tmp_path))
+    # A different section is a miss.
+    with pytest.raises(AssertionError, match="cache hit"):
+        seccomp.compile_filter(section(), cache_dir=str(tmp_path))
+
+
+def test_corrupt_cache_entry_is_rebuilt(tmp_path: Path) -> None:
+    sec = section(syscalls=[{"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}])
+    good = seccomp.compile_filter(sec, cache_dir=str(tmp_path)).export_bpf()
+    (entry,) = tmp_path.iterdir()
+    entry.write_bytes(b"short")
+    assert seccomp.compile_filter(sec, cache_dir=str(tmp_path)).export_bpf() == good
+    assert entry.read_bytes() == good
+
+
+def test_flags_become_kernel_bits() -> None:
+    plan = plan_filter(
+        section(flags=["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
+    )
+    assert plan.flags == 1 | 4
+    f = seccomp.compile_filter(section(flags=["SECCOMP_FILTER_FLAG_LOG"]))
+    assert f.kernel_flags == 2
