@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import hubtools  # noqa: E402
+import hubtools
 
 USERS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"}
 

@@ -44,7 +44,11 @@ def sha(data: bytes) -> str:
 def hub_cli(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PY, "-m", "dockyard.hub.cli", *args, "--data", str(data)],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -70,8 +74,16 @@ class HubProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> HubProcess:
-        cmd = [PY, "-m", "dockyard.hub.cli", "serve", "--listen", self.host,
-               "--data", str(self.data)]
+        cmd = [
+            PY,
+            "-m",
+            "dockyard.hub.cli",
+            "serve",
+            "--listen",
+            self.host,
+            "--data",
+            str(self.data),
+        ]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
         log = open(self.data.parent / f"hub-{self.port}.log", "ab")  # noqa: SIM115
@@ -117,12 +129,15 @@ class Reply:
 
 
 def request(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> Reply:
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return Reply(resp.status, resp.headers, resp.read())
     except urllib.error.HTTPError as e:
         return Reply(e.code, e.headers, e.read())
@@ -151,8 +166,12 @@ class Client:
         return request("GET", f"{self.base}/token?{q}", headers=headers)
 
     def call(
-        self, method: str, path: str, body: bytes | None = None,
-        headers: dict[str, str] | None = None, scope: str | None = None,
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        scope: str | None = None,
     ) -> Reply:
         if scope is None:
             scope = _scope_for(path)
@@ -174,18 +193,32 @@ class Client:
 
     def push_blob(self, repo: str, data: bytes) -> str:
         digest = sha(data)
-        r = self.call("POST", f"/v2/{repo}/blobs/uploads/?digest={digest}", data,
-                      {"Content-Type": "application/octet-stream"})
+        r = self.call(
+            "POST",
+            f"/v2/{repo}/blobs/uploads/?digest={digest}",
+            data,
+            {"Content-Type": "application/octet-stream"},
+        )
         assert r.status == 201, (r.status, r.body)
         return digest
 
-    def push_manifest(self, repo: str, ref: str, doc: dict[str, Any],
-                      media_type: str = OCI_MANIFEST) -> Reply:
-        return self.call("PUT", f"/v2/{repo}/manifests/{ref}", json.dumps(doc).encode(),
-                         {"Content-Type": media_type})
+    def push_manifest(
+        self, repo: str, ref: str, doc: dict[str, Any], media_type: str = OCI_MANIFEST
+    ) -> Reply:
+        return self.call(
+            "PUT",
+            f"/v2/{repo}/manifests/{ref}",
+            json.dumps(doc).encode(),
+            {"Content-Type": media_type},
+        )
 
-    def push_image(self, repo: str, tag: str, layer: bytes | None = None,
-                   platform: tuple[str, str] = ("linux", "amd64")) -> tuple[str, dict[str, Any]]:
+    def push_image(
+        self,
+        repo: str,
+        tag: str,
+        layer: bytes | None = None,
+        platform: tuple[str, str] = ("linux", "amd64"),
+    ) -> tuple[str, dict[str, Any]]:
         layer = layer if layer is not None else make_layer({"hello.txt": b"hello\n"})
         config = make_config([layer], platform)
         self.push_blob(repo, layer)
@@ -233,8 +266,9 @@ def make_config(layers: list[bytes], platform: tuple[str, str] = ("linux", "amd6
     return json.dumps(cfg, sort_keys=True).encode()
 
 
-def image_manifest(config: bytes, layers: list[bytes], config_type: str = OCI_CONFIG,
-                   **extra: Any) -> dict[str, Any]:
+def image_manifest(
+    config: bytes, layers: list[bytes], config_type: str = OCI_CONFIG, **extra: Any
+) -> dict[str, Any]:
     return {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -279,10 +313,14 @@ def write_oci_layout(dest: Path, layer: bytes, tag: str = "latest") -> str:
     (dest / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     index = {
         "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": OCI_MANIFEST, "digest": sha(manifest), "size": len(manifest),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": sha(manifest),
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
     }
     (dest / "index.json").write_text(json.dumps(index))
     return sha(manifest)

@@ -8,6 +8,7 @@ import urllib.parse
 
 import hubtools as ht
 import pytest
+
 from conftest import client
 
 pytestmark = pytest.mark.root
@@ -32,8 +33,7 @@ def test_push_pull_flow(hub: ht.HubProcess) -> None:
 
     anon = client(hub)
     for ref in ("v1", digest):
-        r = anon.call("GET", f"/v2/alice/web/manifests/{ref}",
-                      headers={"Accept": ht.OCI_MANIFEST})
+        r = anon.call("GET", f"/v2/alice/web/manifests/{ref}", headers={"Accept": ht.OCI_MANIFEST})
         assert r.status == 200
         assert r.header("Docker-Content-Digest") == digest
         assert r.header("Content-Type") == ht.OCI_MANIFEST
@@ -131,14 +131,18 @@ def test_manifest_refusals(hub: ht.HubProcess) -> None:
     both = dict(doc, manifests=[])
     r = alice.push_manifest("alice/m", "v2", both)
     assert r.status == 400 and r.error_codes() == ["MANIFEST_INVALID"]
-    r = alice.call("PUT", "/v2/alice/m/manifests/v3", b"not json",
-                   {"Content-Type": ht.OCI_MANIFEST})
+    r = alice.call(
+        "PUT", "/v2/alice/m/manifests/v3", b"not json", {"Content-Type": ht.OCI_MANIFEST}
+    )
     assert r.error_codes() == ["MANIFEST_INVALID"]
     big = b"{" + b" " * (4 * 1024 * 1024 + 10) + b"}"
     r = alice.call("PUT", "/v2/alice/m/manifests/big", big, {"Content-Type": ht.OCI_MANIFEST})
     assert r.status == 413 and r.error_codes() == ["SIZE_INVALID"]
-    index = {"schemaVersion": 2, "mediaType": ht.OCI_INDEX, "manifests": [
-        {"mediaType": ht.OCI_MANIFEST, "digest": "sha256:" + "4" * 64, "size": 10}]}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": ht.OCI_INDEX,
+        "manifests": [{"mediaType": ht.OCI_MANIFEST, "digest": "sha256:" + "4" * 64, "size": 10}],
+    }
     r = alice.push_manifest("alice/m", "idx", index, ht.OCI_INDEX)
     assert r.status == 400 and r.error_codes() == ["MANIFEST_BLOB_UNKNOWN"]
     r = alice.push_manifest("alice/m", "sha256:" + "5" * 64, doc)
@@ -151,17 +155,32 @@ def test_index_and_content_negotiation(hub: ht.HubProcess) -> None:
     root = client(hub, "root")
     amd, amd_doc = root.push_image("library/multi", "amd", platform=("linux", "amd64"))
     arm, arm_doc = root.push_image("library/multi", "arm", platform=("linux", "arm64"))
-    index = {"schemaVersion": 2, "mediaType": ht.OCI_INDEX, "manifests": [
-        {"mediaType": ht.OCI_MANIFEST, "digest": amd, "size": len(json.dumps(amd_doc)),
-         "platform": {"os": "linux", "architecture": "amd64"}},
-        {"mediaType": ht.OCI_MANIFEST, "digest": arm, "size": len(json.dumps(arm_doc)),
-         "platform": {"os": "linux", "architecture": "arm64"}},
-    ]}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": ht.OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": ht.OCI_MANIFEST,
+                "digest": amd,
+                "size": len(json.dumps(amd_doc)),
+                "platform": {"os": "linux", "architecture": "amd64"},
+            },
+            {
+                "mediaType": ht.OCI_MANIFEST,
+                "digest": arm,
+                "size": len(json.dumps(arm_doc)),
+                "platform": {"os": "linux", "architecture": "arm64"},
+            },
+        ],
+    }
     r = root.push_manifest("multi", "latest", index, ht.OCI_INDEX)
     assert r.status == 201
     anon = client(hub)
-    r = anon.call("GET", "/v2/multi/manifests/latest",
-                  headers={"Accept": f"{ht.OCI_INDEX}, {ht.OCI_MANIFEST}"})
+    r = anon.call(
+        "GET",
+        "/v2/multi/manifests/latest",
+        headers={"Accept": f"{ht.OCI_INDEX}, {ht.OCI_MANIFEST}"},
+    )
     assert r.header("Content-Type") == ht.OCI_INDEX
     # The same repository under its long name.
     r = anon.call("GET", "/v2/library/multi/manifests/latest", headers={"Accept": ht.OCI_INDEX})
@@ -201,16 +220,22 @@ def test_cross_repo_mount(make_hub: object) -> None:
     blob = os.urandom(500)
     alice.push_blob("alice/src", blob)
     d = ht.sha(blob)
-    r = alice.call("POST", f"/v2/alice/dst/blobs/uploads/?mount={d}&from=alice/src",
-                   scope="repository:alice/dst:pull,push repository:alice/src:pull")
+    r = alice.call(
+        "POST",
+        f"/v2/alice/dst/blobs/uploads/?mount={d}&from=alice/src",
+        scope="repository:alice/dst:pull,push repository:alice/src:pull",
+    )
     assert r.status == 201 and r.header("Location") == f"/v2/alice/dst/blobs/{d}"
     assert alice.call("GET", f"/v2/alice/dst/blobs/{d}").body == blob
     # a token without pull on the source gets an upload session instead
     r = alice.call("POST", f"/v2/alice/dst2/blobs/uploads/?mount={d}&from=alice/src")
     assert r.status == 202 and r.header("Docker-Upload-UUID")
     # bob cannot read alice's private repository: a session, not a mount
-    r = bob.call("POST", f"/v2/bob/x/blobs/uploads/?mount={d}&from=alice/src",
-                 scope="repository:bob/x:pull,push repository:alice/src:pull")
+    r = bob.call(
+        "POST",
+        f"/v2/bob/x/blobs/uploads/?mount={d}&from=alice/src",
+        scope="repository:bob/x:pull,push repository:alice/src:pull",
+    )
     assert r.status == 202
     assert bob.call("HEAD", f"/v2/bob/x/blobs/{d}").status == 404
     # anonymous mount (no from) only links blobs the caller could already read
@@ -229,19 +254,24 @@ def test_referrers(hub: ht.HubProcess) -> None:
     empty = b"{}"
     alice.push_blob("alice/ref", empty)
     sig = {
-        "schemaVersion": 2, "mediaType": ht.OCI_MANIFEST,
+        "schemaVersion": 2,
+        "mediaType": ht.OCI_MANIFEST,
         "artifactType": "application/vnd.example.signature",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": ht.sha(empty),
-                   "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": ht.sha(empty),
-                    "size": 2}],
-        "subject": {"mediaType": ht.OCI_MANIFEST, "digest": subject,
-                    "size": len(json.dumps(sdoc))},
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": ht.sha(empty),
+            "size": 2,
+        },
+        "layers": [
+            {"mediaType": "application/vnd.oci.empty.v1+json", "digest": ht.sha(empty), "size": 2}
+        ],
+        "subject": {"mediaType": ht.OCI_MANIFEST, "digest": subject, "size": len(json.dumps(sdoc))},
         "annotations": {"org.example.who": "alice"},
     }
     body = json.dumps(sig).encode()
-    r = alice.call("PUT", f"/v2/alice/ref/manifests/{ht.sha(body)}", body,
-                   {"Content-Type": ht.OCI_MANIFEST})
+    r = alice.call(
+        "PUT", f"/v2/alice/ref/manifests/{ht.sha(body)}", body, {"Content-Type": ht.OCI_MANIFEST}
+    )
     assert r.status == 201 and r.header("OCI-Subject") == subject
     sbom = dict(sig, artifactType="application/vnd.example.sbom")
     alice.push_manifest("alice/ref", ht.sha(json.dumps(sbom).encode()), sbom)
