@@ -46,6 +46,14 @@ def register(r: Router) -> None:
     r.add("POST", "/containers/{id}/attach", attach)
     r.add("GET", "/containers/{id}/logs", logs)
     r.add("DELETE", "/containers/{id}", remove)
+    r.add("GET", "/containers/{id}/top", top)
+    r.add("GET", "/containers/{id}/stats", stats)
+    r.add("GET", "/containers/{id}/changes", changes)
+    r.add("GET", "/containers/{id}/export", export)
+    r.add("POST", "/containers/{id}/update", update)
+    r.add("HEAD", "/containers/{id}/archive", archive_head)
+    r.add("GET", "/containers/{id}/archive", archive_get)
+    r.add("PUT", "/containers/{id}/archive", archive_put)
 
 
 async def create(app: App, req: Request) -> Reply:
@@ -64,7 +72,9 @@ async def create(app: App, req: Request) -> Reply:
 
 async def list_containers(app: App, req: Request) -> Reply:
     f = filters.parse(req.q("filters"), LIST_FILTERS)
-    out = await app.run(app.engine.list, req.qbool("all"), req.qint("limit"), req.qbool("size"), f)
+    out = await app.run(
+        app.engine.list_containers, req.qbool("all"), req.qint("limit"), req.qbool("size"), f
+    )
     return json_response(out)
 
 
@@ -326,3 +336,90 @@ async def _replay_logs(
 
 def _bad(msg: str) -> InvalidParameter:
     return InvalidParameter(msg)
+
+
+async def top(app: App, req: Request) -> Reply:
+    return json_response(await app.run(app.engine.top, req.params["id"], req.q("ps_args") or ""))
+
+
+async def stats(app: App, req: Request) -> Reply:
+    from dockyard.engine.resources import empty_sample
+
+    ref = req.params["id"]
+    app.engine.get(ref)
+    stream = req.qbool("stream", True)
+    one_shot = req.qbool("one-shot")
+
+    async def body() -> AsyncIterator[bytes]:
+        pre = empty_sample()
+        if not stream and not one_shot:
+            # A single reading still needs a previous one for CPU percentages.
+            pre = await app.run(app.engine.stats_sample, ref)
+            await asyncio.sleep(1)
+        while True:
+            cur = await app.run(app.engine.stats_sample, ref)
+            cur["preread"] = pre["read"]
+            cur["precpu_stats"] = pre["cpu_stats"]
+            yield json.dumps(cur).encode() + b"\n"
+            if not stream:
+                return
+            pre = cur
+            await asyncio.sleep(1)
+
+    return StreamResponse(body())
+
+
+async def changes(app: App, req: Request) -> Reply:
+    out = await app.run(app.engine.changes, req.params["id"])
+    return json_response(out or None)
+
+
+async def export(app: App, req: Request) -> Reply:
+    ref = req.params["id"]
+    app.engine.get(ref)
+    body = streams.from_writer(lambda f: app.engine.export(ref, f))
+    return StreamResponse(body, content_type="application/x-tar")
+
+
+async def update(app: App, req: Request) -> Reply:
+    body = await req.json(default={}) or {}
+    if not isinstance(body, dict):
+        raise HttpError(400, "invalid JSON: expected an object")
+    warnings = await app.run(app.engine.update, req.params["id"], body)
+    return json_response({"Warnings": warnings})
+
+
+def _archive_path(req: Request) -> str:
+    path = req.q("path")
+    if not path:
+        raise HttpError(400, "path is required")
+    return path
+
+
+async def archive_head(app: App, req: Request) -> Reply:
+    st = await app.run(app.engine.archive_stat, req.params["id"], _archive_path(req))
+    return Response(200, b"", "application/json", {"X-Docker-Container-Path-Stat": st.header()})
+
+
+async def archive_get(app: App, req: Request) -> Reply:
+    ref, path = req.params["id"], _archive_path(req)
+    st = await app.run(app.engine.archive_stat, ref, path)
+    body = streams.from_writer(lambda f: app.engine.archive_get(ref, path, f))
+    return StreamResponse(
+        body,
+        content_type="application/x-tar",
+        headers={"X-Docker-Container-Path-Stat": st.header()},
+    )
+
+
+async def archive_put(app: App, req: Request) -> Reply:
+    from dockyard.api.images import spool
+
+    ref, path = req.params["id"], _archive_path(req)
+    app.engine.get(ref)
+    f = await spool(app, req)
+    try:
+        await app.run(app.engine.archive_put, ref, path, f)
+    finally:
+        f.close()
+    return Response(200, b"", None)

@@ -154,7 +154,7 @@ async def prune(app: App, req: Request) -> Reply:
     return json_response(result)
 
 
-async def _spool(app: App, req: Request) -> BinaryIO:
+async def spool(app: App, req: Request) -> BinaryIO:
     """The request body in an unlinked temporary file under the data root, rewound."""
     tmpdir = app.data_root / "tmp"
     tmpdir.mkdir(exist_ok=True)
@@ -175,7 +175,7 @@ async def _spool(app: App, req: Request) -> BinaryIO:
 
 async def load(app: App, req: Request) -> Reply:
     store = _store(app)
-    f = await _spool(app, req)
+    f = await spool(app, req)
     try:
         loaded = await app.run(store.load, f)
     finally:
@@ -213,7 +213,7 @@ async def create(app: App, req: Request) -> Reply:
     changes = req.query.get("changes", [])
     message = req.q("message") or ""
     store = _store(app)
-    f = await _spool(app, req)
+    f = await spool(app, req)
     try:
         image_id = await app.run(store.import_rootfs, f, ref, changes, message)
     finally:

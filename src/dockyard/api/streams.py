@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import struct
+from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +104,40 @@ async def splice(
             await up
         mon_w.close()
         _half_close(client_w)
+
+
+def from_writer(fn: Callable[[BinaryIO], None]) -> AsyncIterator[bytes]:
+    """Stream what a blocking ``fn(file)`` writes (tar producers), through a pipe.
+
+    ``fn`` runs in a worker thread; an error in it ends the stream early (the client
+    sees a truncated tar), since the status line has already gone out.
+    """
+
+    async def gen() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        rfd, wfd = os.pipe()
+        wfile = os.fdopen(wfd, "wb")
+
+        def produce() -> None:
+            try:
+                fn(wfile)
+            except Exception:
+                log.warning("stream producer failed", exc_info=True)
+            finally:
+                with contextlib.suppress(OSError):
+                    wfile.close()
+
+        task = loop.run_in_executor(None, produce)
+        rfile = os.fdopen(rfd, "rb", buffering=0)
+        try:
+            while True:
+                data = await loop.run_in_executor(None, rfile.read, 1 << 20)
+                if not data:
+                    break
+                yield data
+        finally:
+            rfile.close()  # a producer still writing gets EPIPE and stops
+            with contextlib.suppress(Exception):
+                await task
+
+    return gen()

@@ -274,7 +274,7 @@ def _put(q: asyncio.Queue[dict[str, Any]], e: dict[str, Any]) -> None:
 
 async def system_df(app: App, req: Request) -> Reply:
     containers = [app.engine.inspect(c.id, size=True) for c in app.engine.all()]
-    items = await app.run(app.engine.list, True, None, True, {})
+    items = await app.run(app.engine.list_containers, True, None, True, {})
     images: list[Any] = []
     layers_size = 0
     if app.image_store is not None:

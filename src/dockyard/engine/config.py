@@ -185,6 +185,7 @@ class MountPlan:
     destination: str
     read_only: bool = False
     options: tuple[str, ...] = ()
+    from_image: bool = False  # declared by the image's Volumes, not by the request
 
 
 def parse_bind(spec: str) -> MountPlan:
@@ -276,7 +277,7 @@ def mount_plans(cfg: dict[str, Any], hc: dict[str, Any]) -> list[MountPlan]:
     seen = {p.destination for p in plans}
     for dst in cfg.get("Volumes") or {}:
         if dst not in seen:
-            plans.append(MountPlan("volume", "", _dest(dst, dst)))
+            plans.append(MountPlan("volume", "", _dest(dst, dst), from_image=True))
     by_dest: dict[str, MountPlan] = {}
     for p in plans:
         if p.destination in by_dest:

@@ -16,16 +16,17 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.engine import config as cfgmod
 from dockyard.engine import names, records
 from dockyard.engine.errors import (
     Conflict,
     EngineError,
+    Forbidden,
     InvalidParameter,
     NotFound,
     NotModified,
@@ -40,6 +41,9 @@ from dockyard.engine.restart import Policy, next_delay, restart_at_daemon_start,
 from dockyard.engine.rootfs import mount_rootfs, unmount_rootfs, write_etc_files
 from dockyard.engine.runtime import Runtime
 from dockyard.engine.volumes import Volumes
+
+if TYPE_CHECKING:
+    from dockyard.engine.archive import PathStat
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +292,7 @@ class Engine:
                         "RW": not p.read_only,
                         "Propagation": "",
                         "Anonymous": not p.source,
+                        "FromImage": p.from_image,
                     }
                 )
             else:
@@ -345,65 +350,64 @@ class Engine:
             c.manually_stopped = False
             self._start_locked(c)
 
-    def _mounts_extra(self, c: Container, files: dict[str, str]) -> list[dict[str, Any]]:
-        ro = bool(c.host_config.get("ReadonlyRootfs"))
+    def _volume_paths(self, c: Container) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Host dirs of the container's volumes (named by name, anonymous by target), and
+        OCI mounts for the image's declared volumes that no user mount covers."""
+        paths: dict[str, str] = {}
         extra: list[dict[str, Any]] = []
-        for dst, key in (
-            ("/etc/resolv.conf", "resolv"),
-            ("/etc/hostname", "hostname"),
-            ("/etc/hosts", "hosts"),
-        ):
-            opts = ["rbind", "rprivate"] + (["ro"] if ro else [])
-            extra.append(
-                {"destination": dst, "type": "bind", "source": files[key], "options": opts}
-            )
         for m in c.mounts:
-            if m["Type"] == "tmpfs":
-                opts = ["nosuid", "nodev", "noexec"] + [o for o in m["Mode"].split(",") if o]
-                if not m["RW"]:
-                    opts.append("ro")
+            if m.get("Type") != "volume":
+                continue
+            src = self.volumes.mountpoint(m["Name"])
+            paths[m["Destination"] if m.get("Anonymous") else m["Name"]] = src
+            if m.get("FromImage"):
                 extra.append(
                     {
                         "destination": m["Destination"],
-                        "type": "tmpfs",
-                        "source": "tmpfs",
-                        "options": opts,
+                        "type": "bind",
+                        "source": src,
+                        "options": ["rbind", "rprivate", "rw"],
                     }
                 )
-                continue
-            src = m["Source"]
-            if m["Type"] == "volume":
-                src = self.volumes.mountpoint(m["Name"])
-            opts = ["rbind", "rprivate", "ro" if not m["RW"] else "rw"]
-            extra.append(
-                {"destination": m["Destination"], "type": "bind", "source": src, "options": opts}
-            )
-        return extra
+        return paths, extra
 
     def _spec(self, c: Container, files: dict[str, str]) -> dict[str, Any]:
-        from dockyard.oci.specgen import SpecError, generate_spec
+        from dockyard.engine.users import read_in_root
+        from dockyard.oci.specgen import SpecError, device_from_stat, generate_spec
 
+        def device_lookup(path: str) -> dict[str, Any]:
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                raise InvalidParameter(
+                    f"error gathering device information while adding custom device "
+                    f"{path!r}: {e.strerror}"
+                ) from None
+            return device_from_stat(path, st.st_mode, st.st_rdev, st.st_uid, st.st_gid)
+
+        root = str(self.rootfs(c.id))
         body = dict(c.config)
-        hc = dict(c.host_config)
-        # Mounts are resolved here (volumes to host paths); the generator gets them ready-made.
-        hc["Binds"] = None
-        hc["Mounts"] = None
-        hc["Tmpfs"] = None
-        body["HostConfig"] = hc
-        image_cfg = {
-            "config": {
-                k: c.config.get(k)
-                for k in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal")
-            }
-        }
+        body["HostConfig"] = c.host_config
+        volume_paths, extra = self._volume_paths(c)
+        init = shutil.which("docker-init") or shutil.which("tini-static") or shutil.which("tini")
         try:
             spec: dict[str, Any] = generate_spec(
-                image_cfg,
+                c.config,
                 body,
-                rootfs=str(self.rootfs(c.id)),
+                rootfs=root,
                 hostname=c.config["Hostname"],
                 container_id=c.id,
-                mounts_extra=self._mounts_extra(c, files),
+                mounts_extra=extra,
+                etc_files={
+                    "/etc/hosts": files["hosts"],
+                    "/etc/hostname": files["hostname"],
+                    "/etc/resolv.conf": files["resolv"],
+                },
+                passwd=read_in_root(root, "/etc/passwd") or None,
+                group=read_in_root(root, "/etc/group") or None,
+                volume_paths=volume_paths,
+                device_lookup=device_lookup,
+                init_path=init,
             )
         except SpecError as e:
             raise InvalidParameter(str(e)) from None
@@ -456,7 +460,7 @@ class Engine:
             except Exception:
                 log.debug("attach waiter did not connect", exc_info=True)
         try:
-            handle.start()
+            started = handle.start()
         except Exception as e:
             c.state.error = str(e)
             c.state.exit_code = 126 if "permission" in str(e).lower() else 127
@@ -465,7 +469,9 @@ class Engine:
             raise EngineError(str(e)) from None
         c.has_been_started = True
         c.state.status = "running"
-        c.state.pid = self._pid_of(handle)
+        c.state.pid = int(started.get("pid") or 0) if isinstance(started, dict) else 0
+        if not c.state.pid:
+            c.state.pid = self._pid_of(handle)
         c.state.started_at = now_rfc3339()
         c.state.error = ""
         c.state.exit_code = 0
@@ -814,7 +820,7 @@ class Engine:
         rw = _du(upper)
         return rw, rw
 
-    def list(
+    def list_containers(
         self, all_: bool, limit: int | None, size: bool, filters: Filters
     ) -> list[dict[str, Any]]:
         for st in filters.get("status", []):
@@ -894,6 +900,116 @@ class Engine:
         if h is None:
             raise Conflict(f"Container {cid} is not running")
         return h
+
+    # -- filesystem and resources ------------------------------------------------
+
+    @contextlib.contextmanager
+    def mounted_rootfs(self, ref: str) -> Iterator[tuple[Container, str]]:
+        """The container's root, mounted for the duration (already mounted while it runs)."""
+        c = self.get(ref)
+        with self._oplock(c.id):
+            target = self.rootfs(c.id)
+            if os.path.ismount(target):
+                yield c, str(target)
+                return
+            mount_rootfs(self.images.mounts(c.image_id, c.snapshot_key), target)
+            try:
+                yield c, str(target)
+            finally:
+                if not self.is_running(c.id):
+                    self._unmount_quietly(c)
+
+    def changes(self, ref: str) -> list[dict[str, Any]]:
+        from dockyard.engine.archive import changes_json
+        from dockyard.store.layers import changes
+
+        c = self.get(ref)
+        upper = self.images.upper_dir(c.snapshot_key)
+        lowers: list[Path] = []
+        for m in self.images.mounts(c.image_id, c.snapshot_key):
+            for o in m.options:
+                if o.startswith("lowerdir="):
+                    lowers += [Path(x) for x in o[len("lowerdir=") :].split(":") if x]
+        return changes_json(changes(upper, lowers))
+
+    def export(self, ref: str, out: BinaryIO) -> None:
+        from dockyard.store.layers import write_tree
+
+        with self.mounted_rootfs(ref) as (c, root):
+            write_tree(Path(root), out)
+        self._event(c, "export")
+
+    def archive_stat(self, ref: str, path: str) -> PathStat:
+        from dockyard.engine.archive import stat_path
+
+        with self.mounted_rootfs(ref) as (_c, root):
+            return stat_path(root, path)
+
+    def archive_get(self, ref: str, path: str, out: BinaryIO) -> None:
+        from dockyard.engine.archive import write_archive
+
+        with self.mounted_rootfs(ref) as (c, root):
+            write_archive(root, path, out)
+        self._event(c, "archive-path")
+
+    def archive_put(self, ref: str, path: str, stream: BinaryIO) -> None:
+        from dockyard.engine.archive import put_archive
+
+        with self.mounted_rootfs(ref) as (c, root):
+            if c.host_config.get("ReadonlyRootfs"):
+                raise Forbidden("container rootfs is marked read-only")
+            put_archive(root, path, stream)
+        self._event(c, "extract-to-dir")
+
+    def top(self, ref: str, ps_args: str) -> dict[str, Any]:
+        from dockyard.engine.resources import require_pid, top
+
+        c = self.get(ref)
+        if c.state.status not in ("running", "paused"):
+            raise Conflict(f"Container {c.id} is not running")
+        return top(require_pid(c.state.pid, c.id), ps_args)
+
+    def stats_sample(self, ref: str) -> dict[str, Any]:
+        from dockyard.engine.resources import empty_sample, sample
+
+        c = self.get(ref)
+        if c.state.status not in ("running", "paused") or c.state.pid <= 0:
+            out = empty_sample()
+        else:
+            out = sample(c.state.pid)
+        out["name"] = c.name
+        out["id"] = c.id
+        return out
+
+    def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        from dockyard.engine.resources import resources_from_update
+
+        c = self.get(ref)
+        res = resources_from_update(body)
+        with self._oplock(c.id):
+            if "RestartPolicy" in body and body["RestartPolicy"] is not None:
+                hc = dict(c.host_config, RestartPolicy=body["RestartPolicy"])
+                Policy.from_host_config(hc)
+                c.host_config["RestartPolicy"] = body["RestartPolicy"]
+            if res and c.state.status in ("running", "paused"):
+                self.runtime.update(c.id, res)
+            for key in (
+                "Memory",
+                "MemorySwap",
+                "MemoryReservation",
+                "NanoCpus",
+                "CpuQuota",
+                "CpuPeriod",
+                "CpuShares",
+                "CpusetCpus",
+                "CpusetMems",
+                "PidsLimit",
+            ):
+                if body.get(key):
+                    c.host_config[key] = body[key]
+            self._save(c)
+        self._event(c, "update")
+        return []
 
     # -- recovery ----------------------------------------------------------------
 

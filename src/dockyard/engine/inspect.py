@@ -7,6 +7,13 @@ from typing import Any
 
 from dockyard.engine.records import Container, parse_rfc3339
 
+_PRIVATE_MOUNT_KEYS = ("Anonymous", "FromImage")
+
+
+def mounts_json(c: Container) -> list[dict[str, Any]]:
+    """Docker's MountPoint records, without our bookkeeping keys."""
+    return [{k: v for k, v in m.items() if k not in _PRIVATE_MOUNT_KEYS} for m in c.mounts]
+
 
 def state_json(c: Container) -> dict[str, Any]:
     s = c.state
@@ -90,7 +97,7 @@ def inspect_json(
         "ExecIDs": None,
         "HostConfig": c.host_config,
         "GraphDriver": {"Data": None, "Name": "overlay2"},
-        "Mounts": c.mounts,
+        "Mounts": mounts_json(c),
         "Config": c.config,
         "NetworkSettings": network_settings(c),
     }
@@ -164,7 +171,7 @@ def list_json(c: Container, image_name: str, size: tuple[int, int] | None = None
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": mode},
         "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
-        "Mounts": c.mounts,
+        "Mounts": mounts_json(c),
     }
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size
