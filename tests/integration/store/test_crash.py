@@ -1,0 +1,94 @@
+"""SIGKILL an import/load/commit at random points; the store must reopen clean every time."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from store_testlib import tar_bytes
+
+from dockyard.store.bootstrap import bootstrap_busybox
+from dockyard.store.images import ImageStore
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+KILLS = 15
+
+WORKER = """
+import io, sys
+from pathlib import Path
+from dockyard.store.images import ImageStore
+
+root, archive, rootfs = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+store = ImageStore(root)
+print("ready", flush=True)
+for i in range(10_000):
+    with open(archive, "rb") as f:
+        store.load(f)
+    with open(rootfs, "rb") as f:
+        imported = store.import_rootfs(f, f"imp:{i % 3}", ["ENV I=%d" % i])
+    with open(rootfs, "rb") as f:
+        store.commit(f, imported, {"Cmd": ["true"]}, f"com:{i % 2}")
+    store.remove(f"imp:{i % 3}", force=True)
+"""
+
+
+def check_clean(root: Path) -> int:
+    store = ImageStore(root)
+    try:
+        images = store.meta.list_images()
+        for rec in images:
+            store.verify(rec.id)
+        assert store.meta.leases() == []
+        leftovers = [i.ref for i in store.content.ingests()]
+        assert leftovers == [], leftovers
+        counts = store.meta.blob_refcounts()
+        orphans = [str(b.digest) for b in store.content.walk() if str(b.digest) not in counts]
+        assert orphans == [], orphans
+        for ref in store.meta.all_refs():
+            assert store.meta.get_image(ref.image_id) is not None
+        return len(images)
+    finally:
+        store.close()
+
+
+def test_sigkill_during_writes(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    seed = ImageStore(tmp_path / "seed")
+    bootstrap_busybox(seed)
+    archive = tmp_path / "busybox.tar"
+    with open(archive, "wb") as f:
+        seed.save(["busybox"], f)
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "1234")))
+    files = {f"data/f{i}": rng.randbytes(rng.randint(1, 200_000)) for i in range(40)}
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(tar_bytes(files, dirs=("data",)))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    seen_images = 0
+    for _ in range(KILLS):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(root), str(archive), str(rootfs)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != b"ready":
+            proc.kill()
+            pytest.fail(f"worker did not start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        time.sleep(rng.uniform(0.0, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        seen_images = max(seen_images, check_clean(root))
+    assert seen_images > 0, "the worker never finished one operation: kills came too early"
+    store = ImageStore(root)
+    [loaded] = store.load(io.BytesIO(archive.read_bytes()))
+    store.verify(loaded.image_id, deep=True)
