@@ -5,7 +5,7 @@ a work dir on top of its parent chain. Lower dirs are named through short
 links (``l/<base36 id>``) so that the mount option string, which the kernel
 caps at one page, holds deep images; when even that is too long (a long root
 path and ~100 layers), a symlink at a short fixed place (``/run/dyl/<hash>``)
-stands for the root.
+stands for ``l/``: 128 layers then take about 2.5 KiB.
 """
 
 from __future__ import annotations
@@ -86,25 +86,25 @@ class OverlaySnapshotter(Snapshotter):
         return [self._overlay(lowers, info.id)]
 
     def _overlay(self, lowers: list[int], upper: int | None) -> Mount:
-        for base in (str(self.root), None):
-            if base is None:
-                base = self._alias()
-            opts = list(BASE_OPTIONS)
-            opts.append("lowerdir=" + ":".join(f"{base}/l/{link_name(i)}" for i in lowers))
-            if upper is not None:
-                opts.append(f"upperdir={base}/snapshots/{upper}/fs")
-                opts.append(f"workdir={base}/snapshots/{upper}/work")
-            if len(",".join(opts)) <= MAX_MOUNT_DATA:
-                return Mount("overlay", "overlay", "", opts)
+        opts = list(BASE_OPTIONS)
+        if upper is not None:
+            opts.append(f"upperdir={self.fs_dir(upper)}")
+            opts.append(f"workdir={self.snapshot_dir(upper) / 'work'}")
+        for links in (str(self.links_dir), None):
+            if links is None:
+                links = self._alias()
+            lowerdir = "lowerdir=" + ":".join(f"{links}/{link_name(i)}" for i in lowers)
+            if len(lowerdir) + sum(len(o) + 1 for o in opts) <= MAX_MOUNT_DATA:
+                # lowerdir before upperdir/workdir, as mount(8) users expect to read it.
+                return Mount("overlay", "overlay", "", [*opts[:3], lowerdir, *opts[3:]])
         raise SnapshotError(
             f"too many layers ({len(lowers)}) for one overlay mount's option string"
         )
 
     def _alias(self) -> str:
-        """A short path that stands for the root: a symlink under ``alias_dir``."""
-        tag = hashlib.sha256(os.fsencode(self.root.resolve())).hexdigest()[:8]
-        alias = self.alias_dir / tag
-        target = str(self.root.resolve())
+        """A short path that stands for ``l/``: a symlink under ``alias_dir``."""
+        target = str(self.links_dir.resolve())
+        alias = self.alias_dir / hashlib.sha256(os.fsencode(target)).hexdigest()[:6]
         try:
             if os.readlink(alias) == target:
                 return str(alias)
@@ -112,7 +112,7 @@ class OverlaySnapshotter(Snapshotter):
             pass
         try:
             self.alias_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
-            tmp = self.alias_dir / f".{tag}.{os.getpid()}"
+            tmp = self.alias_dir / f".{alias.name}.{os.getpid()}"
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(target)
             os.replace(tmp, alias)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from dockyard.store.snapshots import Mount
+
+TARBUILD = Path(__file__).parents[2] / "unit" / "layers" / "tarbuild.py"
+
+
+@pytest.fixture(scope="session")
+def tb() -> ModuleType:
+    """The tar-building helpers of the unit tests, loaded by path (importlib mode)."""
+    name = "dockyard_tests_tarbuild"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, TARBUILD)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+@contextlib.contextmanager
+def mounted(mounts: list[Mount], target: Path) -> Iterator[Path]:
+    """Perform a snapshot's mounts with mount(8), as a runtime would; unmount after."""
+    assert len(mounts) == 1
+    m = mounts[0]
+    target.mkdir(parents=True, exist_ok=True)
+    if m.type == "bind":
+        subprocess.run(["mount", "--bind", m.source, str(target)], check=True)
+        if "ro" in m.options:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+    else:
+        subprocess.run(["mount", "-t", m.type, m.source, "-o", m.data, str(target)], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+@pytest.fixture
+def mount() -> object:
+    """``mounted`` as a fixture: ``with mount(mounts, target) as path: ...``."""
+    return mounted

@@ -1,0 +1,209 @@
+"""Snapshotters with real mounts: layer chains, whiteouts, deep images, state, leftovers."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from dockyard.store.layers import apply_layer
+from dockyard.store.snapshots import (
+    CopySnapshotter,
+    Mount,
+    OverlaySnapshotter,
+    SnapshotExists,
+    SnapshotInUse,
+    SnapshotNotFound,
+    Snapshotter,
+    default_snapshotter,
+)
+
+pytestmark = pytest.mark.root
+
+Mounter = Callable[..., Any]
+
+
+def image_layers(tb: ModuleType) -> list[bytes]:
+    e = tb.entry
+    return [
+        tb.make_tar(
+            [
+                e("bin/", "dir"),
+                e("bin/sh", data=b"sh", mode=0o755),
+                e("etc/", "dir"),
+                e("etc/passwd", data=b"root"),
+                e("etc/old.conf", data=b"old"),
+                e("var/cache/", "dir"),
+                e("var/cache/1", data=b"1"),
+                e("var/cache/d/2", data=b"2"),
+                e("opt/x/", "dir"),
+                e("opt/x/y", data=b"y"),
+            ]
+        ),
+        tb.make_tar(
+            [
+                e("etc/", "dir"),
+                e("etc/.wh.old.conf"),
+                e("etc/new.conf", data=b"new"),
+                e("var/cache/", "dir"),
+                e("var/cache/.wh..wh..opq"),
+                e("var/cache/fresh", data=b"f"),
+            ]
+        ),
+        tb.make_tar(
+            [
+                e("opt/.wh.x"),
+                e("opt/x", data=b"file now"),
+                e("etc/passwd", data=b"root\nuser"),
+            ]
+        ),
+    ]
+
+
+EXPECTED = {
+    "bin": None,
+    "bin/sh": b"sh",
+    "etc": None,
+    "etc/passwd": b"root\nuser",
+    "etc/new.conf": b"new",
+    "var": None,
+    "var/cache": None,
+    "var/cache/fresh": b"f",
+    "opt": None,
+    "opt/x": b"file now",
+}
+
+
+def unpack(snap: Snapshotter, layers: list[bytes]) -> str:
+    parent = None
+    fmt = "overlay" if isinstance(snap, OverlaySnapshotter) else "oci"
+    for i, layer in enumerate(layers):
+        key = f"extract-{i}"
+        snap.prepare(key, parent)
+        apply_layer(io.BytesIO(layer), snap.apply_dir(key), whiteout_format=fmt)  # type: ignore[arg-type]
+        name = f"sha256:chain{i}"
+        snap.commit(name, key)
+        parent = name
+    assert parent is not None
+    return parent
+
+
+def content(root: Path) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {}
+    for p in root.rglob("*"):
+        out[str(p.relative_to(root))] = p.read_bytes() if p.is_file() else None
+    return out
+
+
+@pytest.mark.parametrize("kind", [OverlaySnapshotter, CopySnapshotter])
+def test_image_chain(
+    kind: type[Snapshotter], tb: ModuleType, tmp_path: Path, mount: Mounter
+) -> None:
+    snap = kind(tmp_path / "snap")
+    top = unpack(snap, image_layers(tb))
+    assert snap.parent(top) == "sha256:chain1"
+    with mount(snap.prepare("ctr", top), tmp_path / "rootfs") as root:
+        assert content(root) == EXPECTED
+        (root / "written").write_bytes(b"w")
+    # The container's write went to its own snapshot only.
+    assert (snap.upper_dir("ctr") / "written").read_bytes() == b"w"
+    with mount(snap.view("v", top), tmp_path / "view") as view:
+        assert content(view) == EXPECTED
+        with pytest.raises(OSError):
+            (view / "nope").write_bytes(b"")
+
+
+def test_overlay_and_copy_agree(tb: ModuleType, tmp_path: Path, mount: Mounter) -> None:
+    ov = OverlaySnapshotter(tmp_path / "ov")
+    cp = CopySnapshotter(tmp_path / "cp")
+    layers = image_layers(tb)
+    with (
+        mount(ov.view("v", unpack(ov, layers)), tmp_path / "a") as a,
+        mount(cp.view("v", unpack(cp, layers)), tmp_path / "b") as b,
+    ):
+        sa, sb = tb.tree_state(a), tb.tree_state(b)
+    # Directory mtimes may differ (overlay copy-up vs in-place); everything else agrees.
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k][:4] == sb[k][:4] and sa[k][5:] == sb[k][5:], k
+
+
+def test_128_layers(tb: ModuleType, tmp_path: Path, mount: Mounter) -> None:
+    # A long root path makes the plain option string overflow the page.
+    root = tmp_path / ("x" * 60) / "snapshots"
+    alias_dir = Path(f"/run/dyt{os.getpid() % 1000}")
+    snap = OverlaySnapshotter(root, alias_dir=alias_dir)
+    layers = [tb.make_tar([tb.entry(f"layer{i:03}", data=str(i).encode())]) for i in range(127)]
+    layers.append(tb.make_tar([tb.entry(".wh.layer000"), tb.entry("top", data=b"top")]))
+    top = unpack(snap, layers)
+    mounts = snap.prepare("ctr", top)
+    assert len(mounts[0].data) < os.sysconf("SC_PAGESIZE")
+    assert mounts[0].data.count(":") == 127
+    with mount(mounts, tmp_path / "rootfs") as r:
+        names = set(os.listdir(r))
+        assert len(names) == 127 and "layer000" not in names and "top" in names
+        assert (r / "layer126").read_bytes() == b"126"
+    assert mounts[0].data.startswith(
+        f"index=off,redirect_dir=off,metacopy=off,lowerdir={alias_dir}"
+    )
+    shutil.rmtree(alias_dir)
+
+
+def test_state_rules(tmp_path: Path) -> None:
+    snap = OverlaySnapshotter(tmp_path / "s")
+    mounts = snap.prepare("a", None)
+    assert mounts == [Mount("bind", str(snap.upper_dir("a")), "", ["rw", "rbind"])]
+    assert mounts[0].to_oci() == {
+        "destination": "/",
+        "type": "bind",
+        "source": str(snap.upper_dir("a")),
+        "options": ["rw", "rbind"],
+    }
+    with pytest.raises(SnapshotExists):
+        snap.prepare("a", None)
+    with pytest.raises(SnapshotInUse):
+        snap.prepare("b", "a")  # parent must be committed
+    (snap.upper_dir("a") / "f").write_bytes(b"x" * 10000)
+    snap.commit("c1", "a")
+    assert not snap.exists("a") and snap.exists("c1")
+    assert snap.usage("c1") >= 10000
+    snap.prepare("b", "c1")
+    assert [i.name for i in snap.list()] == ["b", "c1"]
+    with pytest.raises(SnapshotInUse):
+        snap.remove("c1")
+    with pytest.raises(SnapshotInUse):
+        snap.mounts("c1")
+    with pytest.raises(SnapshotNotFound):
+        snap.remove("zzz")
+    snap.remove("b")
+    snap.remove("c1")
+    assert snap.list() == []
+    assert os.listdir(tmp_path / "s" / "snapshots") == []
+    assert os.listdir(tmp_path / "s" / "l") == []
+
+
+def test_leftovers_swept_and_state_survives(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    snap = OverlaySnapshotter(root)
+    snap.prepare("keep", None)
+    (root / "snapshots" / "999" / "fs").mkdir(parents=True)  # a crash before the state write
+    (root / "l" / "zz").symlink_to("../snapshots/999/fs")
+    state = json.loads((root / "state.json").read_text())
+    again = OverlaySnapshotter(root)
+    assert again.exists("keep")
+    assert not (root / "snapshots" / "999").exists() and not (root / "l" / "zz").exists()
+    assert json.loads((root / "state.json").read_text()) == state
+
+
+def test_default_snapshotter_remembers(tmp_path: Path) -> None:
+    first = default_snapshotter(tmp_path)
+    assert isinstance(first, OverlaySnapshotter)  # root on ext4 here
+    second = default_snapshotter(tmp_path)
+    assert type(second) is type(first) and second.root == first.root
