@@ -89,9 +89,17 @@ async def start(app: App, req: Request) -> Reply:
         mon_r, mon_w = await streams.open_socket(att.detach_socket())
         if att.first:
             client_w.write(att.first)
-        await streams.splice(client_r, client_w, mon_r, mon_w, rec.attach_stdin)
+        await streams.splice(
+            client_r,
+            client_w,
+            mon_r,
+            mon_w,
+            rec.attach_stdin,
+            before_close=lambda: app.run(app.execs.settle_until_done, rec),
+        )
     finally:
-        await app.run(app.execs.settle_until_done, rec)
+        if not rec.done.is_set():
+            await app.run(app.execs.settle_until_done, rec)
         app.engine._event(c, "exec_die", execID=rec.id, exitCode=str(rec.exit_code))
     return HIJACKED
 

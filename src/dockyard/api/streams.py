@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import BinaryIO
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ async def splice(
     mon_r: asyncio.StreamReader,
     mon_w: asyncio.StreamWriter,
     stdin: bool,
+    before_close: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Client input to the monitor, monitor output to the client, until the output ends.
 
@@ -103,6 +104,10 @@ async def splice(
         with contextlib.suppress(BaseException):
             await up
         mon_w.close()
+        if before_close is not None:
+            # e.g. settle an exec's exit code before the client, seeing EOF, asks for it.
+            with contextlib.suppress(Exception):
+                await before_close()
         _half_close(client_w)
 
 

@@ -540,12 +540,12 @@ class Engine:
         return st
 
     def _on_exit(self, cid: str, status: dict[str, Any]) -> None:
+        # Not under the container's op lock: stop/rm hold it while they wait for this.
         with self._lock:
             c = self._by_id.get(cid)
-            self._handles.pop(cid, None)
         if c is None:
             return
-        with self._oplock(cid):
+        with self._lock:
             ran_for = time.time() - records.parse_rfc3339(c.state.started_at)
             c.state.status = "exited"
             c.state.pid = 0
@@ -553,14 +553,17 @@ class Engine:
             c.state.oom_killed = bool(status.get("oom_killed", False))
             c.state.error = str(status.get("error", ""))
             c.state.finished_at = now_rfc3339()
-            self._teardown_runtime(c)
             policy = Policy.from_host_config(c.host_config)
             restart = not c.removing and should_restart(
                 policy, c.state.exit_code, c.restart_count, c.manually_stopped
             )
             if restart:
                 c.state.status = "restarting"
-            self._save(c)
+        # Unmounted before anyone learns of the exit, so that a restart cannot race it.
+        self._teardown_runtime(c)
+        self._save(c)
+        with self._lock:
+            self._handles.pop(cid, None)
             ev = self._exited.get(cid)
         if c.state.oom_killed:
             self._event(c, "oom")

@@ -19,11 +19,10 @@ class RuntimeError_(EngineError):
 
 def choose_runtime(requested: str | None) -> str:
     """--runtime, else $DOCKYARD_RUNTIME, else our dockyard-runc if it works, else runc."""
-    if requested:
-        return requested
-    env = os.environ.get("DOCKYARD_RUNTIME")
-    if env:
-        return env
+    chosen = requested or os.environ.get("DOCKYARD_RUNTIME")
+    if chosen:
+        # Monitors exec it without a PATH search, so it must be a full path.
+        return shutil.which(chosen) or os.path.abspath(chosen)
     ours = Path(sys.executable).with_name("dockyard-runc")
     if ours.exists():
         try:
