@@ -201,8 +201,8 @@ async def repo_page(request: web.Request) -> web.Response:
 <p class="muted">{esc(row["description"] or "No description")}</p>
 <p class="meta">★ {stars} · {row["pulls"]} pulls · last push {ago(row["pushed"])}</p>
 {star_form}</div>
-<div class="pull"><span>$</span><input readonly value="{esc(pull)}" aria-label="pull command">
-</div></div>
+<div class="pull"><span class="label">Pull this image</span><code>{esc(pull)}</code></div>
+</div>
 <section class="panel"><h2>Tags</h2><table><thead><tr><th>Tag</th><th>Digest</th>
 <th>Platforms</th><th>Size</th><th>Pushed</th></tr></thead><tbody>{rows}</tbody></table>
 </section><section class="panel"><h2>Overview</h2>{readme}</section>{settings}"""
