@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 
 from dockyard.linux import namespaces as ns
 from dockyard.linux.paths import mkfile_in_root, proc_fd_path
@@ -121,8 +122,11 @@ def create(opts: CreateOptions) -> st_mod.State:
     try:
         ns_fds = open_ns_paths(cfg)
         fifo = os.path.join(sdir, st_mod.FIFO_NAME)
-        os.mkfifo(fifo, 0o622)
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        os.mkfifo(fifo, 0o600)
+        # The init keeps this read end and blocks on it until `start` writes a byte. Opened
+        # here (non-blocking, no writer needed), it needs no /proc access later: the init
+        # may be non-dumpable and in a user namespace by then.
+        fifo_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         if opts.console_socket:
             console = connect_console(opts.console_socket)
         elif opts.console_sock is not None:
@@ -360,8 +364,6 @@ def _init(
         sync.send("hooks")
         sync.expect("hooks-done")
     run_hooks(cfg.hooks.get("createContainer", []), state_json, "createContainer")
-    # The host's /proc, kept to reopen the fifo; closed before the container runs anything.
-    host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     rb.pivot(opts.no_pivot)
     _post_pivot(cfg)
     rb.finish()
@@ -374,11 +376,7 @@ def _init(
     sync.send("ready")
     sync.close()
     try:
-        fd = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=host_proc)
-        os.close(host_proc)
-        os.close(fifo_fd)
-        os.write(fd, b"0")
-        os.close(fd)
+        _wait_for_start(fifo_fd)
         run_hooks(
             cfg.hooks.get("startContainer", []),
             state_json.replace(b'"creating"', b'"running"'),
@@ -394,6 +392,21 @@ def _init(
     except BaseException as e:
         os.write(2, f"dockyard-runc init: {e}\n".encode())
     os._exit(127)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` writes its byte into the exec fifo."""
+    poller = select.poll()
+    poller.register(fifo_fd, select.POLLIN)
+    while True:
+        poller.poll()
+        data = os.read(fifo_fd, 1)
+        if data:
+            os.close(fifo_fd)
+            return
+        # EOF without a byte: some writer opened and closed the fifo. Only root can
+        # (mode 0600); treat it as an abort rather than spin on POLLHUP.
+        raise SetupError("exec fifo closed without a start")
 
 
 def _post_pivot(cfg: Config) -> None:

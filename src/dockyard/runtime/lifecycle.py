@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import sys
@@ -61,31 +62,17 @@ def start(root: str, cid: str) -> None:
     if status != "created":
         raise StateError(f"cannot start a container that is {status}")
     fifo = st_mod.fifo_path(root, cid)
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = os.pidfd_open(st.pid)
     try:
-        if not is_alive(st.pid, st.pid_start):
-            raise StateError("cannot start a container that has stopped")
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        data = b""
-        while not data:
-            events = dict(poller.poll(30_000))
-            if not events:
-                raise StateError("timed out waiting for the container's init")
-            if fd in events:
-                data = os.read(fd, 1)
-                if data:
-                    break
-            if pidfd in events:
-                raise StateError("the container's init exited before it was started")
-            if fd in events and not data:
-                # A writer came and went without writing; wait for the real one.
-                time.sleep(0.001)
+        # Non-blocking: succeeds only while the init holds the read end, i.e. is waiting.
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise StateError("the container's init exited before it was started") from None
+        raise
+    try:
+        os.write(fd, b"0")
     finally:
         os.close(fd)
-        os.close(pidfd)
     os.unlink(fifo)
     hooks = _hooks(st.config.get("hooks")).get("poststart", [])
     if hooks:
