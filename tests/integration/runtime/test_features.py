@@ -167,7 +167,8 @@ def test_mounts_options_and_bind(rt: Runtime, tmp_path: Path) -> None:
         [
             "sh",
             "-c",
-            "cat /data/hello; echo; echo x > /data/new 2>/dev/null || echo ro-ok; cat /proc/self/mountinfo",
+            "cat /data/hello; echo; echo x > /data/new 2>/dev/null || echo ro-ok; "
+            "cat /proc/self/mountinfo",
         ]
     )
     cfg["mounts"] += [
@@ -218,7 +219,8 @@ def test_default_devices_and_linux_devices(rt: Runtime) -> None:
         [
             "sh",
             "-c",
-            "ls -l /dev; readlink /dev/ptmx /dev/fd /dev/stdin; echo ok > /dev/null && echo null-ok",
+            "ls -l /dev; readlink /dev/ptmx /dev/fd /dev/stdin; "
+            "echo ok > /dev/null && echo null-ok",
         ]
     )
     cfg["linux"]["devices"] = [
@@ -257,7 +259,9 @@ def test_device_cgroup_denies_other_devices(rt: Runtime) -> None:
         [
             "sh",
             "-c",
-            "mknod /dev/sda8 b 8 8; head -c1 /dev/sda8 >/dev/null 2>&1 && echo opened || echo denied; head -c 4 /dev/zero | wc -c",
+            "mknod /dev/sda8 b 8 8; "
+            "head -c1 /dev/sda8 >/dev/null 2>&1 && echo opened || echo denied; "
+            "head -c 4 /dev/zero | wc -c",
         ],
         noNewPrivileges=False,
     )
@@ -275,7 +279,8 @@ def test_masked_and_readonly_paths(rt: Runtime) -> None:
         [
             "sh",
             "-c",
-            "cat /etc/passwd | wc -c; ls /secret | wc -l; echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo ro-sys",
+            "cat /etc/passwd | wc -c; ls /secret | wc -l; "
+            "echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo ro-sys",
         ]
     )
     cfg["linux"]["maskedPaths"] = ["/etc/passwd", "/secret", "/does/not/exist"]
