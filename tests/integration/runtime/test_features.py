@@ -302,13 +302,13 @@ def test_oom_score_adj(rt: Runtime) -> None:
 
 
 def test_cgroup_resources_v1(rt: Runtime) -> None:
-    cfg = make_config(
-        [
-            "sh",
-            "-c",
-            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares",
-        ]
-    )
+    files = [
+        "memory/memory.limit_in_bytes",
+        "pids/pids.max",
+        "cpu/cpu.cfs_quota_us",
+        "cpu/cpu.shares",
+    ]
+    cfg = make_config(["cat", *(f"/sys/fs/cgroup/{f}" for f in files)])
     cfg["linux"]["resources"].update(
         {
             "memory": {"limit": 64 * 1024 * 1024},
