@@ -224,7 +224,7 @@ class ImageStore:
             try:
                 yield op
             except BaseException:
-                held = self.meta.lease_resources("blob")
+                held = self.meta.lease_resources("blob", lease)
                 self.meta.delete_lease(lease)
                 self._drop_unreferenced(held)
                 raise
@@ -249,6 +249,20 @@ class ImageStore:
         if not dead and not stale_extracts and not self.content.ingests():
             return None
         return self.gc(blocking=False)
+
+    # leases for callers that write blobs themselves (the distribution client) -----------
+
+    def create_lease(self, ttl: float = 3600.0) -> str:
+        """Protect blobs from GC while a pull writes them; pass it to ``create_image``."""
+        return self.meta.create_lease(ttl)
+
+    def lease_blob(self, lease: str, digest: Digest | str) -> None:
+        """Hold ``digest`` under ``lease``; call it before writing the blob."""
+        self.meta.add_lease_resource(lease, "blob", str(digest))
+
+    def release_lease(self, lease: str) -> None:
+        """Drop a lease; the blobs it held become garbage unless an image uses them."""
+        self.meta.delete_lease(lease)
 
     # lookup ------------------------------------------------------------------------------
 

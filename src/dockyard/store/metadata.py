@@ -359,8 +359,14 @@ class Metadata:
     def leases(self) -> list[str]:
         return [str(r[0]) for r in self._query("SELECT id FROM leases ORDER BY created")]
 
-    def lease_resources(self, kind: str) -> set[str]:
-        rows = self._query("SELECT DISTINCT ident FROM lease_resources WHERE kind=?", (kind,))
+    def lease_resources(self, kind: str, lease: str | None = None) -> set[str]:
+        """What all leases (or the one named) hold of ``kind``."""
+        if lease is None:
+            rows = self._query("SELECT DISTINCT ident FROM lease_resources WHERE kind=?", (kind,))
+        else:
+            rows = self._query(
+                "SELECT ident FROM lease_resources WHERE kind=? AND lease_id=?", (kind, lease)
+            )
         return {str(r[0]) for r in rows}
 
     def expire_leases(self, now: float | None = None) -> list[str]:

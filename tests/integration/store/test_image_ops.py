@@ -148,11 +148,14 @@ def test_remove_in_use_by_stopped_container(store: ImageStore, busybox: str) -> 
     # with a second tag, untagging one of them is fine
     store.tag("busybox", "bb:2")
     assert store.remove("bb:2") == [{"Untagged": "bb:2"}]
+    chain = store.get(busybox).chain_id
     records = store.remove("busybox", force=True)
     assert {"Deleted": busybox} in records
-    # the container still holds the layer chain
-    assert store.layers  # store still usable
-    assert store.meta.chain_refcounts()
+    # the container still holds the layer chain, so it is not reported deleted
+    assert {"Deleted": chain} not in records
+    assert chain is not None and store.meta.chain_refcounts()[chain] == 1
+    store.remove_image_use("c0ffee" * 10 + "abcd")
+    assert chain not in store.meta.chain_refcounts()
 
 
 def test_remove_in_use_by_running_container_cannot_be_forced(
@@ -543,3 +546,31 @@ def test_create_image_checks_layers(store: ImageStore) -> None:
     with pytest.raises(InvalidImage, match="diff_id"):
         store.create_image(cfg, [LayerInput(d)], "x:1")
     assert store.list() == [] and not store.exists("x:1")
+
+
+def test_pull_flow_with_a_lease(store: ImageStore) -> None:
+    layer = gzip.compress(tar_bytes({"pulled": b"over the network"}), mtime=0)
+    diff_id = sha256_bytes(gzip.decompress(layer))
+    lease = store.create_lease()
+    blob = sha256_bytes(layer)
+    store.lease_blob(lease, blob)
+    with store.content.writer(f"pull-{blob.hex}", blob, len(layer), keep_on_error=True) as w:
+        w.write(layer[:10])
+        w.close()  # connection lost; the ingest stays for a resume
+    with store.content.writer(f"pull-{blob.hex}", blob, len(layer)) as w:
+        w.write(layer[w.offset :])
+        w.commit()
+    assert store.gc().blobs_removed == []  # the lease protects the blob before any image does
+    cfg = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [str(diff_id)]},
+        }
+    )
+    image = store.create_image(cfg, [LayerInput(blob, mt.OCI_LAYER_GZIP)], "pulled:1", lease=lease)
+    assert store.meta.leases() == []
+    [rec] = store.layers(image)
+    assert (rec.media_type, rec.diff_id) == (mt.OCI_LAYER_GZIP, str(diff_id))
+    store.verify("pulled:1", deep=True)
+    assert store.gc().blobs_removed == []
