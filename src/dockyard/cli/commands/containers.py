@@ -83,6 +83,14 @@ def _create_from_opts(ctx: Context, opts: Options) -> tuple[str, dict[str, Any]]
     from dockyard.cli.runopts import build_create_body
 
     name, body = build_create_body(opts, os.environ)
+    if body.get("Tty"):
+        from dockyard.cli.stdio import terminal_size
+
+        # The initial size (API 1.42's ConsoleSize; older daemons ignore it) avoids a
+        # 0x0 terminal before the first resize call lands.
+        size = terminal_size()
+        if size:
+            body["HostConfig"]["ConsoleSize"] = list(size)
     if opts.list("publish"):
         pass  # sent as PortBindings; the daemon decides whether it can publish
     cid = _create(ctx, name, body, opts.str("pull"))

@@ -304,7 +304,15 @@ def prune(ctx: Context, opts: Options) -> int:
 
 def bootstrap(ctx: Context, opts: Options) -> int:
     name = opts.args[0] if opts.args else "busybox"
-    resp = ctx.client.request("POST", "/dockyard/images/bootstrap", {"name": name}, versioned=False)
+    try:
+        resp = ctx.client.request(
+            "POST", "/dockyard/images/bootstrap", {"name": name}, versioned=False
+        )
+    except DaemonError as exc:
+        if exc.http_status != 404 or "page not found" not in exc.message.lower():
+            raise
+        # Daemons that serve the extension beside the Engine API routes.
+        resp = ctx.client.request("POST", "/images/bootstrap", {"name": name})
     raw = resp.read()
     resp.close()
     text = raw.decode("utf-8", "replace").strip()

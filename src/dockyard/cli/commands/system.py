@@ -183,7 +183,9 @@ def df(ctx: Context, opts: Options) -> int:
     b_size = sum(int(b.get("Size") or 0) for b in cache)
 
     def pct(part: int, whole: int) -> str:
-        return f"{human_size(part)} ({int(part * 100 / whole) if whole else 0}%)"
+        if whole <= 0:
+            return human_size(part)
+        return f"{human_size(part)} ({part * 100 // whole}%)"
 
     rows = [
         {

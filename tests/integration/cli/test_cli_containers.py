@@ -1,0 +1,234 @@
+"""`dockyard` against real daemons: run, exit codes, detached lifecycle, stdin, TTY, cp."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import DOCKYARD, Daemon  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.root
+
+
+def out(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stdout.decode()
+
+
+def err(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stderr.decode()
+
+
+def test_run_rm_echo_prints_and_removes(daemon: Daemon, name: str) -> None:
+    proc = daemon.cli("run", "--rm", "--name", name, "busybox", "echo", "hello", "world")
+    assert proc.returncode == 0, err(proc)
+    assert out(proc) == "hello world\n"
+    listed = daemon.cli("ps", "-a", "--format", "{{.Names}}")
+    assert name not in out(listed).split()
+
+
+def test_exit_codes(daemon: Daemon) -> None:
+    assert daemon.cli("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+    missing = daemon.cli("run", "--rm", "busybox", "nosuchcommand")
+    assert missing.returncode == 127, err(missing)
+    assert err(missing).startswith("dockyard: Error response from daemon: ")
+    unknown = daemon.cli("run", "--foo", "busybox")
+    assert unknown.returncode == 125
+    assert err(unknown).splitlines()[0] == "unknown flag: --foo"
+    bad = daemon.cli("run", "--memory", "12q", "busybox", "true")
+    assert bad.returncode == 125
+    assert 'invalid argument "12q" for "-m, --memory" flag' in err(bad)
+
+
+def test_options_after_image_belong_to_the_container(daemon: Daemon) -> None:
+    proc = daemon.cli("run", "--rm", "busybox", "ls", "-l", "/bin/sh")
+    assert proc.returncode == 0, err(proc)
+    assert "/bin/sh -> busybox" in out(proc)
+
+
+def test_stdout_and_stderr_stay_separate(daemon: Daemon) -> None:
+    proc = daemon.cli("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert proc.returncode == 0
+    assert out(proc) == "out\n"
+    assert err(proc) == "err\n"
+
+
+def test_env_workdir_user_flags(daemon: Daemon) -> None:
+    proc = daemon.cli(
+        "run",
+        "--rm",
+        "-e",
+        "A=b",
+        "--env=C=d",
+        "-w",
+        "/tmp",
+        "-u",
+        "65534",
+        "busybox",
+        "sh",
+        "-c",
+        'echo "$A $C $(pwd) $(id -u)"',
+    )
+    assert proc.returncode == 0, err(proc)
+    assert out(proc) == "b d /tmp 65534\n"
+
+
+def test_stdin_is_piped_with_i(daemon: Daemon) -> None:
+    proc = daemon.cli("run", "-i", "--rm", "busybox", "cat", input=b"hi\nthere\n")
+    assert proc.returncode == 0, err(proc)
+    assert out(proc) == "hi\nthere\n"
+
+
+def test_detached_lifecycle(daemon: Daemon, name: str) -> None:
+    started = daemon.cli(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; echo oops >&2; exec sleep 300",
+    )
+    assert started.returncode == 0, err(started)
+    cid = out(started).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid)
+    try:
+        deadline = time.monotonic() + 10
+        while "started" not in out(daemon.cli("logs", name)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logs = daemon.cli("logs", name)
+        assert out(logs) == "started\n"
+        assert err(logs) == "oops\n"
+        ran = daemon.cli("exec", name, "sh", "-c", "echo in-$HOSTNAME; exit 7")
+        assert ran.returncode == 7
+        assert out(ran) == f"in-{cid[:12]}\n"
+        listed = daemon.cli("ps", "--format", "{{.ID}} {{.Names}} {{.State}}")
+        assert f"{cid[:12]} {name} running" in out(listed).splitlines()
+        table = out(daemon.cli("ps")).splitlines()
+        assert table[0].split() == [
+            "CONTAINER",
+            "ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        assert any(line.startswith(cid[:12]) and line.endswith(name) for line in table[1:])
+        status = daemon.cli("inspect", "--format", "{{.State.Status}} {{.Config.Image}}", name)
+        assert out(status) == "running busybox\n"
+        assert out(daemon.cli("ps", "-q")).split().count(cid[:12]) == 1
+        stopped = daemon.cli("stop", "-t", "1", name)
+        assert (stopped.returncode, out(stopped)) == (0, f"{name}\n")
+        status = daemon.cli("inspect", "--format", "{{.State.Status}}", name)
+        assert out(status) == "exited\n"
+    finally:
+        removed = daemon.cli("rm", "-f", name)
+    assert (removed.returncode, out(removed)) == (0, f"{name}\n")
+    gone = daemon.cli("rm", name)
+    assert gone.returncode == 1
+    assert err(gone).startswith("Error response from daemon: ")
+
+
+def test_rm_running_needs_force(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    try:
+        refused = daemon.cli("rm", name)
+        assert refused.returncode == 1
+        assert err(refused).startswith("Error response from daemon: ")
+    finally:
+        assert daemon.cli("rm", "-f", name).returncode == 0
+
+
+def _pty_run(
+    args: list[str], env: dict[str, str], send: list[tuple[float, bytes]], timeout: float = 30
+) -> tuple[bytes, int]:
+    """Run the CLI on a pty of 30x100; write each chunk after its delay; collect output."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child: exec at once (no Python-level work in the forked process)
+        os.execve(DOCKYARD, [DOCKYARD, *args], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    output = b""
+    start = time.monotonic()
+    pending = list(send)
+    status = None
+    while time.monotonic() - start < timeout:
+        if pending and time.monotonic() - start >= pending[0][0]:
+            os.write(fd, pending.pop(0)[1])
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            output += chunk
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"timed out; output so far {output!r}")
+    os.close(fd)
+    assert status is not None
+    return output, os.waitstatus_to_exitcode(status)
+
+
+def test_tty_gives_a_terminal_of_the_local_size(daemon: Daemon) -> None:
+    output, code = _pty_run(
+        ["run", "-it", "--rm", "busybox", "sh", "-c", "tty; sleep 1; stty size; exit 5"],
+        daemon.env(),
+        send=[],
+    )
+    assert code == 5, output
+    assert b"/dev/pts/" in output
+    assert b"30 100" in output
+
+
+def test_interactive_tty_shell_and_detach_keys(daemon: Daemon, name: str) -> None:
+    try:
+        output, code = _pty_run(
+            ["run", "-it", "--name", name, "busybox", "sh"],
+            daemon.env(),
+            send=[(1.5, b"echo $((6*7))\r"), (3.0, b"\x10\x11")],
+        )
+        assert code == 0, output
+        assert b"42" in output
+        state = daemon.cli("inspect", "--format", "{{.State.Running}}", name)
+        assert out(state) == "true\n"
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_cp_both_directions(daemon: Daemon, name: str, tmp_path: Path) -> None:
+    assert daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    try:
+        (tmp_path / "file.txt").write_text("payload\n")
+        (tmp_path / "tree" / "sub").mkdir(parents=True)
+        (tmp_path / "tree" / "sub" / "leaf").write_text("leaf\n")
+        assert daemon.cli("cp", str(tmp_path / "file.txt"), f"{name}:/tmp/").returncode == 0
+        assert daemon.cli("cp", str(tmp_path / "tree"), f"{name}:/tmp/renamed").returncode == 0
+        shown = daemon.cli("exec", name, "sh", "-c", "cat /tmp/file.txt /tmp/renamed/sub/leaf")
+        assert out(shown) == "payload\nleaf\n"
+        back = tmp_path / "back"
+        back.mkdir()
+        assert daemon.cli("cp", f"{name}:/tmp/file.txt", str(back)).returncode == 0
+        assert daemon.cli("cp", f"{name}:/tmp/renamed", str(back / "again")).returncode == 0
+        assert (back / "file.txt").read_text() == "payload\n"
+        assert (back / "again" / "sub" / "leaf").read_text() == "leaf\n"
+        missing = daemon.cli("cp", f"{name}:/nonexistent", str(back))
+        assert missing.returncode == 1
+        assert "nonexistent" in err(missing)
+    finally:
+        daemon.cli("rm", "-f", name)
