@@ -109,6 +109,8 @@ def execute(o: ExecOptions) -> int:
     if proc.terminal and not (o.console_socket or o.console_sock):
         raise ConfigError("a terminal was requested but no --console-socket was given")
     capsets = parse_capsets(proc)
+    if proc.terminal:
+        import dockyard.linux.terminal  # noqa: F401  (the child can't import once in the mount ns)
     linux = st.config.get("linux") or {}
     filt = compile_seccomp(linux.get("seccomp"))
     kinds = [n.get("type") for n in linux.get("namespaces") or []]
