@@ -414,8 +414,8 @@ def read_logs(
 ) -> Iterator[LogEntry]:
     """Stored entries (filtered), then with ``follow`` new ones until ``stop()`` is true.
 
-    Following ends once ``stop()`` returns true and the file has been drained, or once an
-    entry later than ``until`` is seen. Without ``stop`` a follow never ends by itself.
+    Following ends once ``stop()`` returns true (or the clock has passed ``until``) and the
+    file has been drained, or once an entry later than ``until`` is seen.
     """
     history, follower = _history_and_follower(path, tail, since, until, follow)
     yield from history
@@ -423,7 +423,8 @@ def read_logs(
         return
     try:
         while True:
-            stopping = stop is not None and stop()
+            # Past `until` (wall clock) nothing newer can qualify: drain once and end.
+            stopping = (stop is not None and stop()) or (until is not None and time.time() > until)
             for e in follower.poll():
                 if until is not None and e.time_ns > int(until * 1e9):
                     return
@@ -459,7 +460,8 @@ async def follow_logs(
         return
     try:
         while True:
-            stopping = stop is not None and stop()
+            # Past `until` (wall clock) nothing newer can qualify: drain once and end.
+            stopping = (stop is not None and stop()) or (until is not None and time.time() > until)
             for e in follower.poll():
                 if until is not None and e.time_ns > int(until * 1e9):
                     return
