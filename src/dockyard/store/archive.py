@@ -25,6 +25,11 @@ from dockyard.store.layerinfo import open_uncompressed
 from dockyard.store.metadata import LayerRecord
 
 SMALL_MEMBER = 256 * 1024
+# Bounds on what an archive can make us hold in memory: small members are kept in memory only
+# up to MAX_IN_MEMORY bytes in all (the rest go to the content store), and tarfile keeps one
+# TarInfo per member, so the member count is bounded too.
+MAX_IN_MEMORY = 64 * 1024 * 1024
+MAX_MEMBERS = 100_000
 MAX_META_MEMBER = 16 * 1024 * 1024
 OCI_LAYOUT_VERSION = "1.0.0"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
@@ -105,8 +110,13 @@ def stage_archive(
     except (tarfile.TarError, OSError, EOFError) as e:
         raise ArchiveError(f"not an image archive: {e}") from None
     try:
+        in_memory = 0
         with tf:
-            for member in tf:
+            for count, member in enumerate(tf, 1):
+                if count > MAX_MEMBERS:
+                    raise ArchiveError(f"image archive has more than {MAX_MEMBERS} members")
+                # tarfile remembers every member it has read; we never look back.
+                tf.members = []  # type: ignore[attr-defined]
                 name = _clean(member.name)
                 if name is None:
                     continue
@@ -125,9 +135,12 @@ def stage_archive(
                         )
                     src = tf.extractfile(member)
                     assert src is not None
+                    keep = in_memory + member.size <= MAX_IN_MEMORY
                     staged.files[name] = _stage_member(
-                        name, member.size, cast(BinaryIO, src), content, on_blob
+                        name, member.size, cast(BinaryIO, src), content, on_blob, keep
                     )
+                    if staged.files[name].data is not None:
+                        in_memory += member.size
     except (tarfile.TarError, OSError, EOFError) as e:
         raise ArchiveError(f"corrupt image archive: {e}") from None
     return staged
@@ -149,9 +162,10 @@ def _stage_member(
     src: BinaryIO,
     content: ContentStore,
     on_blob: Callable[[Digest], None],
+    in_memory: bool = True,
 ) -> StagedFile:
     expected = _expected_from_name(name)
-    if size <= SMALL_MEMBER and expected is None:
+    if in_memory and size <= SMALL_MEMBER and expected is None:
         data = src.read(size + 1)
         if len(data) != size:
             raise ArchiveError(f"archive member {name!r} is truncated")

@@ -153,7 +153,10 @@ def bootstrap_busybox(
     binary = ensure_busybox(busybox)
     layer = busybox_layer(binary)
     plat = host_platform()
-    with store._op() as op:
+    # One operation for the layer and the image: the lease keeps the new layer blob from
+    # being swept before the image that uses it is registered.
+    with store.operation() as op:
         digest = op.put_bytes(layer)
         config = busybox_config(digest, busybox_version(binary), plat.architecture, plat.variant)
-    return store.create_image(config, [LayerInput(digest, mt.OCI_LAYER, digest, len(layer))], ref)
+        inputs = [LayerInput(digest, mt.OCI_LAYER, digest, len(layer))]
+        return store.create_image_in(op, config, inputs, ref)

@@ -228,7 +228,10 @@ class ImageStore:
                 self.meta.delete_lease(lease)
                 self._drop_unreferenced(held)
                 raise
+            # Also on success: an archive may carry files no image refers to.
+            held = self.meta.lease_resources("blob", lease)
             self.meta.delete_lease(lease)
+            self._drop_unreferenced(held)
 
     def _drop_unreferenced(self, candidates: set[str]) -> int:
         counts = self.meta.blob_refcounts()
@@ -243,12 +246,17 @@ class ImageStore:
         return freed
 
     def _recover(self) -> gcmod.GCResult | None:
-        """After a crash: drop dead leases and, if there were any, collect what they held."""
-        dead = self.meta.expire_leases()
-        stale_extracts = self._stale_extract_keys()
-        if not dead and not stale_extracts and not self.content.ingests():
-            return None
-        return self.gc(blocking=False)
+        """Sweep what a crash may have left (dead leases, orphan blobs, ingests, snapshots).
+
+        Skipped when another process is in the middle of an operation: its lease and lock
+        say the store is live, and the next open will sweep.
+        """
+        result = self.gc(blocking=False)
+        return (
+            result
+            if (result.blobs_removed or result.snapshots_removed or result.ingests_removed)
+            else None
+        )
 
     # leases for callers that write blobs themselves (the distribution client) -----------
 
@@ -527,12 +535,20 @@ class ImageStore:
                 self._remove_snapshot(layer.chain_id)
         return freed
 
-    def _remove_snapshot(self, chain: str) -> None:
-        if self._snapshotter is not None:
-            with contextlib.suppress(Exception):
-                if self._snapshotter.exists(chain):
-                    self._snapshotter.remove(chain)
+    def _remove_snapshot(self, chain: str) -> bool:
+        """Remove a committed layer snapshot; keep its record if the snapshotter refuses
+        (a container's snapshot may still be built on it) so that a later GC retries."""
+        snap = self._snapshotter
+        if snap is None and (self.root / "snapshots").exists():
+            snap = self.snapshotter
+        if snap is not None:
+            try:
+                if snap.exists(chain):
+                    snap.remove(chain)
+            except Exception:
+                return False
         self.meta.remove_snapshot(chain)
+        return True
 
     # registering new images --------------------------------------------------------------
 
@@ -1104,14 +1120,13 @@ class ImageStore:
             for d in plan.blobs:
                 if self.content.delete(Digest.parse(d)):
                     freed += blobs[d]
-            for chain in plan.snapshots:
-                self._remove_snapshot(chain)
+            removed = [chain for chain in plan.snapshots if self._remove_snapshot(chain)]
             if self._snapshotter is not None:
                 for key in self._stale_extract_keys():
                     with contextlib.suppress(Exception):
                         self._snapshotter.remove(key)
             ingests = self.content.sweep_ingests()
-            return gcmod.GCResult(plan.blobs, freed, plan.snapshots, ingests)
+            return gcmod.GCResult(plan.blobs, freed, removed, ingests)
 
     def disk_usage(self) -> dict[str, Any]:
         """``docker system df`` for images: size, shared size and unique size per image."""

@@ -574,3 +574,33 @@ def test_pull_flow_with_a_lease(store: ImageStore) -> None:
     assert (rec.media_type, rec.diff_id) == (mt.OCI_LAYER_GZIP, str(diff_id))
     store.verify("pulled:1", deep=True)
     assert store.gc().blobs_removed == []
+
+
+def test_load_leaves_no_stray_blobs(
+    store: ImageStore, busybox: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dockyard.store.archive as arc
+
+    out = io.BytesIO()
+    store.save(["busybox"], out)
+    monkeypatch.setattr(arc, "MAX_IN_MEMORY", 0)  # every member goes through the content store
+    other = ImageStore(tmp_path / "o")
+    [loaded] = other.load(io.BytesIO(out.getvalue()))
+    counts = other.meta.blob_refcounts()
+    assert sorted(str(b.digest) for b in other.content.walk()) == sorted(
+        d for d in counts if other.content.exists(Digest.parse(d))
+    )
+    assert len(list(other.content.walk())) == 3  # manifest, config, one layer
+    other.verify(loaded.image_id, deep=True)
+
+
+def test_open_sweeps_orphans_left_by_a_crash(store: ImageStore, busybox: str) -> None:
+    orphan = store.content.put_bytes(b"left behind by a crash between metadata and blob delete")
+    dead = store.meta.create_lease()
+    with store.meta.transaction():  # a lease of a process that no longer exists
+        store.meta._db.execute("UPDATE leases SET pid=? WHERE id=?", (2**22 + 12345, dead))
+    store.meta.add_lease_resource(dead, "blob", str(orphan))
+    reopened = ImageStore(store.root)
+    assert reopened.recovered is not None and reopened.recovered.blobs_removed == [str(orphan)]
+    assert reopened.meta.leases() == []
+    reopened.verify(busybox)

@@ -173,3 +173,20 @@ def test_history_view_assigns_layer_sizes() -> None:
     assert [r["Size"] for r in rows] == [7, 0, 100]
     assert rows[0]["Id"] == "sha256:img" and rows[0]["Tags"] == ["a:1"]
     assert rows[1]["Id"] == "<missing>" and rows[2]["Created"] == 1704067200
+
+
+def test_member_count_and_memory_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dockyard.store.archive as arc
+
+    content = ContentStore(tmp_path)
+    many = tar_of([(f"f{i}", b"x", "") for i in range(20)])
+    monkeypatch.setattr(arc, "MAX_MEMBERS", 10)
+    with pytest.raises(ArchiveError, match="more than 10 members"):
+        stage_archive(io.BytesIO(many), content, lambda d: None, max_member=100)
+    monkeypatch.setattr(arc, "MAX_MEMBERS", 100)
+    monkeypatch.setattr(arc, "MAX_IN_MEMORY", 5)
+    staged = stage_archive(io.BytesIO(many), content, lambda d: None, max_member=100)
+    in_memory = [f for f in staged.files.values() if f.data is not None]
+    spilled = [f for f in staged.files.values() if f.digest is not None]
+    assert len(in_memory) == 5 and len(spilled) == 15
+    assert staged.read("f19", content) == b"x"
