@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple, Protocol, cast
+from typing import Any, BinaryIO, Literal, Protocol, cast
 
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, InvalidDigest, sha256_bytes
@@ -46,7 +46,7 @@ from dockyard.oci.reference import (
 )
 from dockyard.store import archive as arc
 from dockyard.store import gc as gcmod
-from dockyard.store import views
+from dockyard.store import rmi, views
 from dockyard.store.changes import apply_changes
 from dockyard.store.content import ContentStore, ephemeral_ref
 from dockyard.store.errors import (
@@ -55,7 +55,6 @@ from dockyard.store.errors import (
     ConflictError,
     ContentError,
     ImageCorrupt,
-    ImageInUse,
     ImageNotFound,
     InvalidImage,
     InvalidReference,
@@ -63,16 +62,10 @@ from dockyard.store.errors import (
 )
 from dockyard.store.layerinfo import check_tar, layer_facts, media_type_for, open_uncompressed
 from dockyard.store.metadata import ImageRecord, LayerRecord, Metadata
+from dockyard.store.rmi import ImageUser as ImageUser  # part of this facade's interface
 
 DEFAULT_MAX_MEMBER = 64 << 30
 _CHUNK = 1 << 20
-
-
-class ImageUser(NamedTuple):
-    """A container that uses an image; ``running`` decides whether force can override."""
-
-    container_id: str
-    running: bool = False
 
 
 InUse = Callable[[str], Sequence[ImageUser]]
@@ -420,74 +413,39 @@ class ImageStore:
         image_id = self.resolve(ref_or_id)
         records: builtins.list[dict[str, str]] = []
         refs = self.refs(image_id)
-        s = ref_or_id.strip()
-        by_id = image_id.startswith(s) or image_id.startswith("sha256:" + s)
+        given = ref_or_id.strip()
         quiet = False
-        if not by_id:
-            named = parse_normalized_named(s)
+        if not rmi.is_id_prefix(image_id, given):
+            named = parse_normalized_named(given)
             if named.digest is None:
                 named = named.tagged_or_latest()
             users = self._users(image_id, in_use)
-            if not force and _single_reference(refs) and users:
-                raise ImageInUse(
-                    f'conflict: unable to remove repository reference "{s}" (must force) - '
-                    f"container {users[0].container_id[:12]} is using its referenced image "
-                    f"{_short(image_id)}"
-                )
-            self.meta.delete_ref(str(named))
-            records.append({"Untagged": named.familiar()})
-            remaining = [r for r in refs if str(r) != str(named)]
-            if named.digest is None and not any(
-                r.digest is None and r.name == named.name for r in remaining
-            ):
-                kept = []
-                for r in remaining:
-                    if r.digest is not None and r.name == named.name:
-                        self.meta.delete_ref(str(r))
-                        records.append({"Untagged": r.familiar()})
-                    else:
-                        kept.append(r)
-                remaining = kept
+            if not force and rmi.single_reference(refs) and users:
+                raise rmi.reference_in_use(given, image_id, users[0])
+            drop, remaining = rmi.untag_by_name(named, refs)
+            with self.meta.transaction():
+                for r in drop:
+                    self.meta.delete_ref(str(r))
+            records += [{"Untagged": r.familiar()} for r in drop]
             if remaining:
                 return records
             quiet = True
-        elif _single_reference(refs):
-            conflict = self._conflict(
-                image_id, hard=True, soft=not force, active=False, users=in_use
+        elif rmi.single_reference(refs):
+            conflict = rmi.find_conflict(
+                has_children=bool(self.meta.children(image_id)),
+                users=self._users(image_id, in_use),
+                has_references=True,
+                soft=not force,
+                references_count=False,
             )
             if conflict:
-                raise conflict
-            for r in refs:
-                self.meta.delete_ref(str(r))
-                records.append({"Untagged": r.familiar()})
+                raise conflict.error(image_id)
+            with self.meta.transaction():
+                for r in refs:
+                    self.meta.delete_ref(str(r))
+            records += [{"Untagged": r.familiar()} for r in refs]
         self._delete_helper(image_id, records, force, prune, quiet, in_use)
         return records
-
-    def _conflict(
-        self, image_id: str, *, hard: bool, soft: bool, active: bool, users: InUse | None
-    ) -> ConflictError | None:
-        def err(kind: str, message: str) -> ConflictError:
-            cls = ImageInUse if "container" in message else ConflictError
-            return cls(f"conflict: unable to delete {_short(image_id)} ({kind}) - {message}")
-
-        if hard and self.meta.children(image_id):
-            return err("cannot be forced", "image has dependent child images")
-        who = self._users(image_id, users)
-        running = [u for u in who if u.running]
-        if hard and running:
-            return err(
-                "cannot be forced",
-                f"image is being used by running container {running[0].container_id[:12]}",
-            )
-        if soft and active and self.meta.refs_for_image(image_id):
-            return err("must be forced", "image is referenced in multiple repositories")
-        stopped = [u for u in who if not u.running]
-        if soft and stopped:
-            return err(
-                "must be forced",
-                f"image is being used by stopped container {stopped[0].container_id[:12]}",
-            )
-        return None
 
     def _delete_helper(
         self,
@@ -498,14 +456,20 @@ class ImageStore:
         quiet: bool,
         in_use: InUse | None,
     ) -> None:
-        conflict = self._conflict(image_id, hard=True, soft=not force, active=True, users=in_use)
+        has_refs = bool(self.meta.refs_for_image(image_id))
+        has_children = bool(self.meta.children(image_id))
+        conflict = rmi.find_conflict(
+            has_children=has_children,
+            users=self._users(image_id, in_use),
+            has_references=has_refs,
+            soft=not force,
+        )
         if conflict is not None:
             # Docker's imageIsDangling: no references and no children.
-            dangling = not self.meta.refs_for_image(image_id) and not self.meta.children(image_id)
-            used = bool(self._users(image_id, in_use))
-            if quiet and (not dangling or used):
+            dangling = not has_refs and not has_children
+            if quiet and (not dangling or conflict.used):
                 return
-            raise conflict
+            raise conflict.error(image_id)
         rec = self.meta.get_image(image_id)
         if rec is None:
             raise ImageNotFound(image_id)
@@ -1205,28 +1169,6 @@ def _layer_input(x: LayerInput | tuple[Any, ...]) -> LayerInput:
         diff_id = x[2] if isinstance(x[2], Digest) else Digest.parse(str(x[2]))
     size = x[3] if len(x) > 3 else None
     return LayerInput(digest, media_type, diff_id, size)
-
-
-def _single_reference(refs: Sequence[Reference]) -> bool:
-    """Docker's isSingleReference: one tag (plus digests of that same repository)."""
-    if len(refs) <= 1:
-        return len(refs) == 1
-    single: Reference | None = None
-    canonical: set[str] = set()
-    for r in refs:
-        if r.digest is not None:
-            canonical.add(r.name)
-        elif single is None:
-            single = r
-        else:
-            return False
-    if single is None:
-        single = refs[0]
-    return len(canonical) == 1 and single.name in canonical
-
-
-def _short(image_id: str) -> str:
-    return image_id.removeprefix("sha256:")[:12]
 
 
 def _now() -> float:
