@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ from dockyard.hub.uploads import UploadState, parse_chunk, range_header
 from dockyard.oci.digest import Digest, Digester
 
 API_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
-_FLUSH = 4 << 20
+_FLUSH = 1 << 20
 _GOARCH = {
     "x86_64": "amd64",
     "aarch64": "arm64",
@@ -280,32 +281,44 @@ async def receive(request: web.Request, repo: str, upload_id: str, *, streamed: 
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         written = 0
 
-        def write(data: bytes) -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            # Only after every byte is on file: a failed write leaves the hash stale,
-            # and a stale hash is rebuilt from the file.
-            hasher.update(data)
+        def write(blocks: list[bytes]) -> None:
+            for block in blocks:
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view) :]
+                # Only after the bytes are on file: a failed write leaves the hash
+                # stale, and a stale hash is rebuilt from the file.
+                hasher.update(block)
 
+        # Double buffering: one batch is written (in a thread) while the next arrives.
+        pending: asyncio.Future[None] | None = None
         try:
-            buf = bytearray()
-            async for block in request.content.iter_chunked(1 << 20):
-                buf += block
-                if len(buf) >= _FLUSH:
-                    data = bytes(buf)
-                    buf.clear()
-                    await loop.run_in_executor(None, write, data)
-                    written += len(data)
-            if buf:
-                data = bytes(buf)
-                await loop.run_in_executor(None, write, data)
-                written += len(data)
+            blocks: list[bytes] = []
+            size = 0
+            async for block in request.content.iter_any():
+                blocks.append(block)
+                size += len(block)
+                if size >= _FLUSH:
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(None, write, blocks)
+                    written += size
+                    blocks, size = [], 0
+            if pending is not None:
+                await pending
+                pending = None
+            if blocks:
+                await loop.run_in_executor(None, write, blocks)
+                written += size
         finally:
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
             os.close(fd)
             if hasher.size == offset + written:
                 hub.hashers[upload_id] = hasher
             hub.registry.touch_upload(upload_id)
+        written = hasher.size - offset
         if chunk.length is not None and written != chunk.length:
             raise RegistryError(
                 "SIZE_INVALID", f"received {written} bytes, expected {chunk.length}"

@@ -1,0 +1,298 @@
+"""dockyard-hub against Debian's docker-registry (registry:2) on loopback, one invocation.
+
+Figures: manifest GETs per second with concurrent clients, blob upload and download MB/s.
+Both registries get the same requests from the same aiohttp client; the hub is asked
+with a bearer token (fetched once, as clients cache it), registry:2 without auth.
+
+    .venv/bin/python bench/hub_bench.py [--size-mb 100] [--clients 32] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+CHUNK = 1 << 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@dataclass
+class Target:
+    name: str
+    base: str
+    repo: str
+    token: str | None = None
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        h = dict(extra or {})
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        return h
+
+
+def start_registry(tmp: Path) -> tuple[subprocess.Popen[bytes], Target]:
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        raise SystemExit("docker-registry is not installed (apt-get install docker-registry)")
+    port = free_port()
+    cfg = tmp / "registry.yml"
+    cfg.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'registry'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    with open(tmp / "registry.log", "wb") as log:
+        proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=log)
+    wait_port(port, proc)
+    return proc, Target("registry:2", f"http://127.0.0.1:{port}", "bench/img")
+
+
+def start_hub(tmp: Path) -> tuple[subprocess.Popen[bytes], Target]:
+    data = tmp / "hub"
+    subprocess.run(
+        [
+            PY,
+            "-m",
+            "dockyard.hub.cli",
+            "user",
+            "add",
+            "bench",
+            "--password-stdin",
+            "--data",
+            str(data),
+        ],
+        input=b"bench-password\n",
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    cfg = tmp / "hub.toml"
+    cfg.write_text("gc_interval = 0\n")
+    serve = [PY, "-m", "dockyard.hub.cli", "serve", "--listen", f"127.0.0.1:{port}"]
+    with open(tmp / "hub.log", "wb") as log:
+        proc = subprocess.Popen(
+            [*serve, "--data", str(data), "--config", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    wait_port(port, proc)
+    return proc, Target("dockyard-hub", f"http://127.0.0.1:{port}", "bench/img")
+
+
+async def fetch_token(session: aiohttp.ClientSession, t: Target) -> None:
+    cred = base64.b64encode(b"bench:bench-password").decode()
+    async with session.get(
+        f"{t.base}/token",
+        params={"service": "dockyard-hub", "scope": f"repository:{t.repo}:pull,push"},
+        headers={"Authorization": f"Basic {cred}"},
+    ) as r:
+        r.raise_for_status()
+        t.token = (await r.json())["token"]
+
+
+async def upload_blob(session: aiohttp.ClientSession, t: Target, data: bytes) -> float:
+    """POST a session, stream the body in one PATCH, PUT with the digest; seconds taken."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    async def body() -> Any:
+        view = memoryview(data)
+        for i in range(0, len(data), CHUNK):
+            yield bytes(view[i : i + CHUNK])
+
+    start = time.perf_counter()
+    async with session.post(f"{t.base}/v2/{t.repo}/blobs/uploads/", headers=t.headers()) as r:
+        assert r.status == 202, (t.name, r.status, await r.text())
+        loc = r.headers["Location"]
+    url = loc if loc.startswith("http") else t.base + loc
+    async with session.patch(
+        url, data=body(), headers=t.headers({"Content-Type": "application/octet-stream"})
+    ) as r:
+        assert r.status == 202, (t.name, r.status, await r.text())
+        loc = r.headers["Location"]
+    url = loc if loc.startswith("http") else t.base + loc
+    sep = "&" if "?" in url else "?"
+    async with session.put(f"{url}{sep}digest={digest}", headers=t.headers()) as r:
+        assert r.status == 201, (t.name, r.status, await r.text())
+    return time.perf_counter() - start
+
+
+async def download_blob(session: aiohttp.ClientSession, t: Target, digest: str, size: int) -> float:
+    start = time.perf_counter()
+    got = 0
+    async with session.get(f"{t.base}/v2/{t.repo}/blobs/{digest}", headers=t.headers()) as r:
+        assert r.status == 200, (t.name, r.status)
+        async for chunk in r.content.iter_any():
+            got += len(chunk)
+    assert got == size
+    return time.perf_counter() - start
+
+
+async def push_small_image(session: aiohttp.ClientSession, t: Target) -> str:
+    layer = os.urandom(1024)
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    ).encode()
+    for blob in (layer, config):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        async with session.post(
+            f"{t.base}/v2/{t.repo}/blobs/uploads/",
+            params={"digest": digest},
+            data=blob,
+            headers=t.headers({"Content-Type": "application/octet-stream"}),
+        ) as r:
+            status, loc = r.status, r.headers.get("Location", "")
+        if status == 202:
+            # Monolithic POST is optional in the spec; registry:2 opens a session instead.
+            url = loc if loc.startswith("http") else t.base + loc
+            sep = "&" if "?" in url else "?"
+            async with session.put(
+                f"{url}{sep}digest={digest}", data=blob, headers=t.headers()
+            ) as r:
+                status = r.status
+        assert status == 201, (t.name, status)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    async with session.put(
+        f"{t.base}/v2/{t.repo}/manifests/latest",
+        data=manifest,
+        headers=t.headers({"Content-Type": OCI_MANIFEST}),
+    ) as r:
+        assert r.status == 201, (t.name, r.status, await r.text())
+        return str(r.headers["Docker-Content-Digest"])
+
+
+async def manifest_rate(t: Target, clients: int, seconds: float) -> float:
+    conn = aiohttp.TCPConnector(limit=clients)
+    count = 0
+    headers = t.headers({"Accept": OCI_MANIFEST})
+    url = f"{t.base}/v2/{t.repo}/manifests/latest"
+    async with aiohttp.ClientSession(connector=conn) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal count
+            while time.perf_counter() < deadline:
+                async with session.get(url, headers=headers) as r:
+                    await r.read()
+                    assert r.status == 200, (t.name, r.status)
+                count += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    return count / elapsed
+
+
+async def bench_target(
+    t: Target, data: bytes, clients: int, seconds: float, rounds: int
+) -> dict[str, float]:
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        if t.name == "dockyard-hub":
+            await fetch_token(session, t)
+        await push_small_image(session, t)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        mb = len(data) / 1e6
+        ups = []
+        for i in range(rounds):
+            # a fresh repository each round so that nothing is deduplicated by name
+            if i:
+                await session.delete(f"{t.base}/v2/{t.repo}/blobs/{digest}", headers=t.headers())
+            ups.append(await upload_blob(session, t, data))
+        downs = [await download_blob(session, t, digest, len(data)) for _ in range(rounds)]
+    rate = await manifest_rate(t, clients, seconds)
+    return {
+        "manifest_gets_per_s": rate,
+        "upload_mb_s": mb / min(ups),
+        "download_mb_s": mb / min(downs),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size-mb", type=int, default=100)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args(argv)
+    data = os.urandom(args.size_mb * 1_000_000)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        for starter in (start_registry, start_hub):
+            proc, target = starter(tmp)
+            try:
+                results[target.name] = asyncio.run(
+                    bench_target(target, data, args.clients, args.seconds, args.rounds)
+                )
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    hub, reg = results["dockyard-hub"], results["registry:2"]
+    ratios = {k: hub[k] / reg[k] for k in hub}
+    results["ratio hub/registry"] = ratios
+    print(f"{'figure':<22}{'registry:2':>14}{'dockyard-hub':>14}{'ratio':>9}")
+    for k in hub:
+        print(f"{k:<22}{reg[k]:>14.1f}{hub[k]:>14.1f}{ratios[k]:>9.2f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
