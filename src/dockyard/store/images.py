@@ -788,11 +788,8 @@ class ImageStore:
             return new.record.id
 
     def _diff_upper(self, op: _Op, upper: Path) -> tuple[Digest, int]:
-        from dockyard.store import layers as layer_pkg
+        from dockyard.store.layers import write_diff
 
-        write_diff = getattr(layer_pkg, "write_diff", None)
-        if write_diff is None:
-            raise UnpackError("this build has no layer differ (dockyard.store.layers.write_diff)")
         ref = ephemeral_ref()
         with self.content.writer(ref) as w:
             write_diff(upper, cast(BinaryIO, w))

@@ -13,7 +13,12 @@ from dockyard.oci.digest import Digest
 from dockyard.store.bootstrap import bootstrap_busybox
 from dockyard.store.errors import UnpackError
 from dockyard.store.images import ImageStore
-from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter, overlay_supported
+from dockyard.store.snapshots import (
+    CopySnapshotter,
+    Mount,
+    OverlaySnapshotter,
+    overlay_supported,
+)
 
 pytestmark = pytest.mark.root
 
@@ -94,3 +99,43 @@ def test_corrupt_layer_fails_unpack_and_leaves_no_snapshot(tmp_path: Path) -> No
     with pytest.raises(UnpackError):
         store.ensure_unpacked(image)
     assert snap.list() == []
+
+
+def mount(m: Mount, target: Path) -> None:
+    opts = ",".join(m.options)
+    subprocess.run(["mount", "-t", m.type, "-o", opts, m.source, str(target)], check=True)
+
+
+def test_commit_an_overlay_container_and_run_it_again(tmp_path: Path) -> None:
+    """The engine's flow: unpack, prepare a container snapshot, change it, commit the upper."""
+    if not overlay_supported(tmp_path / "probe"):
+        pytest.skip("overlayfs is not usable here")
+    snap = OverlaySnapshotter(tmp_path / "snaps")
+    store = ImageStore(tmp_path / "store", snap)
+    base = bootstrap_busybox(store)
+    [m] = snap.prepare("ctr", store.ensure_unpacked(base))
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    mount(m, root)
+    try:
+        (root / "etc/group").unlink()
+        (root / "srv").mkdir()
+        (root / "srv/hello").write_text("from the container\n")
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+    image = store.commit(snap.upper_dir("ctr"), base, {"Cmd": ["cat", "/srv/hello"]}, "made:1")
+    store.add_image_use("ctr", base)
+    [_, layer] = store.layers(image)
+    with store.content.open(Digest.parse(layer.blob_digest)) as f, tarfile.open(fileobj=f) as tf:
+        names = set(tf.getnames())
+    assert {"etc/.wh.group", "srv/hello"} <= names
+    [m2] = snap.view("check", store.ensure_unpacked(image))
+    mount(m2, root)
+    try:
+        assert not (root / "etc/group").exists()
+        assert (root / "srv/hello").read_text() == "from the container\n"
+        assert (root / "bin/busybox").is_file()
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+    snap.remove("check")
+    store.verify(image, deep=True)
