@@ -192,9 +192,20 @@ class LogWriter:
     def write(self, stream: str, data: bytes) -> None:
         """Store output read from ``stream``; an unfinished last line waits for more data."""
         lines, self._pending[stream] = split_output(self._pending.get(stream, b""), data)
-        if lines:
-            now = self._clock()
-            self._append(b"".join(encode_entry(stream, line, now) for line in lines))
+        if not lines:
+            return
+        now = self._clock()
+        batch: list[bytes] = []
+        size = 0
+        for line in lines:
+            rec = encode_entry(stream, line, now)
+            # One write per batch, but never past max_size: rotation happens between records.
+            if batch and self.max_size > 0 and self._size + size + len(rec) > self.max_size:
+                self._append(b"".join(batch))
+                batch, size = [], 0
+            batch.append(rec)
+            size += len(rec)
+        self._append(b"".join(batch))
 
     def flush(self, stream: str | None = None) -> None:
         """Store any unfinished line as a partial message (at EOF or on close)."""

@@ -225,3 +225,14 @@ def test_async_follow(tmp_path: Path) -> None:
 
     got = asyncio.run(main())
     assert got == [b"first\n"] + [f"x{i}\n".encode() for i in range(5)]
+
+
+def test_rotation_within_one_large_write(tmp_path: Path) -> None:
+    path = str(tmp_path / "c-json.log")
+    w = LogWriter(path, max_size=2000, max_file=3, clock=FakeClock())
+    w.write("stdout", b"".join(f"row {i:04d}\n".encode() for i in range(300)))
+    w.close()
+    files = log_files(path)
+    assert len(files) == 3
+    assert all(os.path.getsize(f) <= 2000 for f in files)
+    assert list(read_logs(path))[-1].line == b"row 0299\n"

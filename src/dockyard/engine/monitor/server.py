@@ -502,6 +502,8 @@ class Monitor:
         self.handlers: dict[int, Handler] = {}
         self.children: dict[int, Callable[[int], None]] = {}
         self.unclaimed: dict[int, int] = {}
+        self.runtime_pids: set[int] = set()  # runtime commands still running
+        self.exit_grace: float | None = None
         self.init = Session(self, "init", opts.tty, opts.stdin, opts.stdin_once)
         self.execs: dict[str, Exec] = {}
         self.pending_attach: dict[str, list[Client]] = {}
@@ -565,6 +567,16 @@ class Monitor:
             return os.stat(self.opts.path(P.RUNTIME_LOG)).st_size
         except FileNotFoundError:
             return 0
+
+    def on_runtime_exit(self, pid: int, cb: Callable[[int], None]) -> None:
+        """Like on_child, for a runtime command we must hear the end of before exiting."""
+        self.runtime_pids.add(pid)
+
+        def done(status: int) -> None:
+            self.runtime_pids.discard(pid)
+            cb(status)
+
+        self.on_child(pid, done)
 
     def on_child(self, pid: int, cb: Callable[[int], None]) -> None:
         if pid in self.unclaimed:
@@ -728,6 +740,8 @@ class Monitor:
             for s in [self.init, *self.execs.values()]
             if s.drain_deadline is not None and s.outputs
         ]
+        if self.runtime_pids and self.exit_grace is not None:
+            deadlines.append(self.exit_grace)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -747,6 +761,7 @@ class Monitor:
         self.init.exit_code = P.exit_code_from_status(status)
         self.finished_at = _now_ns()
         self.init.drain_deadline = time.monotonic() + self.opts.drain_timeout
+        self.exit_grace = time.monotonic() + 10.0
         if self.init.sink is not None:
             self.init.sink.close()
 
@@ -755,6 +770,10 @@ class Monitor:
             if ex.status is not None and not ex.finished and ex.drained:
                 self._finish_exec(ex)
         if self.init.status is not None and self.init.drained and not self.done:
+            # A `runtime start` or `exec` racing with the exit must be answered first.
+            if self.runtime_pids and self.exit_grace is not None:
+                if time.monotonic() < self.exit_grace:
+                    return
             self.finish()
 
     def _finish_exec(self, ex: Exec) -> None:
@@ -879,6 +898,7 @@ class Monitor:
         if not self.init.running:
             raise P.ProtocolError("container is not running")
         self.started = True
+        self.started_at = _now_ns()
         offset = self.log_offset()
         pid = self.spawn(
             self.runtime_argv("start", self.opts.container_id),
@@ -889,13 +909,13 @@ class Monitor:
 
         def done(status: int) -> None:
             if status == 0:
-                self.started_at = _now_ns()
                 self._reply(conn, pid=self.init.pid)
             else:
                 self.started = False
+                self.started_at = None
                 self._error(conn, _runtime_error(self.opts.path(P.RUNTIME_LOG), offset, "", status))
 
-        self.on_child(pid, done)
+        self.on_runtime_exit(pid, done)
 
     def cmd_kill(self, conn: Client, msg: dict[str, Any]) -> None:
         sig = P.signal_number(msg.get("signal", signal.SIGKILL))
@@ -908,7 +928,7 @@ class Monitor:
                 self.devnull,
                 self.devnull,
             )
-            self.on_child(pid, lambda status: self._reply(conn, status=status))
+            self.on_runtime_exit(pid, lambda status: self._reply(conn, status=status))
             return
         # The init is our (unreaped) child, so its pid cannot have been reused.
         os.kill(self.init.pid, sig)
@@ -1054,7 +1074,7 @@ class Monitor:
                     c.ack({"ok": True, "pid": ex.pid})
             self.on_child(ex.pid, lambda st: self._on_exec_exit(ex, st))
 
-        self.on_child(pid, done)
+        self.on_runtime_exit(pid, done)
         return ex
 
     def _on_exec_exit(self, ex: Exec, status: int) -> None:
