@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-
 from dockyard.engine.logs import log_files, read_logs
 from dockyard.engine.monitor.client import MonitorError, MonitorGone, MonitorHandle
 from dockyard.engine.monitor.protocol import FrameDecoder
@@ -156,7 +155,7 @@ def test_exec_with_output_and_exit_code(containers: Any) -> None:
     c.sock.sendall(b"piped\n")
     c.sock.shutdown(socket.SHUT_WR)
     assert streams(c.read_all())[1] == b"piped\n"
-    with pytest.raises(MonitorError, match="executable file not found|no such file"):
+    with pytest.raises(MonitorError, match=r"executable file not found|no such file"):
         h.attach(exec_id="e4", process=dict(PROC, args=["nope"]))
     assert h.exec_status("e4")["exit_code"] in (126, 127)
     h.kill(9)

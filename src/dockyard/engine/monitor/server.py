@@ -771,9 +771,9 @@ class Monitor:
                 self._finish_exec(ex)
         if self.init.status is not None and self.init.drained and not self.done:
             # A `runtime start` or `exec` racing with the exit must be answered first.
-            if self.runtime_pids and self.exit_grace is not None:
-                if time.monotonic() < self.exit_grace:
-                    return
+            grace = self.exit_grace
+            if self.runtime_pids and grace is not None and time.monotonic() < grace:
+                return
             self.finish()
 
     def _finish_exec(self, ex: Exec) -> None:
