@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any
 
 from dockyard.cli.flags import Command
 from dockyard.cli.transport import Client, Host, resolve_host
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Context:

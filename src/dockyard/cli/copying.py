@@ -11,10 +11,14 @@ import os
 import sys
 import tarfile
 import tempfile
-from typing import IO, Any
 
 from dockyard.cli.errors import CliError, DaemonError
 from dockyard.cli.transport import Client, quote_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
 
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27
@@ -89,7 +93,7 @@ def from_container(client: Client, container: str, src: str, dst: str, follow: b
         out = tarfile.data_filter(member.replace(name=name, deep=False), path)
         return out.replace(uid=uid, gid=gid, uname="", gname="", deep=False)
 
-    with tarfile.open(fileobj=resp, mode="r|") as archive:
+    with tarfile.open(fileobj=resp, mode="r|") as archive:  # type: ignore[call-overload]
         archive.extractall(target_dir, filter=member_filter)
     resp.close()
 

@@ -7,54 +7,111 @@ shorthands with a trailing value (`-itd`, `-eA=b`), and prints pflag's exact mes
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from dockyard.cli.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
 
 BOOL, STR, LIST, INT = "bool", "str", "list", "int"
 
 
-@dataclass(frozen=True)
 class Flag:
-    long: str
-    short: str = ""
-    kind: str = BOOL
-    help: str = ""
-    default: Any = None
-    convert: Callable[[str], Any] | None = None  # raises ValueError(message) on bad input
-    metavar: str = ""
-    hidden: bool = False
-    aliases: tuple[str, ...] = ()
+    """One option: `--long`/`-s`, its kind, and an optional converter that validates the
+    text (raising ValueError with Docker's message)."""
+
+    __slots__ = (
+        "aliases",
+        "convert",
+        "default",
+        "help",
+        "hidden",
+        "kind",
+        "long",
+        "metavar",
+        "short",
+    )
+
+    def __init__(
+        self,
+        long: builtins.str,
+        short: builtins.str = "",
+        kind: builtins.str = BOOL,
+        help: builtins.str = "",
+        default: Any = None,
+        convert: Callable[[builtins.str], Any] | None = None,
+        metavar: builtins.str = "",
+        hidden: builtins.bool = False,
+        aliases: tuple[builtins.str, ...] = (),
+    ) -> None:
+        self.long = long
+        self.short = short
+        self.kind = kind
+        self.help = help
+        self.default = default
+        self.convert = convert
+        self.metavar = metavar
+        self.hidden = hidden
+        self.aliases = aliases
 
     @property
-    def dest(self) -> str:
+    def dest(self) -> builtins.str:
         return self.long.replace("-", "_")
 
     @property
-    def display(self) -> str:
+    def display(self) -> builtins.str:
         return f"-{self.short}, --{self.long}" if self.short else f"--{self.long}"
 
 
-@dataclass(frozen=True)
 class Command:
-    name: str  # the full name, e.g. "run" or "volume create"
-    usage: str  # e.g. "[OPTIONS] IMAGE [COMMAND] [ARG...]"
-    summary: str
-    handler: str  # "module:function" under dockyard.cli.commands
-    flags: tuple[Flag, ...] = ()
-    min_args: int = 0
-    max_args: int | None = None
-    interspersed: bool = True
-    aliases: tuple[str, ...] = ()
+    """A verb: its full name ("run", "volume create"), usage, flags and argument counts;
+    `handler` is "module:function" under dockyard.cli.commands."""
+
+    __slots__ = (
+        "aliases",
+        "flags",
+        "handler",
+        "interspersed",
+        "max_args",
+        "min_args",
+        "name",
+        "summary",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        usage: str,
+        summary: str,
+        handler: str,
+        flags: tuple[Flag, ...] = (),
+        min_args: int = 0,
+        max_args: int | None = None,
+        interspersed: bool = True,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.usage = usage
+        self.summary = summary
+        self.handler = handler
+        self.flags = flags
+        self.min_args = min_args
+        self.max_args = max_args
+        self.interspersed = interspersed
+        self.aliases = aliases
 
 
-@dataclass
 class Options:
-    values: dict[builtins.str, Any] = field(default_factory=dict)
-    changed: set[builtins.str] = field(default_factory=set)
-    args: builtins.list[builtins.str] = field(default_factory=list)
+    """Parsed flag values (by dest name), which flags were given, and the positionals."""
+
+    def __init__(self) -> None:
+        self.values: dict[builtins.str, Any] = {}
+        self.changed: set[builtins.str] = set()
+        self.args: builtins.list[builtins.str] = []
 
     def str(self, name: builtins.str) -> builtins.str:
         value = self.values.get(name)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from dockyard.cli import units
 from dockyard.cli.errors import UsageError
@@ -19,6 +17,11 @@ RUN_ONLY_FLAGS: tuple[Flag, ...] = (
     Flag("sig-proxy", "", BOOL, "Proxy received signals to the process", default=True),
     Flag("detach-keys", "", STR, "Override the key sequence for detaching a container"),
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 def _env_name(text: str) -> str:

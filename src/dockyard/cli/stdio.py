@@ -7,11 +7,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
 
 from dockyard.cli.errors import CliError
 from dockyard.cli.frames import STDERR, SYSTEMERR, Demuxer, EscapeScanner
 from dockyard.cli.transport import Hijacked
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 

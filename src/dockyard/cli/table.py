@@ -6,8 +6,10 @@ rendering the same template on the header names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
 
 
 def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
@@ -41,6 +43,25 @@ def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
     return "\n".join(out)
 
 
+def simple_fields(body: str) -> list[tuple[str, str]] | None:
+    """[(literal text, field name or '')] when every action is a bare `{{.Field}}`."""
+    out: list[tuple[str, str]] = []
+    rest = body
+    while True:
+        start = rest.find("{{")
+        if start < 0:
+            out.append((rest, ""))
+            return out
+        end = rest.find("}}", start)
+        if end < 0:
+            return None
+        field = rest[start + 2 : end].strip()
+        if not (field.startswith(".") and field[1:].isidentifier()):
+            return None
+        out.append((rest[:start], field[1:]))
+        rest = rest[end + 2 :]
+
+
 def prepare_format(fmt: str) -> tuple[bool, str]:
     """(is_table, template text) with Docker's `\\t`/`\\n` escapes turned into characters."""
     is_table = fmt.startswith("table")
@@ -53,23 +74,34 @@ def render_rows(
     fmt: str, rows: Iterable[Mapping[str, Any]], headers: Mapping[str, str], minwidth: int = 10
 ) -> str:
     """Render rows with a Docker `--format` value; '' when there is nothing to print."""
-    from dockyard.cli.template import Template
-
     is_table, body = prepare_format(fmt)
-    template = Template(body)
     lines: list[str] = []
-    if is_table:
-        header_ctx = {k: v for k, v in headers.items()}
-        lines.append(template.render(_HeaderView(header_ctx)))
-    for row in rows:
-        lines.append(template.render(row))
+    simple = simple_fields(body)
+    if simple is not None and all(
+        isinstance(row.get(f), str) for row in rows for _, f in simple if f
+    ):
+        # Plain `{{.Field}}` formats (the default tables) need no template engine, which
+        # keeps `dockyard ps` from importing it.
+        if is_table:
+            lines.append("".join(t + (headers.get(f) or f.upper() if f else "") for t, f in simple))
+        for row in rows:
+            lines.append("".join(t + (str(row[f]) if f else "") for t, f in simple))
+    else:
+        from dockyard.cli.template import Template
+
+        template = Template(body)
+        if is_table:
+            header_ctx = {k: v for k, v in headers.items()}
+            lines.append(template.render(_HeaderView(header_ctx)))
+        for row in rows:
+            lines.append(template.render(row))
     if not lines:
         return ""
     text = "\n".join(lines) + "\n"
     return tabwrite(text, minwidth=minwidth) if is_table else text
 
 
-class _HeaderView(dict[str, Any]):
+class _HeaderView(dict[str, object]):
     """Header context: every field renders as its column title; method fields too."""
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -11,9 +11,11 @@ whose values may be callables (Docker's context methods such as `.Label "key"`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 
 class TemplateError(Exception):
@@ -23,11 +25,14 @@ class TemplateError(Exception):
 # ---------------------------------------------------------------- lexing
 
 
-@dataclass(frozen=True)
 class _Tok:
-    kind: str  # field, var, ident, str, num, pipe, lparen, rparen, declare, assign, comma, dot
-    text: str
-    value: Any = None
+    __slots__ = ("kind", "text", "value")
+
+    def __init__(self, kind: str, text: str, value: Any = None) -> None:
+        # kind: field, var, ident, str, num, pipe, lparen, rparen, declare, assign, comma, dot
+        self.kind = kind
+        self.text = text
+        self.value = value
 
 
 def _split_actions(src: str) -> list[tuple[str, str]]:
@@ -136,29 +141,42 @@ def _lex(action: str) -> list[_Tok]:
 # ---------------------------------------------------------------- AST
 
 
-@dataclass
 class _Operand:
-    kind: str  # field, var, dot, literal, func, pipe
-    name: str = ""
-    chain: tuple[str, ...] = ()
-    value: Any = None
-    pipe: _Pipeline | None = None
+    __slots__ = ("chain", "kind", "name", "pipe", "value")
+
+    def __init__(
+        self,
+        kind: str,
+        name: str = "",
+        chain: tuple[str, ...] = (),
+        value: Any = None,
+        pipe: _Pipeline | None = None,
+    ) -> None:
+        self.kind = kind  # field, var, dot, literal, func, pipe
+        self.name = name
+        self.chain = chain
+        self.value = value
+        self.pipe = pipe
 
 
-@dataclass
 class _Pipeline:
-    decl: list[str] = field(default_factory=list)
-    assign: bool = False
-    cmds: list[list[_Operand]] = field(default_factory=list)
+    __slots__ = ("assign", "cmds", "decl")
+
+    def __init__(self) -> None:
+        self.decl: list[str] = []
+        self.assign = False
+        self.cmds: list[list[_Operand]] = []
 
 
-@dataclass
 class _Node:
-    kind: str  # text, action, if, range, with
-    text: str = ""
-    pipe: _Pipeline | None = None
-    body: list[_Node] = field(default_factory=list)
-    orelse: list[_Node] = field(default_factory=list)
+    __slots__ = ("body", "kind", "orelse", "pipe", "text")
+
+    def __init__(self, kind: str, text: str = "", pipe: _Pipeline | None = None) -> None:
+        self.kind = kind  # text, action, if, range, with
+        self.text = text
+        self.pipe = pipe
+        self.body: list[_Node] = []
+        self.orelse: list[_Node] = []
 
 
 class _Parser:

@@ -1,4 +1,4 @@
-"""HTTP over the daemon's unix socket (stdlib only): requests, JSON streams and hijacking.
+"""Talking to the daemon over its socket (stdlib only): requests, JSON streams, hijacking.
 
 Docker Engine API conventions: the version is negotiated with `/_ping` (the `Api-Version`
 header), paths are prefixed `/v1.41`, errors come back as `{"message": ...}`, and attach/exec
@@ -7,31 +7,45 @@ bidirectional byte stream."""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
 import socket
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import IO, Any
-from urllib.parse import quote, urlencode
 
 from dockyard.cli.errors import ConnectError, DaemonError
+from dockyard.cli.httpwire import REASONS, ProtocolError, Response, quote, read_head, send_request
+from dockyard.cli.httpwire import urlencode as _urlencode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import IO, Any
+
+    Params = Mapping[str, str | int | bool | list[str] | None]
 
 CLIENT_MAX_VERSION = "1.41"
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
-Params = Mapping[str, str | int | bool | list[str] | None]
 
 
-@dataclass(frozen=True)
 class Host:
-    url: str
-    scheme: str  # "unix" or "tcp"
-    path: str = ""  # socket path for unix
-    addr: str = ""
-    port: int = 0
-    from_docker_env: bool = False
+    """A daemon address: unix socket path, or tcp host and port."""
+
+    __slots__ = ("addr", "from_docker_env", "path", "port", "scheme", "url")
+
+    def __init__(
+        self,
+        url: str,
+        scheme: str,
+        path: str = "",
+        addr: str = "",
+        port: int = 0,
+        from_docker_env: bool = False,
+    ) -> None:
+        self.url = url
+        self.scheme = scheme
+        self.path = path
+        self.addr = addr
+        self.port = port
+        self.from_docker_env = from_docker_env
 
 
 def parse_host(url: str, from_docker_env: bool = False) -> Host:
@@ -59,19 +73,6 @@ def resolve_host(flag: str | None, environ: Mapping[str, str]) -> Host:
     return parse_host(DEFAULT_HOST)
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        sock.connect(self.socket_path)
-        self.sock = sock
-
-
 def _version_tuple(v: str) -> tuple[int, ...]:
     try:
         return tuple(int(p) for p in v.split("."))
@@ -89,7 +90,7 @@ def error_message(status: int, body: bytes) -> str:
         return str(data["message"])
     if text:
         return text
-    return f"{status} {http.client.responses.get(status, 'error')}"
+    return f"{status} {REASONS.get(status, 'error')}"
 
 
 class Hijacked:
@@ -113,8 +114,10 @@ class Hijacked:
         self.sock.sendall(data)
 
     def close_write(self) -> None:
-        with contextlib.suppress(OSError):
+        try:
             self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
 
     def close(self) -> None:
         self.sock.close()
@@ -129,41 +132,40 @@ class Client:
         self.version = version
         self.server_headers: dict[str, str] = {}
 
-    # -------------------------------------------------------- connections
-    def _connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
-        if self.host.scheme == "unix":
-            return _UnixConnection(self.host.path, timeout=timeout)
-        return http.client.HTTPConnection(self.host.addr, self.host.port, timeout=timeout)
-
-    def _raw_socket(self) -> socket.socket:
-        try:
-            if self.host.scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(self.host.path)
-                return sock
-            return socket.create_connection((self.host.addr, self.host.port))
-        except OSError as exc:
-            raise self._connect_error() from exc
-
     def _connect_error(self) -> ConnectError:
         return ConnectError(
             f"Cannot connect to the dockyard daemon at {self.host.url}. "
             "Is the dockyard daemon running?"
         )
 
+    def _socket(self, timeout: float | None = None) -> socket.socket:
+        try:
+            if self.host.scheme == "unix":
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                try:
+                    sock.connect(self.host.path)
+                except OSError:
+                    sock.close()
+                    raise
+                return sock
+            return socket.create_connection((self.host.addr, self.host.port), timeout=timeout)
+        except OSError as exc:
+            raise self._connect_error() from exc
+
     # -------------------------------------------------------- version
     def ping(self, timeout: float | None = None) -> dict[str, str]:
-        conn = self._connection(timeout)
+        sock = self._socket(timeout)
         try:
-            conn.request("GET", "/_ping")
-            resp = conn.getresponse()
-            resp.read()
+            send_request(sock, "GET", "/_ping", {}, None)
+            status, _, headers, rest = read_head(sock)
+            Response(sock, status, "", headers, rest, "GET").read()
         except OSError as exc:
             raise self._connect_error() from exc
         finally:
-            conn.close()
-        self.server_headers = {k.lower(): v for k, v in resp.getheaders()}
-        return self.server_headers
+            sock.close()
+        self.server_headers = headers
+        return headers
 
     def negotiate(self) -> str:
         if self.version is None:
@@ -178,21 +180,17 @@ class Client:
 
     def url(self, path: str, params: Params | None = None, versioned: bool = True) -> str:
         prefix = f"/v{self.negotiate()}" if versioned else ""
-        query = ""
-        if params:
-            pairs: list[tuple[str, str]] = []
-            for key, value in params.items():
-                if value is None:
-                    continue
-                if isinstance(value, bool):
-                    pairs.append((key, "1" if value else "0"))
-                elif isinstance(value, list):
-                    pairs.extend((key, v) for v in value)
-                else:
-                    pairs.append((key, str(value)))
-            if pairs:
-                query = "?" + urlencode(pairs)
-        return prefix + path + query
+        pairs: list[tuple[str, str]] = []
+        for key, value in (params or {}).items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                pairs.append((key, "1" if value else "0"))
+            elif isinstance(value, list):
+                pairs.extend((key, v) for v in value)
+            else:
+                pairs.append((key, str(value)))
+        return prefix + path + ("?" + _urlencode(pairs) if pairs else "")
 
     # -------------------------------------------------------- requests
     def request(
@@ -207,8 +205,8 @@ class Client:
         versioned: bool = True,
         timeout: float | None = None,
         content_type: str = "application/json",
-    ) -> http.client.HTTPResponse:
-        """Send a request; return the response once its headers arrived (body unread).
+    ) -> Response:
+        """Send a request; return the response once its head arrived (body unread).
         Raises DaemonError for statuses >= 400."""
         url = self.url(path, params, versioned)
         hdrs = dict(headers or {})
@@ -217,32 +215,30 @@ class Client:
             payload = json.dumps(body).encode()
         if payload is not None:
             hdrs.setdefault("Content-Type", content_type)
-        chunked = (
-            payload is not None and not isinstance(payload, bytes) and "Content-Length" not in hdrs
-        )
-        if chunked:
-            hdrs["Transfer-Encoding"] = "chunked"
-        conn = self._connection(timeout)
+        sock = self._socket(timeout)
         try:
-            conn.request(method, url, body=payload, headers=hdrs, encode_chunked=chunked)
-            resp = conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise self._connect_error() from exc
-        except BrokenPipeError:
-            # The daemon answered (an error) before reading the whole upload.
-            resp = conn.getresponse()
-        if resp.status >= 400:
+            try:
+                send_request(sock, method, url, hdrs, payload)
+            except (BrokenPipeError, ConnectionResetError):
+                # The daemon answered (an error) before reading the whole upload.
+                payload = None
+            status, reason, resp_headers, rest = read_head(sock)
+        except ProtocolError as exc:
+            sock.close()
+            raise DaemonError(500, str(exc)) from None
+        except OSError:
+            sock.close()
+            raise
+        resp = Response(sock, status, reason, resp_headers, rest, method)
+        if status >= 400:
             raw = resp.read()
-            conn.close()
-            raise DaemonError(resp.status, error_message(resp.status, raw))
+            raise DaemonError(status, error_message(status, raw))
         return resp
 
     def json(
         self, method: str, path: str, params: Params | None = None, body: Any = None, **kwargs: Any
     ) -> Any:
-        resp = self.request(method, path, params, body, **kwargs)
-        raw = resp.read()
-        resp.close()
+        raw = self.request(method, path, params, body, **kwargs).read()
         if not raw.strip():
             return None
         return json.loads(raw)
@@ -250,16 +246,14 @@ class Client:
     def call(
         self, method: str, path: str, params: Params | None = None, body: Any = None, **kwargs: Any
     ) -> None:
-        resp = self.request(method, path, params, body, **kwargs)
-        resp.read()
-        resp.close()
+        self.request(method, path, params, body, **kwargs).read()
 
-    def stream_json(self, resp: http.client.HTTPResponse) -> Iterator[Any]:
+    def stream_json(self, resp: Response) -> Iterator[Any]:
         """Decode a stream of JSON values (Docker's progress/events/stats bodies)."""
         decoder = json.JSONDecoder()
         buf = ""
         while True:
-            chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+            chunk = resp.read1(65536)
             if not chunk:
                 break
             buf += chunk.decode("utf-8", "replace")
@@ -281,72 +275,19 @@ class Client:
     ) -> Hijacked:
         url = self.url(path, params)
         payload = json.dumps(body).encode() if body is not None else b""
-        head = (
-            f"{method} {url} HTTP/1.1\r\nHost: docker\r\nUser-Agent: dockyard-cli\r\n"
-            "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n"
-        ).encode()
-        sock = self._raw_socket()
-        sock.sendall(head + payload)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                sock.close()
-                raise DaemonError(500, "the daemon closed the connection during the upgrade")
-            buf += chunk
-        header_blob, _, rest = buf.partition(b"\r\n\r\n")
-        lines = header_blob.decode("latin-1").split("\r\n")
+        sock = self._socket()
+        headers = {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "application/json"}
         try:
-            status = int(lines[0].split(" ", 2)[1])
-        except (IndexError, ValueError):
+            send_request(sock, method, url, headers, payload)
+            status, _, fields, rest = read_head(sock)
+        except OSError as exc:
             sock.close()
-            raise DaemonError(500, f"malformed response: {lines[0]!r}") from None
-        fields = {}
-        for line in lines[1:]:
-            key, _, value = line.partition(":")
-            fields[key.strip().lower()] = value.strip()
+            raise DaemonError(500, f"attach failed: {exc}") from None
         if status >= 400:
-            body_bytes = _read_body(sock, rest, fields)
-            sock.close()
-            raise DaemonError(status, error_message(status, body_bytes))
+            raw = Response(sock, status, "", fields, rest, method).read()
+            raise DaemonError(status, error_message(status, raw))
         return Hijacked(sock, rest, fields.get("content-type", ""))
 
 
-def _read_body(sock: socket.socket, rest: bytes, fields: Mapping[str, str]) -> bytes:
-    data = rest
-    if "content-length" in fields:
-        want = int(fields["content-length"])
-        while len(data) < want:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data[:want]
-    chunked = fields.get("transfer-encoding", "").lower() == "chunked"
-    # A chunked body ends with its zero-size chunk; the connection may stay open after it.
-    while not (chunked and (data.endswith(b"0\r\n\r\n"))):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return _dechunk(data) if chunked else data
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out += data[:size]
-        data = data[size + 2 :]
-    return out
-
-
 def quote_path(part: str) -> str:
-    return quote(part, safe="")
+    return quote(part)

@@ -4,12 +4,9 @@ Pure functions; the formats match what the docker CLI prints, digit for digit.""
 
 from __future__ import annotations
 
-import re
-from fractions import Fraction
-
 _DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-_RAM_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_RAM_PATTERN = r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$"
 _MULT = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -40,7 +37,9 @@ def bytes_size(size: float) -> str:
 
 def ram_in_bytes(text: str) -> int:
     """Parse '64m', '1.5g', '512k', '100' (binary multiples) as go-units RAMInBytes."""
-    match = _RAM_RE.match(text)
+    import re
+
+    match = re.match(_RAM_PATTERN, text)
     if not match:
         raise ValueError(f"invalid size: '{text}'")
     number = float(match.group(1))
@@ -57,6 +56,8 @@ def mem_swap_bytes(text: str) -> int:
 
 def nano_cpus(text: str) -> int:
     """--cpus '1.5' -> 1500000000, as the CLI's big.Rat parse."""
+    from fractions import Fraction
+
     try:
         value = Fraction(text)
     except (ValueError, ZeroDivisionError):

@@ -118,3 +118,30 @@ def test_ellipsis_and_ids() -> None:
     assert ellipsis("sh -c 'echo out; echo err'", 20) == "sh -c 'echo out; ec…"
     assert ellipsis("short", 20) == "short"
     assert truncate_id("sha256:" + "a" * 64) == "a" * 12
+
+
+def test_simple_formats_skip_the_template_engine() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from dockyard.cli.table import render_rows\n"
+        "out = render_rows('table {{.ID}}\\t{{ .Image }}', [{'ID': 'a', 'Image': 'b'}],"
+        " {'ID': 'CONTAINER ID', 'Image': 'IMAGE'})\n"
+        "assert out == 'CONTAINER ID   IMAGE\\na              b\\n', repr(out)\n"
+        "print('dockyard.cli.template' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert proc.stdout.strip() == "False"
+
+
+def test_simple_fields_parsing() -> None:
+    from dockyard.cli.table import simple_fields
+
+    assert simple_fields("{{.A}}-{{ .B }}!") == [("", "A"), ("-", "B"), ("!", "")]
+    assert simple_fields("{{json .}}") is None
+    assert simple_fields("{{.A.B}}") is None
+    assert simple_fields("plain") == [("plain", "")]

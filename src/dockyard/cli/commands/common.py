@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from dockyard.cli.context import Context
 from dockyard.cli.errors import CliError, DaemonError
 from dockyard.cli.transport import quote_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 
 def q(name: str) -> str:

@@ -6,8 +6,6 @@ import json
 import os
 import sys
 import time
-from datetime import UTC
-from typing import Any
 
 from dockyard.cli.commands.common import (
     confirm,
@@ -25,6 +23,11 @@ from dockyard.cli.errors import CliError, DaemonError, UsageError
 from dockyard.cli.flags import Options
 from dockyard.cli.frames import DetachKeysError, parse_detach_keys
 from dockyard.cli.units import ellipsis, human_duration, human_size, truncate_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # ====================================================================== run / create
 
@@ -509,7 +512,7 @@ def _timestamp_param(value: str, now: float) -> str | None:
         scale = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
         seconds = sum(float(a) * scale[b] for a, b in parts)
         return f"{now - seconds:.9f}"
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

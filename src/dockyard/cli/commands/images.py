@@ -8,8 +8,6 @@ import json
 import os
 import sys
 import time
-from datetime import UTC
-from typing import Any
 
 from dockyard.cli.commands.common import (
     confirm,
@@ -26,6 +24,10 @@ from dockyard.cli.context import Context
 from dockyard.cli.errors import CliError, DaemonError
 from dockyard.cli.flags import Options
 from dockyard.cli.units import ellipsis, human_duration, human_size, truncate_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def print_progress(ctx: Context, resp: Any, quiet: bool = False, to_stderr: bool = False) -> None:
@@ -181,7 +183,7 @@ def history(ctx: Context, opts: Options) -> int:
         if trunc:
             created_by = ellipsis(created_by, 45)
         size = int(e.get("Size") or 0)
-        from datetime import datetime
+        from datetime import UTC, datetime
 
         rows.append(
             {

@@ -7,8 +7,6 @@ import signal
 import socket
 import struct
 import time
-from datetime import UTC
-from typing import Any
 
 from dockyard.cli.commands.common import (
     confirm,
@@ -20,6 +18,10 @@ from dockyard.cli.context import Context
 from dockyard.cli.errors import CliError, ConnectError, DaemonError
 from dockyard.cli.flags import Options
 from dockyard.cli.units import human_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _client_version() -> dict[str, Any]:
@@ -122,7 +124,7 @@ def _bytes(n: int) -> str:
 
 
 def events(ctx: Context, opts: Options) -> int:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from dockyard.cli.commands.containers import _timestamp_param
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockyard.cli.commands.common import (
     confirm,
     filters_param,
@@ -16,6 +14,10 @@ from dockyard.cli.commands.common import (
 from dockyard.cli.context import Context
 from dockyard.cli.errors import CliError, DaemonError
 from dockyard.cli.flags import Options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _kv(items: list[str]) -> dict[str, str]:
