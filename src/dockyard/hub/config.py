@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ DEFAULT_DATA = "/var/lib/dockyard-hub"
 
 @dataclass(frozen=True)
 class Config:
-    data: Path = Path(os.environ.get("DOCKYARD_HUB_DATA", DEFAULT_DATA))
+    data: Path = field(
+        default_factory=lambda: Path(os.environ.get("DOCKYARD_HUB_DATA") or DEFAULT_DATA)
+    )
     listen: str = "127.0.0.1:5000"
     service: str = "dockyard-hub"
     issuer: str = "dockyard-hub"

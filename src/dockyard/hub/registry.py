@@ -186,6 +186,11 @@ class Registry:
                 ).fetchone()
                 if row is None:
                     missing.append(d.digest)
+                elif int(row["size"]) != d.size:
+                    raise RegistryError(
+                        "MANIFEST_INVALID",
+                        f"manifest {d.digest} has size {row['size']}, index says {d.size}",
+                    )
             if missing:
                 raise RegistryError(
                     "MANIFEST_BLOB_UNKNOWN",
