@@ -268,3 +268,30 @@ def test_idle_monitor_memory(containers: Any) -> None:
     assert pss_kb < 20 * 1024
     h.kill(9)
     h.wait()
+
+
+def test_oom_killed_is_reported(containers: Any) -> None:
+    if not Path("/sys/fs/cgroup/memory").is_dir() and not Path(
+        "/sys/fs/cgroup/memory.events"
+    ).exists():
+        pytest.skip("no memory cgroup controller")
+    h, _ = containers.spawn(
+        ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; exit 0"],
+        create={"HostConfig": {"Memory": 8 << 20, "MemorySwap": 8 << 20}},
+    )
+    h.start()
+    info = h.wait(timeout=30)
+    assert info["exit_code"] == 0  # the shell survived; dd was OOM-killed
+    assert info["oom_killed"] is True
+
+
+def test_no_oom_without_pressure(containers: Any) -> None:
+    h, _ = containers.spawn(["true"], create={"HostConfig": {"Memory": 64 << 20}})
+    h.start()
+    assert h.wait(timeout=30) | {"finished_at": "", "started_at": "", "pid": 0} == {
+        "exit_code": 0,
+        "oom_killed": False,
+        "finished_at": "",
+        "started_at": "",
+        "pid": 0,
+    }
