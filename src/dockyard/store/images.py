@@ -60,7 +60,13 @@ from dockyard.store.errors import (
     InvalidReference,
     UnpackError,
 )
-from dockyard.store.layerinfo import check_tar, layer_facts, media_type_for, open_uncompressed
+from dockyard.store.layerinfo import (
+    LayerFacts,
+    check_tar,
+    layer_facts,
+    media_type_for,
+    open_uncompressed,
+)
 from dockyard.store.metadata import ImageRecord, LayerRecord, Metadata
 from dockyard.store.rmi import ImageUser as ImageUser  # part of this facade's interface
 
@@ -547,7 +553,9 @@ class ImageStore:
                 diff_id, size, media_type = layer.diff_id, layer.size, layer.media_type
             else:
                 with self.content.open(layer.digest) as f:
-                    facts = layer_facts(f, limit=self.max_layer_size)
+                    facts = _plain_facts(f, layer.digest, blob_size) or layer_facts(
+                        f, limit=self.max_layer_size
+                    )
                 diff_id, size = facts.diff_id, facts.size
                 media_type = layer.media_type or media_type_for(facts.compression)
             if media_type not in mt.LAYER_TYPES:
@@ -1136,6 +1144,18 @@ class ImageStore:
                     deleted.extend(self.remove(rec.id, False, True, in_use))
         after = sum(b.size for b in self.content.walk())
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - after)}
+
+
+def _plain_facts(f: BinaryIO, digest: Digest, size: int) -> LayerFacts | None:
+    """An uncompressed layer's diff_id is its blob digest, verified when it was stored:
+    no need to hash it twice. Rewinds ``f`` when the layer is compressed."""
+    from dockyard.store.layers.compression import detect
+
+    head = f.read(8)
+    f.seek(0)
+    if detect(head) != "plain" or digest.algorithm != "sha256":
+        return None
+    return LayerFacts("plain", digest, size)
 
 
 def _layout_name(desc: Descriptor) -> Reference | None:
