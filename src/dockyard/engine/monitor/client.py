@@ -42,6 +42,14 @@ def _tail(path: str, limit: int = 2000) -> str:
         return ""
 
 
+def _monitor_env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=_PACKAGE_ROOT)
+    # One monitor starts per container start: compiling its modules every time (no .pyc)
+    # would cost tens of milliseconds on the `docker run` path.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def spawn_monitor(
     opts: MonitorOptions, *, python: str | None = None, timeout: float = 60.0
 ) -> MonitorHandle:
@@ -72,7 +80,7 @@ def spawn_monitor(
             argv = [python or sys.executable, "-S", "-m", "dockyard.engine.monitor"]
             proc = subprocess.Popen(
                 [*argv, state, str(ready_w)],
-                env=dict(os.environ, PYTHONPATH=_PACKAGE_ROOT),
+                env=_monitor_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
