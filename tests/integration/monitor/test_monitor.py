@@ -271,9 +271,10 @@ def test_idle_monitor_memory(containers: Any) -> None:
 
 
 def test_oom_killed_is_reported(containers: Any) -> None:
-    if not Path("/sys/fs/cgroup/memory").is_dir() and not Path(
-        "/sys/fs/cgroup/memory.events"
-    ).exists():
+    if (
+        not Path("/sys/fs/cgroup/memory").is_dir()
+        and not Path("/sys/fs/cgroup/memory.events").exists()
+    ):
         pytest.skip("no memory cgroup controller")
     h, _ = containers.spawn(
         ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; exit 0"],
