@@ -13,29 +13,24 @@ import contextlib
 import fcntl
 import importlib
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import Digest, InvalidDigest, sha256_bytes
+from dockyard.oci.digest import Digest, InvalidDigest
 from dockyard.oci.image import (
     MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
     Descriptor,
     ImageConfig,
-    Index,
     InvalidConfig,
     InvalidManifest,
-    Manifest,
     canonical_json,
     chain_ids,
     make_manifest,
     parse_config,
     parse_manifest,
-    parse_manifest_or_index,
 )
 from dockyard.oci.platform import Platform, host_platform
 from dockyard.oci.reference import InvalidReference as OciInvalidReference
@@ -46,19 +41,17 @@ from dockyard.oci.reference import (
 )
 from dockyard.store import archive as arc
 from dockyard.store import gc as gcmod
-from dockyard.store import rmi, views
+from dockyard.store import loading, rmi, unpack, views
 from dockyard.store.changes import apply_changes
 from dockyard.store.content import ContentStore, ephemeral_ref
 from dockyard.store.errors import (
     AmbiguousImage,
-    ArchiveError,
     ConflictError,
     ContentError,
     ImageCorrupt,
     ImageNotFound,
     InvalidImage,
     InvalidReference,
-    UnpackError,
 )
 from dockyard.store.layerinfo import (
     LayerFacts,
@@ -68,10 +61,21 @@ from dockyard.store.layerinfo import (
     open_uncompressed,
 )
 from dockyard.store.metadata import ImageRecord, LayerRecord, Metadata
-from dockyard.store.rmi import ImageUser as ImageUser  # part of this facade's interface
+from dockyard.store.operation import LayerInput, LoadedImage, NewImage, Operation, layer_input
+from dockyard.store.rmi import ImageUser
+
+# The facade's interface: callers import these names from here.
+__all__ = [
+    "DEFAULT_MAX_MEMBER",
+    "ImageStore",
+    "ImageUser",
+    "InUse",
+    "LayerInput",
+    "LoadedImage",
+    "Snapshotter",
+]
 
 DEFAULT_MAX_MEMBER = 64 << 30
-_CHUNK = 1 << 20
 
 
 InUse = Callable[[str], Sequence[ImageUser]]
@@ -95,80 +99,6 @@ class Snapshotter(Protocol):
     def exists(self, name: str) -> bool: ...
 
     def apply_dir(self, key: str) -> Path: ...
-
-
-@dataclass(frozen=True)
-class LayerInput:
-    """A layer blob already in the content store, as the distribution client hands it over."""
-
-    digest: Digest
-    media_type: str | None = None
-    diff_id: Digest | None = None  # trusted only when ``size`` is given too
-    size: int | None = None  # uncompressed
-
-
-@dataclass(frozen=True)
-class LoadedImage:
-    image_id: str
-    tags: list[str]
-    replaced: list[tuple[str, str]] = field(default_factory=list)  # (tag, old image id)
-
-    def messages(self) -> list[str]:
-        """What ``docker load`` prints."""
-        out = [
-            f"The image {tag} already exists, renaming the old one with ID {old} to empty string"
-            for tag, old in self.replaced
-        ]
-        if self.tags:
-            out += [f"Loaded image: {t}" for t in self.tags]
-        else:
-            out.append(f"Loaded image ID: {self.image_id}")
-        return out
-
-
-@dataclass
-class _NewImage:
-    record: ImageRecord
-    layers: list[LayerRecord]
-    tags: list[Reference] = field(default_factory=list)
-    digest_refs: list[Reference] = field(default_factory=list)
-
-
-class _Op:
-    """One write operation: its lease, and the blobs written under it."""
-
-    def __init__(self, store: ImageStore, lease: str) -> None:
-        self.store = store
-        self.lease = lease
-
-    def hold(self, digest: Digest) -> None:
-        self.store.meta.add_lease_resource(self.lease, "blob", str(digest))
-
-    def put_bytes(self, data: bytes) -> Digest:
-        d = sha256_bytes(data)
-        self.hold(d)
-        return self.store.content.put_bytes(data, d)
-
-    def put_stream(
-        self, stream: BinaryIO, expected: Digest | None = None, limit: int | None = None
-    ) -> Digest:
-        if expected is not None:
-            self.hold(expected)
-        ref = ephemeral_ref()
-        with self.store.content.writer(ref, expected) as w:
-            while chunk := stream.read(_CHUNK):
-                w.write(chunk)
-                if limit is not None and w.offset > limit:
-                    raise InvalidImage(f"layer is larger than the {limit}-byte limit")
-            self.hold(w.digest())
-            return w.commit()
-
-
-def _as_digest(value: str, what: str) -> Digest:
-    try:
-        return Digest.parse(value)
-    except InvalidDigest as e:
-        raise InvalidImage(f"{what}: {e}") from None
 
 
 def _ref_from_record(name: str) -> Reference:
@@ -215,11 +145,15 @@ class ImageStore:
         finally:
             os.close(fd)
 
+    def shared_lock(self) -> contextlib.AbstractContextManager[bool]:
+        """Held by every operation; garbage collection takes the lock exclusively."""
+        return self._flock(fcntl.LOCK_SH)
+
     @contextlib.contextmanager
-    def _op(self) -> Iterator[_Op]:
+    def _op(self) -> Iterator[Operation]:
         with self._flock(fcntl.LOCK_SH):
             lease = self.meta.create_lease()
-            op = _Op(self, lease)
+            op = Operation(self.meta, self.content, lease)
             try:
                 yield op
             except BaseException:
@@ -522,14 +456,14 @@ class ImageStore:
 
     # registering new images --------------------------------------------------------------
 
-    def _build(
+    def build(
         self,
-        op: _Op,
+        op: Operation,
         config_digest: Digest,
         layers: Sequence[LayerInput],
         manifest: tuple[Digest, str] | None = None,
         parent: str | None = None,
-    ) -> _NewImage:
+    ) -> NewImage:
         try:
             config_bytes = self.content.read_bytes(config_digest, MAX_CONFIG_BYTES)
             cfg = parse_config(config_bytes)
@@ -592,9 +526,9 @@ class ImageStore:
             parent=parent,
             added_at=_now(),
         )
-        return _NewImage(rec, records)
+        return NewImage(rec, records)
 
-    def _register(self, images: Sequence[_NewImage]) -> builtins.list[LoadedImage]:
+    def _register(self, images: Sequence[NewImage]) -> builtins.list[LoadedImage]:
         """Add every image and move every tag in one transaction."""
         out = []
         with self.meta.transaction():
@@ -633,13 +567,13 @@ class ImageStore:
             self.meta.delete_lease(lease)
         return image_id
 
-    def operation(self) -> contextlib.AbstractContextManager[_Op]:
+    def operation(self) -> contextlib.AbstractContextManager[Operation]:
         """A write operation (shared store lock + lease) for several calls that build one image."""
         return self._op()
 
     def create_image_in(
         self,
-        op: _Op,
+        op: Operation,
         config: bytes,
         layers: Sequence[LayerInput | tuple[Any, ...]],
         ref: str | None = None,
@@ -647,7 +581,7 @@ class ImageStore:
         manifest: bytes | None = None,
         manifest_media_type: str | None = None,
     ) -> str:
-        inputs = [_layer_input(x) for x in layers]
+        inputs = [layer_input(x) for x in layers]
         named = self._parse_target(ref)
         cdigest = op.put_bytes(config)
         mref: tuple[Digest, str] | None = None
@@ -665,7 +599,7 @@ class ImageStore:
                 for x, d in zip(inputs, parsed.layers, strict=True)
             ]
             mref = (op.put_bytes(manifest), parsed.media_type)
-        new = self._build(op, cdigest, inputs, mref)
+        new = self.build(op, cdigest, inputs, mref)
         if named is not None:
             if named.digest is None:
                 new.tags.append(named)
@@ -685,7 +619,7 @@ class ImageStore:
 
     # import / commit ---------------------------------------------------------------------
 
-    def _store_layer(self, op: _Op, stream: BinaryIO) -> tuple[Digest, int]:
+    def _store_layer(self, op: Operation, stream: BinaryIO) -> tuple[Digest, int]:
         from dockyard.store.layers.errors import LayerError
 
         try:
@@ -724,7 +658,7 @@ class ImageStore:
             if plat.variant:
                 body["variant"] = plat.variant
             cdigest = op.put_bytes(canonical_json(body))
-            new = self._build(op, cdigest, [LayerInput(digest, mt.OCI_LAYER, digest, size)])
+            new = self.build(op, cdigest, [LayerInput(digest, mt.OCI_LAYER, digest, size)])
             if named is not None:
                 new.tags.append(named)
             self._register([new])
@@ -789,13 +723,13 @@ class ImageStore:
                 for x in parent_layers
             ]
             inputs.append(LayerInput(digest, mt.OCI_LAYER, digest, size))
-            new = self._build(op, cdigest, inputs, parent=parent_id)
+            new = self.build(op, cdigest, inputs, parent=parent_id)
             if named is not None:
                 new.tags.append(named)
             self._register([new])
             return new.record.id
 
-    def _diff_upper(self, op: _Op, upper: Path) -> tuple[Digest, int]:
+    def _diff_upper(self, op: Operation, upper: Path) -> tuple[Digest, int]:
         from dockyard.store.layers import write_diff
 
         ref = ephemeral_ref()
@@ -813,161 +747,21 @@ class ImageStore:
         """``docker load``: a docker-archive or OCI layout tar, optionally gzip-compressed."""
         with self._op() as op:
             staged = arc.stage_archive(stream, self.content, op.hold, max_member=max_member)
-            if staged.has("index.json"):
-                images = self._stage_oci(op, staged)
-            elif staged.has("manifest.json"):
-                images = self._stage_docker(op, staged)
-            else:
-                raise ArchiveError("not an image archive: no manifest.json and no index.json")
-            return self._register(images)
+            return self._register(loading.stage(self, op, staged))
 
     def load_path(self, path: Path) -> builtins.list[LoadedImage]:
         with open(path, "rb") as f:
             return self.load(f)
 
-    def _blob_of(self, op: _Op, staged: arc.StagedArchive, name: str) -> Digest:
-        f = staged.resolve(name)
-        if f.digest is not None:
-            return f.digest
-        assert f.data is not None
-        return op.put_bytes(f.data)
-
-    def _stage_docker(self, op: _Op, staged: arc.StagedArchive) -> builtins.list[_NewImage]:
-        entries = arc.parse_docker_manifest(staged.read("manifest.json", self.content))
-        out = []
-        for entry in entries:
-            cdigest = self._blob_of(op, staged, entry.config)
-            layers = [LayerInput(self._blob_of(op, staged, p)) for p in entry.layers]
-            new = self._build(op, cdigest, layers)
-            for tag in entry.repo_tags:
-                try:
-                    new.tags.append(parse_tag_reference(tag))
-                except OciInvalidReference as e:
-                    raise ArchiveError(f"manifest.json: bad RepoTag {tag!r}: {e}") from None
-            out.append(new)
-        return out
-
-    def _stage_oci(self, op: _Op, staged: arc.StagedArchive) -> builtins.list[_NewImage]:
-        def blob_bytes(d: Descriptor) -> bytes:
-            name = f"blobs/{d.digest.algorithm}/{d.digest.hex}"
-            if not staged.has(name):
-                raise ArchiveError(f"OCI layout: blob {d.digest} is missing")
-            data = staged.read(name, self.content, MAX_MANIFEST_BYTES)
-            if len(data) != d.size or sha256_bytes(data) != d.digest:
-                raise ArchiveError(f"OCI layout: blob {d.digest} does not match its descriptor")
-            return data
-
-        try:
-            index = parse_manifest_or_index(staged.read("index.json", self.content))
-        except InvalidManifest as e:
-            raise ArchiveError(f"index.json: {e}") from None
-        if not isinstance(index, Index):
-            raise ArchiveError("index.json is not an image index")
-        by_id: dict[str, _NewImage] = {}
-        order: builtins.list[str] = []
-        want = host_platform()
-        for desc in index.manifests:
-            name = _layout_name(desc)
-            mdesc = desc
-            if desc.media_type in mt.INDEX_TYPES:
-                try:
-                    nested = parse_manifest_or_index(blob_bytes(desc), desc.media_type)
-                except InvalidManifest as e:
-                    raise InvalidImage(f"index {desc.digest}: {e}") from None
-                assert isinstance(nested, Index)
-                picked = nested.select(want)
-                if picked is None:
-                    raise ArchiveError(f"index {desc.digest} has no image for {want}")
-                mdesc = picked
-            elif desc.media_type not in mt.MANIFEST_TYPES:
-                raise InvalidImage(f"unsupported manifest media type: {desc.media_type}")
-            try:
-                manifest = parse_manifest(blob_bytes(mdesc), mdesc.media_type)
-            except InvalidManifest as e:
-                raise InvalidImage(f"manifest {mdesc.digest}: {e}") from None
-            new = self._stage_manifest(op, staged, mdesc, manifest)
-            key = new.record.id
-            if key not in by_id:
-                by_id[key] = new
-                order.append(key)
-            if name is not None and all(str(t) != str(name) for t in by_id[key].tags):
-                by_id[key].tags.append(name)
-        return [by_id[k] for k in order]
-
-    def _stage_manifest(
-        self, op: _Op, staged: arc.StagedArchive, mdesc: Descriptor, manifest: Manifest
-    ) -> _NewImage:
-        for d in (manifest.config, *manifest.layers):
-            name = f"blobs/{d.digest.algorithm}/{d.digest.hex}"
-            f = staged.resolve(name) if staged.has(name) else None
-            if f is None:
-                raise ArchiveError(f"OCI layout: blob {d.digest} is missing")
-            if f.size != d.size:
-                raise ArchiveError(
-                    f"OCI layout: blob {d.digest} is {f.size} bytes, the manifest says {d.size}"
-                )
-            got = self._blob_of(op, staged, name)
-            if got != d.digest:
-                raise ArchiveError(f"OCI layout: blob {d.digest} does not match its digest")
-        mdigest = self._blob_of(op, staged, f"blobs/{mdesc.digest.algorithm}/{mdesc.digest.hex}")
-        layers = [LayerInput(d.digest, d.media_type) for d in manifest.layers]
-        return self._build(op, manifest.config.digest, layers, (mdigest, manifest.media_type))
-
-    def _save_list(self, refs: Sequence[str]) -> builtins.list[arc.SaveImage]:
-        chosen: dict[str, list[Reference]] = {}
-        for r in refs:
-            tags: builtins.list[Reference] = []
-            image_ids: builtins.list[str] = []
-            named: Reference | None = None
-            with contextlib.suppress(OciInvalidReference):
-                named = parse_normalized_named(r)
-            if named is not None and named.tag is None and named.digest is None:
-                # docker save NAME saves every tag of the repository.
-                for refrec in self.meta.all_refs():
-                    ref = _ref_from_record(refrec.name)
-                    if refrec.kind == "tag" and ref.name == named.name:
-                        image_ids.append(refrec.image_id)
-                        tags.append(ref)
-            if not image_ids:
-                image_id = self.resolve(r)
-                image_ids = [image_id]
-                if named is not None and not (
-                    image_id.startswith(r.strip()) or image_id.startswith("sha256:" + r.strip())
-                ):
-                    tags = [named.tagged_or_latest()] if named.digest is None else []
-            tags_or_none: builtins.list[Reference | None] = (
-                builtins.list(tags) if tags else [None] * len(image_ids)
-            )
-            for image_id, tag in zip(image_ids, tags_or_none, strict=True):
-                bucket = chosen.setdefault(image_id, [])
-                if tag is not None and all(str(t) != str(tag) for t in bucket):
-                    bucket.append(tag)
-        out = []
-        for image_id, tags in chosen.items():
-            rec = self.get(image_id)
-            out.append(
-                arc.SaveImage(
-                    rec.id,
-                    rec.config_size,
-                    rec.manifest_digest,
-                    rec.manifest_media_type,
-                    rec.manifest_size,
-                    self.meta.layers(rec.id),
-                    tags,
-                    rec.created,
-                )
-            )
-        return out
-
     def save(self, refs: Sequence[str], out: BinaryIO) -> None:
         """``docker save`` in the docker-archive format (Docker 20.10's layout)."""
         with self._flock(fcntl.LOCK_SH):
-            arc.write_docker_archive(out, self._save_list(refs), self.content)
+            arc.write_docker_archive(out, loading.save_list(self, refs), self.content)
 
     def save_oci(self, refs: Sequence[str], out: BinaryIO) -> None:
         """An OCI image-layout tar (with Docker's manifest.json when layers are plain tars)."""
         with self._flock(fcntl.LOCK_SH):
-            arc.write_oci_layout(out, self._save_list(refs), self.content)
+            arc.write_oci_layout(out, loading.save_list(self, refs), self.content)
 
     # unpacking ---------------------------------------------------------------------------
 
@@ -984,58 +778,10 @@ class ImageStore:
 
     def ensure_unpacked(self, ref_or_id: str) -> str | None:
         """Apply every layer into committed snapshots; returns the top chain id."""
-        from dockyard.store.layers import LayerError, apply_layer
-
-        image_id = self.resolve(ref_or_id)
-        snap = self.snapshotter
-        # An overlay upper dir records deletions as overlay whiteouts; a copy deletes in place.
-        whiteouts: Literal["oci", "overlay"] = "overlay" if snap.driver == "overlayfs" else "oci"
-        parent: str | None = None
-        with self._flock(fcntl.LOCK_SH):
-            for layer in self.meta.layers(image_id):
-                if not snap.exists(layer.chain_id):
-                    key = f"extract-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-                    snap.prepare(key, parent)
-                    try:
-                        target = snap.apply_dir(key)
-                        with self.content.open(Digest.parse(layer.blob_digest)) as f:
-                            applied = apply_layer(
-                                f, target, max_size=self.max_layer_size, whiteout_format=whiteouts
-                            )
-                        if applied.diff_id != layer.diff_id:
-                            raise UnpackError(
-                                f"layer {layer.blob_digest} unpacked to {applied.diff_id}, "
-                                f"expected {layer.diff_id}"
-                            )
-                        snap.commit(layer.chain_id, key)
-                    except LayerError as e:
-                        snap.remove(key)
-                        raise UnpackError(f"layer {layer.blob_digest}: {e}") from None
-                    except BaseException:
-                        with contextlib.suppress(Exception):
-                            snap.remove(key)
-                        if not snap.exists(layer.chain_id):
-                            raise
-                if self.meta.get_snapshot(layer.chain_id) is None:
-                    self.meta.add_snapshot(layer.chain_id, parent, layer.diff_id, layer.size)
-                parent = layer.chain_id
-        return parent
+        return unpack.unpack(self, self.resolve(ref_or_id))
 
     def _stale_extract_keys(self) -> builtins.list[str]:
-        snap = self._snapshotter
-        lister = getattr(snap, "list", None) if snap is not None else None
-        if lister is None:
-            return []
-        out = []
-        with contextlib.suppress(Exception):
-            for item in lister():
-                key = getattr(item, "key", None) or getattr(item, "name", None) or str(item)
-                parts = str(key).split("-")
-                if len(parts) >= 3 and parts[0] == "extract" and parts[1].isdigit():
-                    pid = int(parts[1])
-                    if pid != os.getpid() and not _pid_alive(pid):
-                        out.append(str(key))
-        return out
+        return unpack.stale_extract_keys(self._snapshotter)
 
     # verification, GC, disk usage, prune -------------------------------------------------
 
@@ -1158,47 +904,7 @@ def _plain_facts(f: BinaryIO, digest: Digest, size: int) -> LayerFacts | None:
     return LayerFacts("plain", digest, size)
 
 
-def _layout_name(desc: Descriptor) -> Reference | None:
-    """The image name an OCI index entry carries (containerd's annotation, else ref.name)."""
-    for key in (arc.ANNOTATION_CONTAINERD_NAME, arc.ANNOTATION_REF_NAME):
-        value = desc.annotations.get(key)
-        if not value:
-            continue
-        # A bare tag ("latest") names no repository: such an image is loaded untagged.
-        if key == arc.ANNOTATION_REF_NAME and "/" not in value and ":" not in value:
-            continue
-        try:
-            ref = parse_normalized_named(value)
-        except OciInvalidReference:
-            continue
-        if ref.digest is None:
-            return ref.tagged_or_latest()
-    return None
-
-
-def _layer_input(x: LayerInput | tuple[Any, ...]) -> LayerInput:
-    if isinstance(x, LayerInput):
-        return x
-    digest = x[0] if isinstance(x[0], Digest) else Digest.parse(str(x[0]))
-    media_type = x[1] if len(x) > 1 else None
-    diff_id = None
-    if len(x) > 2 and x[2] is not None:
-        diff_id = x[2] if isinstance(x[2], Digest) else Digest.parse(str(x[2]))
-    size = x[3] if len(x) > 3 else None
-    return LayerInput(digest, media_type, diff_id, size)
-
-
 def _now() -> float:
     import time
 
     return time.time()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -130,7 +130,8 @@ class ImageUse:
     chain_id: str | None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (a lease or extraction of a dead one is garbage)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -377,7 +378,7 @@ class Metadata:
             dead = [
                 str(r[0])
                 for r in rows
-                if float(r[1]) < now or (int(r[2]) != os.getpid() and not _pid_alive(int(r[2])))
+                if float(r[1]) < now or (int(r[2]) != os.getpid() and not pid_alive(int(r[2])))
             ]
             for lease in dead:
                 self._db.execute("DELETE FROM leases WHERE id=?", (lease,))
