@@ -125,7 +125,7 @@ def _declared_type(data: Mapping[str, Any], hint: str | None) -> str:
         elif "config" in data or has_layers:
             media_type = mt.OCI_MANIFEST
         else:
-            raise InvalidManifest("cannot tell the manifest type: no mediaType, layers or manifests")
+            raise InvalidManifest("cannot tell the manifest type: no mediaType, layers, manifests")
     if media_type == mt.DOCKER_SCHEMA1_SIGNED or media_type.startswith(
         "application/vnd.docker.distribution.manifest.v1"
     ):

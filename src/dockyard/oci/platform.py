@@ -46,7 +46,8 @@ class Platform:
         return f"{out}/{self.variant}" if self.variant else out
 
     def normalized(self) -> Platform:
-        arch, default_variant = _ARCH_ALIASES.get(self.architecture.lower(), (self.architecture, ""))
+        key = self.architecture.lower()
+        arch, default_variant = _ARCH_ALIASES.get(key, (self.architecture, ""))
         variant = self.variant.lower()
         if arch == "arm64" and variant in ("", "8", "v8"):
             variant = "v8"
