@@ -650,6 +650,8 @@ def _resources(hc: Mapping[str, Any], ncpu: int) -> dict[str, Any]:
         mem["swap"] = -1
     if reservation:
         mem["reservation"] = reservation
+    if hc.get("OomKillDisable"):
+        mem["disableOOMKiller"] = True
     if memory and swap == -1:
         mem["swap"] = -1
     if mem:
@@ -718,6 +720,14 @@ def _check_sysctls(sysctls: Mapping[str, str], host_net: bool, host_ipc: bool) -
     return out
 
 
+def _paths_or(value: Any, default: Sequence[str]) -> Sequence[str]:
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise SpecError("invalid masked or read-only paths: a list of paths is expected")
+    return value
+
+
 def _depth(path: str) -> int:
     return len([p for p in path.split("/") if p])
 
@@ -783,6 +793,9 @@ def generate_spec(
     base_env = [f"PATH={D.DEFAULT_PATH_ENV}", f"HOSTNAME={hostname}"]
     if tty:
         base_env.append("TERM=xterm")
+    for item in create.get("Env") or []:
+        if not isinstance(item, str) or item.startswith("="):
+            raise SpecError(f"invalid environment variable: {item}")
     env = merge_env(base_env, img.get("Env"), create.get("Env"))
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={exec_user.home}")
@@ -899,12 +912,19 @@ def generate_spec(
         )
     if privileged:
         resources["devices"] = [{"allow": True, "access": "rwm"}]
+    parent = str(hc.get("CgroupParent") or cgroup_parent)
+    if not parent.startswith("/"):
+        parent = "/" + parent
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": resources,
-        "cgroupsPath": f"{cgroup_parent.rstrip('/')}/{container_id}",
-        "maskedPaths": [] if privileged else list(D.MASKED_PATHS),
-        "readonlyPaths": [] if privileged else list(D.READONLY_PATHS),
+        "cgroupsPath": f"{parent.rstrip('/')}/{container_id}",
+        # API 1.40+: HostConfig may carry its own lists (--security-opt systempaths=unconfined
+        # sends empty ones).
+        "maskedPaths": [] if privileged else list(_paths_or(hc.get("MaskedPaths"), D.MASKED_PATHS)),
+        "readonlyPaths": []
+        if privileged
+        else list(_paths_or(hc.get("ReadonlyPaths"), D.READONLY_PATHS)),
     }
     if devices:
         linux["devices"] = devices

@@ -448,3 +448,23 @@ def test_join_namespace_paths() -> None:
     s = spec(namespace_paths={"network": "/run/netns/c1"})
     net = next(n for n in s["linux"]["namespaces"] if n["type"] == "network")
     assert net == {"type": "network", "path": "/run/netns/c1"}
+
+
+def test_host_config_extras() -> None:
+    s = spec(
+        {
+            "HostConfig": {
+                "CgroupParent": "custom",
+                "OomKillDisable": True,
+                "Memory": 64 << 20,
+                "MaskedPaths": ["/proc/secret"],
+                "ReadonlyPaths": [],
+            }
+        }
+    )
+    assert s["linux"]["cgroupsPath"] == "/custom/abc123def"
+    assert s["linux"]["resources"]["memory"]["disableOOMKiller"] is True
+    assert s["linux"]["maskedPaths"] == ["/proc/secret"]
+    assert s["linux"]["readonlyPaths"] == []
+    with pytest.raises(SpecError, match="invalid environment variable: =x"):
+        spec({"Env": ["=x"]})
