@@ -279,14 +279,11 @@ class ImageStore:
     def list(self) -> builtins.list[views.ImageSummary]:
         out = []
         for rec in self.meta.list_images():
-            out.append(
-                views.summary(
-                    rec,
-                    self.config(rec.id),
-                    self.refs(rec.id),
-                    len(self.meta.image_users(rec.id)),
-                )
-            )
+            config: ImageConfig | None = None
+            with contextlib.suppress(ImageCorrupt):
+                config = self.config(rec.id)
+            users = len(self.meta.image_users(rec.id))
+            out.append(views.summary(rec, config, self.refs(rec.id), users))
         out.sort(key=lambda s: (-s.created, s.id))
         return out
 

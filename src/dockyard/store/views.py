@@ -79,15 +79,17 @@ class ImageSummary:
 
 
 def summary(
-    rec: ImageRecord, config: ImageConfig, refs: Sequence[Reference], containers: int
+    rec: ImageRecord, config: ImageConfig | None, refs: Sequence[Reference], containers: int
 ) -> ImageSummary:
-    labels = config.config.get("Labels") or {}
+    """A list row; ``config`` is None when the config blob is unreadable (still listed, so
+    that the user can see and remove the broken image)."""
+    labels = (config.config.get("Labels") if config else None) or {}
     return ImageSummary(
         rec.id,
         rec.parent or "",
         _repo_tags(refs),
         _repo_digests(refs),
-        unix_time(config.created),
+        unix_time(config.created if config else rec.created),
         rec.size,
         dict(labels) if isinstance(labels, dict) else {},
         containers,
