@@ -225,7 +225,7 @@ def parse_process(p: dict[str, Any], where: str = "process") -> Process:
     return Process(
         args=args,
         env=_str_list(p.get("env"), f"{where}.env"),
-        cwd=posixpath.normpath(cwd),
+        cwd=posixpath.normpath("/" + cwd.lstrip("/")),
         terminal=bool(p.get("terminal", False)),
         console_size=console,
         uid=_int(user.get("uid"), f"{where}.user.uid", 0),
@@ -291,7 +291,9 @@ def _clean_dest(dest: Any, where: str) -> str:
     if not isinstance(dest, str) or not dest:
         raise ConfigError(f"config.json: {where} must be a path")
     # Relative destinations are taken from the root, as runc does.
-    return posixpath.normpath("/" + dest)
+    # "/" + dest.lstrip("/"): normpath keeps a leading "//" (POSIX leaves it implementation-
+    # defined), which would defeat every comparison with "/proc", "/dev"...
+    return posixpath.normpath("/" + dest.lstrip("/"))
 
 
 def parse_config(raw: dict[str, Any], bundle: str) -> Config:

@@ -50,6 +50,13 @@ def loads(s: str | bytes) -> Any:
         obj, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"Expecting value: char {e.value}") from None
+    except Exception:
+        # Some malformed inputs make the bare C scanner fail without a proper error;
+        # the json module (only imported on this error path) names the problem.
+        import json
+
+        json.loads(text)
+        raise
     if text[end:].strip(_WS):
         raise ValueError(f"Extra data: char {end}")
     return obj

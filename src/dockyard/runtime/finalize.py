@@ -11,7 +11,7 @@ import os
 import resource
 
 from dockyard.linux import capabilities as caps
-from dockyard.linux.paths import mkdirall_in_root
+from dockyard.linux.paths import mkdirall_in_root, open_in_root
 from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import ConfigError, SetupError
@@ -70,7 +70,12 @@ def enter_cwd(cwd: str) -> None:
     """chdir to cwd resolved inside the (already pivoted) root; refuse anything outside it."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = mkdirall_in_root(root, cwd)
+        # open_in_root refuses magic links such as /proc/self/fd/N; only a cwd that does
+        # not exist at all is created (as runc does).
+        try:
+            fd = open_in_root(root, cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = mkdirall_in_root(root, cwd)
     except OSError as e:
         raise SetupError(f"cannot use working directory {cwd}: {e.strerror or e}") from None
     finally:

@@ -34,7 +34,14 @@ class Sync:
         return self.sock.fileno()
 
     def send(self, kind: str, **fields: Any) -> None:
-        self.sock.send(fastjson.dumps({"t": kind, **fields}).encode())
+        try:
+            self.sock.send(fastjson.dumps({"t": kind, **fields}).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            # The other side is gone; its last words (an "error" message) may still be
+            # queued for us and say why.
+            while self.recv_or_eof() is not None:
+                pass
+            raise SetupError("container init exited during setup") from None
 
     def recv(self) -> dict[str, Any]:
         """Next message; an EOF (the other side died) becomes a SetupError."""

@@ -171,9 +171,11 @@ def test_exec_tty_over_console_socket(rt: Runtime, tmp_path: Path) -> None:
         cs.close()
     try:
         out = read_until(master, b"done")
+        # Closing the master before the shell exits would SIGHUP it: wait first.
+        code = p.wait(timeout=10)
     finally:
         os.close(master)
-    assert p.wait(timeout=10) == 0
+    assert code == 0
     assert b"/dev/pts/" in out
 
 
