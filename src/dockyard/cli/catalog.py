@@ -6,6 +6,7 @@ from dockyard.cli.flags import BOOL, INT, LIST, STR, Command, Flag
 from dockyard.cli.runopts import CREATE_FLAGS, RUN_FLAGS
 
 FORMAT = Flag("format", "", STR, "Format output using a custom template")
+FORMAT_F = Flag("format", "f", STR, "Format output using a custom template")
 FILTER = Flag("filter", "f", LIST, "Filter output based on conditions provided")
 QUIET = Flag("quiet", "q", BOOL, "Only display IDs")
 NO_TRUNC = Flag("no-trunc", "", BOOL, "Don't truncate output")
@@ -163,7 +164,7 @@ COMMANDS: tuple[Command, ...] = (
         "Return low-level information on Docker objects",
         f"{_C}:inspect",
         (
-            FORMAT,
+            FORMAT_F,
             Flag("size", "s", BOOL, "Display total file sizes if the type is container"),
             Flag("type", "", STR, "Return JSON for specified type"),
         ),
@@ -345,7 +346,7 @@ COMMANDS: tuple[Command, ...] = (
         "[OPTIONS] IMAGE [IMAGE...]",
         "Display detailed information on one or more images",
         f"{_I}:inspect",
-        (FORMAT,),
+        (FORMAT_F,),
         min_args=1,
     ),
     Command(
@@ -512,7 +513,7 @@ COMMANDS: tuple[Command, ...] = (
         "[OPTIONS] VOLUME [VOLUME...]",
         "Display detailed information on one or more volumes",
         f"{_V}:inspect",
-        (FORMAT,),
+        (FORMAT_F,),
         min_args=1,
     ),
     Command(
@@ -542,7 +543,7 @@ COMMANDS: tuple[Command, ...] = (
         "[OPTIONS]",
         "Display system-wide information",
         f"{_S}:info",
-        (FORMAT,),
+        (FORMAT_F,),
         max_args=0,
         aliases=("system info", "info"),
     ),
@@ -551,7 +552,7 @@ COMMANDS: tuple[Command, ...] = (
         "[OPTIONS]",
         "Show the dockyard version information",
         f"{_S}:version",
-        (FORMAT,),
+        (FORMAT_F,),
         max_args=0,
     ),
     Command(

@@ -232,3 +232,88 @@ def test_cp_both_directions(daemon: Daemon, name: str, tmp_path: Path) -> None:
         assert "nonexistent" in err(missing)
     finally:
         daemon.cli("rm", "-f", name)
+
+
+def test_lifecycle_verbs(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("create", "--name", name, "busybox", "sleep", "300").returncode == 0
+    try:
+        state = "{{.State.Status}}"
+        assert daemon.cli("inspect", "-f", state, name).stdout == b"created\n"
+        assert daemon.cli("start", name).stdout == f"{name}\n".encode()
+        assert daemon.cli("pause", name).returncode == 0
+        assert daemon.cli("inspect", "-f", state, name).stdout == b"paused\n"
+        assert daemon.cli("unpause", name).returncode == 0
+        assert daemon.cli("inspect", "-f", state, name).stdout == b"running\n"
+        updated = daemon.cli(
+            "update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", name
+        )
+        assert (updated.returncode, updated.stdout) == (0, f"{name}\n".encode()), updated.stderr
+        limits = daemon.cli(
+            "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", name
+        )
+        assert limits.stdout == b"67108864 50\n"
+        top = daemon.cli("top", name).stdout.decode().splitlines()
+        assert top[0].split()[:2] == ["UID", "PID"] and "sleep 300" in top[1]
+        # (dockerd 20.10 without a bridge cannot rename after a restart: rename first.)
+        assert daemon.cli("rename", name, name + "-2").returncode == 0
+        assert daemon.cli("restart", "-t", "1", name + "-2").returncode == 0
+        assert daemon.cli("inspect", "-f", state, name + "-2").stdout == b"running\n"
+        assert daemon.cli("kill", name + "-2").stdout == f"{name}-2\n".encode()
+        waited = daemon.cli("wait", name + "-2")
+        assert waited.stdout == b"137\n"
+        assert daemon.cli("inspect", "-f", "{{.State.ExitCode}}", name + "-2").stdout == b"137\n"
+    finally:
+        daemon.cli("rm", "-f", name)
+        daemon.cli("rm", "-f", name + "-2")
+
+
+def test_stats_no_stream_diff_export(daemon: Daemon, name: str, tmp_path: Path) -> None:
+    assert (
+        daemon.cli(
+            "run", "-d", "--name", name, "busybox", "sh", "-c", "touch /made; exec sleep 300"
+        ).returncode
+        == 0
+    )
+    try:
+        stats = daemon.cli("stats", "--no-stream", name)
+        assert stats.returncode == 0, stats.stderr
+        lines = stats.stdout.decode().splitlines()
+        assert lines[0].startswith("CONTAINER ID   NAME ")
+        assert "MEM USAGE / LIMIT" in lines[0]
+        assert lines[1].split()[1] == name
+        pids = daemon.cli("stats", "--no-stream", "--format", "{{.Name}}:{{.PIDs}}", name)
+        assert pids.stdout.decode().strip() == f"{name}:1"
+        deadline = time.monotonic() + 10
+        while b"A /made" not in daemon.cli("diff", name).stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        exported = tmp_path / "fs.tar"
+        assert daemon.cli("export", "-o", str(exported), name).returncode == 0
+        import tarfile
+
+        with tarfile.open(exported) as tar:
+            names = {m.name.lstrip("./") for m in tar.getmembers()}
+        assert {"made", "bin/busybox"} <= names
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_cp_tar_streams(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    try:
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("streamed.txt")
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+        put = daemon.cli("cp", "-", f"{name}:/tmp", input=buf.getvalue())
+        assert put.returncode == 0, put.stderr
+        got = daemon.cli("cp", f"{name}:/tmp/streamed.txt", "-")
+        with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
+            member = tar.extractfile("streamed.txt")
+            assert member is not None and member.read() == b"abc"
+    finally:
+        daemon.cli("rm", "-f", name)
