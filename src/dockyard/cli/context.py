@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -53,5 +52,7 @@ class Context:
         return self.client.json(method, path, params, body)
 
     def close(self) -> None:
-        with contextlib.suppress(BrokenPipeError, ValueError, AttributeError):
+        try:
             sys.stdout.flush()
+        except (BrokenPipeError, ValueError, AttributeError):
+            return

@@ -40,3 +40,7 @@ class StatusExit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
+
+
+class TemplateError(Exception):
+    """A --format template does not parse or cannot be executed on the value."""

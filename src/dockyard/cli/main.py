@@ -151,12 +151,12 @@ def _main(args: list[str]) -> int:
             print(exc.message + "\n" + parser.usage_tail(), file=sys.stderr)
         return exc.status
 
-    import importlib
-
     from dockyard.cli.context import Context
 
     module_name, func_name = command.handler.split(":")
-    module = importlib.import_module(f"dockyard.cli.commands.{module_name}")
+    # __import__ rather than importlib: importlib costs imports the hot path does not need.
+    package = __import__(f"dockyard.cli.commands.{module_name}")
+    module = getattr(package.cli.commands, module_name)
     handler = getattr(module, func_name)
     ctx = Context(host_flag=gopts.get("host"), command=command)
     try:

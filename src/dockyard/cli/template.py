@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 
+from dockyard.cli.errors import TemplateError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
-
-
-class TemplateError(Exception):
-    """The template does not parse or cannot be executed on the value."""
 
 
 # ---------------------------------------------------------------- lexing
@@ -658,6 +656,9 @@ class Template:
         ex = _Exec(value)
         ex.walk(self.nodes, value)
         return "".join(ex.out)
+
+
+__all__ = ["Template", "TemplateError", "render", "to_json", "to_text"]
 
 
 def render(source: str, value: Any) -> str:

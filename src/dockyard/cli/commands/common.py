@@ -6,7 +6,7 @@ import json
 import sys
 
 from dockyard.cli.context import Context
-from dockyard.cli.errors import CliError, DaemonError
+from dockyard.cli.errors import CliError, DaemonError, TemplateError
 from dockyard.cli.transport import quote_path
 
 TYPE_CHECKING = False
@@ -54,7 +54,7 @@ def print_inspect(ctx: Context, objects: list[Any], fmt: str) -> None:
     if not fmt:
         ctx.line(go_json_indent(objects))
         return
-    from dockyard.cli.template import Template, TemplateError
+    from dockyard.cli.template import Template
 
     try:
         template = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
@@ -72,7 +72,6 @@ def render_format(
     minwidth: int = 10,
 ) -> None:
     from dockyard.cli.table import render_rows
-    from dockyard.cli.template import TemplateError
 
     try:
         ctx.out(render_rows(fmt, rows, headers, minwidth=minwidth))
