@@ -415,3 +415,45 @@ def test_user_namespace_host_uid(rt: Runtime) -> None:
     assert uid_line.split()[1] == "200000"
     r = rt.cmd("exec", cid, "id", "-u")
     assert r.returncode == 0 and r.stdout.strip() == "0"
+
+
+def test_seccomp_with_argument_conditions(rt: Runtime) -> None:
+    script = (
+        "mkdir /tmp/a 2>/dev/null && echo mkdir-ok || echo mkdir-blocked; "
+        "touch /tmp/f; chmod 777 /tmp/f 2>/dev/null && echo c777-ok || echo c777-blocked; "
+        "chmod 755 /tmp/f && echo c755-ok; grep Seccomp: /proc/self/status"
+    )
+    cfg = make_config(["sh", "-c", script])
+    cfg["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {
+                "names": ["fchmodat", "chmod", "fchmodat2"],
+                "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 1, "value": 0o777, "op": "SCMP_CMP_EQ"}],
+            },
+            {
+                "names": ["fchmodat", "fchmodat2"],
+                "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 2, "value": 0o777, "op": "SCMP_CMP_EQ"}],
+            },
+        ],
+    }
+    out = rt.output(cfg).split()
+    assert out[:4] == ["mkdir-blocked", "c777-blocked", "c755-ok", "Seccomp:"]
+    assert out[4] == "2"
+    assert not (rt.rootfs / "tmp" / "a").exists()
+
+
+def test_seccomp_applies_to_exec(rt: Runtime) -> None:
+    cfg = make_config(["sleep", "100"])
+    cfg["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    cid = rt.create(cfg)
+    rt.cmd("start", cid, check=True)
+    r = rt.cmd("exec", cid, "sh", "-c", "mkdir /tmp/b && echo made || echo blocked")
+    assert r.stdout.strip() == "blocked"
