@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import Digest, InvalidDigest
+from dockyard.oci.digest import Digest, InvalidDigest, is_digest
 from dockyard.oci.image import (
     MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
@@ -212,7 +212,7 @@ class ImageStore:
         s = ref_or_id.strip()
         if not s:
             raise ImageNotFound(ref_or_id)
-        if s.startswith("sha256:") and len(s) == 71:
+        if is_digest(s):  # a full image id, sha256 or sha512
             if self.meta.get_image(s) is not None:
                 return s
             raise ImageNotFound(s)

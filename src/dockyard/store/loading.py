@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import Digest, sha256_bytes
+from dockyard.oci.digest import Digest, digest_bytes
 from dockyard.oci.image import (
     MAX_MANIFEST_BYTES,
     Descriptor,
@@ -72,7 +72,7 @@ def stage_oci(store: ImageStore, op: Operation, staged: arc.StagedArchive) -> li
         if not staged.has(name):
             raise ArchiveError(f"OCI layout: blob {d.digest} is missing")
         data = staged.read(name, store.content, MAX_MANIFEST_BYTES)
-        if len(data) != d.size or sha256_bytes(data) != d.digest:
+        if len(data) != d.size or digest_bytes(data, d.digest.algorithm) != d.digest:
             raise ArchiveError(f"OCI layout: blob {d.digest} does not match its descriptor")
         return data
 

@@ -24,12 +24,12 @@ class ImageUser(NamedTuple):
 
 
 def short_id(image_id: str) -> str:
-    return image_id.removeprefix("sha256:")[:12]
+    return image_id.partition(":")[2][:12] if ":" in image_id else image_id[:12]
 
 
 def is_id_prefix(image_id: str, given: str) -> bool:
     """Docker's isImageIDPrefix: was the image named by (a prefix of) its id?"""
-    return image_id.startswith(given) or image_id.removeprefix("sha256:").startswith(given)
+    return image_id.startswith(given) or image_id.partition(":")[2].startswith(given)
 
 
 def single_reference(refs: Sequence[Reference]) -> bool:

@@ -641,3 +641,54 @@ def test_gc_waits_for_operations_in_flight(store: ImageStore, busybox: str) -> N
     assert result and store.resolve("slow:1") == result[0]
     assert store.gc().blobs_removed == [str(orphan)]
     store.verify("slow:1", deep=True)
+
+
+def test_oci_layout_with_sha512_blobs(store: ImageStore, tmp_path: Path) -> None:
+    from dockyard.oci.digest import digest_bytes
+
+    layer = tar_bytes({"512": b"bits"})
+    cfg = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [str(sha256_bytes(layer))]},
+        }
+    )
+    d512 = {k: digest_bytes(v, "sha512") for k, v in (("cfg", cfg), ("layer", layer))}
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": str(d512["cfg"]), "size": len(cfg)},
+            "layers": [
+                {"mediaType": mt.OCI_LAYER, "digest": str(d512["layer"]), "size": len(layer)}
+            ],
+        }
+    )
+    mdig = digest_bytes(manifest, "sha512")
+    index = canonical_json(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": mt.OCI_MANIFEST,
+                    "digest": str(mdig),
+                    "size": len(manifest),
+                    "annotations": {"io.containerd.image.name": "localhost/five12:1"},
+                }
+            ],
+        }
+    )
+    files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": index}
+    for d, body in ((d512["cfg"], cfg), (d512["layer"], layer), (mdig, manifest)):
+        files[f"blobs/sha512/{d.hex}"] = body
+    [loaded] = store.load(io.BytesIO(tar_bytes(files)))
+    assert loaded.image_id == str(d512["cfg"]) and loaded.tags == ["localhost/five12:1"]
+    [rec] = store.layers(loaded.image_id)
+    assert rec.blob_digest == str(d512["layer"]) and rec.diff_id == str(sha256_bytes(layer))
+    store.verify("localhost/five12:1", deep=True)
+    out = io.BytesIO()
+    store.save(["localhost/five12:1"], out)
+    other = ImageStore(tmp_path / "o")
+    [again] = other.load(io.BytesIO(out.getvalue()))
+    assert other.layers(again.image_id)[0].diff_id == rec.diff_id
