@@ -66,6 +66,7 @@ from dockyard.store.rmi import ImageUser
 
 # The facade's interface: callers import these names from here.
 __all__ = [
+    "DEFAULT_MAX_LAYER_SIZE",
     "DEFAULT_MAX_MEMBER",
     "ImageStore",
     "ImageUser",
@@ -76,6 +77,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MEMBER = 64 << 30
+# Uncompressed bytes one layer may expand to (a decompression bomb stops here); None: no cap.
+DEFAULT_MAX_LAYER_SIZE: int | None = 64 << 30
 
 
 InUse = Callable[[str], Sequence[ImageUser]]
@@ -112,7 +115,7 @@ class ImageStore:
         snapshotter: Snapshotter | None = None,
         *,
         ingest_ttl: float | None = None,
-        max_layer_size: int | None = None,
+        max_layer_size: int | None = DEFAULT_MAX_LAYER_SIZE,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -692,3 +692,18 @@ def test_oci_layout_with_sha512_blobs(store: ImageStore, tmp_path: Path) -> None
     other = ImageStore(tmp_path / "o")
     [again] = other.load(io.BytesIO(out.getvalue()))
     assert other.layers(again.image_id)[0].diff_id == rec.diff_id
+
+
+def test_decompression_bombs_are_stopped(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "s", max_layer_size=1 << 20)
+    big = tar_bytes({"zeros": b"\0" * (8 << 20)})
+    bomb = gzip.compress(big, compresslevel=9)
+    assert len(bomb) < 100_000
+    before = state(store)
+    with pytest.raises(InvalidImage, match="limit"):
+        store.import_rootfs(io.BytesIO(bomb), "bomb:1")
+    assert state(store) == before
+    archive = docker_archive([bomb], tags=["bomb:2"], diff_ids=[str(sha256_bytes(big))])
+    with pytest.raises(InvalidImage, match="limit"):
+        store.load(io.BytesIO(archive))
+    assert state(store) == before
