@@ -462,11 +462,13 @@ class Engine:
         try:
             started = handle.start()
         except Exception as e:
-            c.state.error = str(e)
-            c.state.exit_code = 126 if "permission" in str(e).lower() else 127
-            self._save(c)
-            self._teardown_runtime(c)
-            raise EngineError(str(e)) from None
+            # A process that exits at once can take its monitor down before the reply to
+            # "start" is sent; an exit status on disk proves that it did run.
+            done = handle.exit_status()
+            if done is None:
+                self._start_failed(c, e)
+                raise EngineError(str(e)) from None
+            started = {"pid": done.get("pid") or 0}
         c.has_been_started = True
         c.state.status = "running"
         c.state.pid = int(started.get("pid") or 0) if isinstance(started, dict) else 0
@@ -482,6 +484,12 @@ class Engine:
             self._exited[cid] = threading.Event()
         self._event(c, "start")
         self._watch(c, handle)
+
+    def _start_failed(self, c: Container, e: BaseException) -> None:
+        c.state.error = str(e)
+        c.state.exit_code = 126 if "permission" in str(e).lower() else 127
+        self._save(c)
+        self._teardown_runtime(c)
 
     @staticmethod
     def _pid_of(handle: Any) -> int:
