@@ -96,9 +96,16 @@ def require(request: web.Request, name: str, repo: str, actions: set[str]) -> Gr
     if "*" in have:
         have = have | {"pull", "push", "delete"}
     if not actions <= have:
-        # Tell apart "you may not" from "this does not exist" only to those who may pull.
+        # An account whose token already names this repository asked for it and was
+        # refused: 403, as asking again cannot help. Otherwise (anonymous, or a token
+        # for other scopes) 401 with the scope to ask for.
+        refused = bool(grant.subject) and repo in grant.access
         raise challenge_error(
-            realm_of(request), hub_of(request).config.service, scope, insufficient=True
+            realm_of(request),
+            hub_of(request).config.service,
+            scope,
+            insufficient=True,
+            status=403 if refused else 401,
         )
     return grant
 

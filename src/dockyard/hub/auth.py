@@ -171,7 +171,13 @@ class Authority:
 
 
 def challenge_error(
-    realm: str, service: str, scope: Scope | None, *, insufficient: bool, message: str | None = None
+    realm: str,
+    service: str,
+    scope: Scope | None,
+    *,
+    insufficient: bool,
+    message: str | None = None,
+    status: int = 401,
 ) -> RegistryError:
     challenge = bearer_challenge(
         realm, service, scope, "insufficient_scope" if insufficient else None
@@ -180,6 +186,6 @@ def challenge_error(
         "DENIED" if insufficient else "UNAUTHORIZED",
         message,
         detail=[scope.as_claim()] if scope else None,
-        status=401,
+        status=status,
         headers={"WWW-Authenticate": challenge},
     )

@@ -123,7 +123,8 @@ def test_skopeo_is_refused_where_it_may_not_push(
             check=False,
         )
         assert r.returncode != 0
-        assert "denied" in r.stderr.lower() or "unauthorized" in r.stderr.lower()
+        err = r.stderr.lower()
+        assert "denied" in err or "403 (forbidden)" in err or "unauthorized" in err, err
     r = run(
         skopeo,
         "copy",

@@ -54,12 +54,12 @@ def test_namespaces(hub: ht.HubProcess) -> None:
     alice.push_image("alice/app", "v1")
     # bob pushing into alice's namespace
     r = bob.call("POST", "/v2/alice/app/blobs/uploads/")
-    assert r.status == 401 and r.error_codes() == ["DENIED"]
+    assert r.status == 403 and r.error_codes() == ["DENIED"]
     assert 'error="insufficient_scope"' in (r.header("WWW-Authenticate") or "")
     # a non-admin pushing an official image, by short and long name
     for name in ("busybox", "library/busybox"):
         r = alice.call("POST", f"/v2/{name}/blobs/uploads/")
-        assert r.status == 401 and r.error_codes() == ["DENIED"], name
+        assert r.status == 403 and r.error_codes() == ["DENIED"], name
     root.push_image("busybox", "latest")
     # anyone may pull public official images, also anonymously, by either name
     anon = client(hub)
@@ -197,9 +197,9 @@ def test_private_repositories_are_invisible(hub: ht.HubProcess) -> None:
     )
     assert r.status == 303
     bob, anon = client(hub, "bob"), client(hub)
-    for who in (bob, anon):
+    for who, status in ((bob, 403), (anon, 401)):
         r = who.call("GET", "/v2/alice/secret/manifests/v1")
-        assert r.status == 401 and r.error_codes() == ["DENIED"]
+        assert r.status == status and r.error_codes() == ["DENIED"]
         repos = who.call("GET", "/v2/_catalog").json()["repositories"]
         assert repos == ["alice/open"]
         assert ht.request("GET", hub.url + "/r/alice/secret").status == 404

@@ -137,7 +137,7 @@ def test_organisation_teams_grant_push(hub: ht.HubProcess) -> None:
     csrf = web.csrf(settings)
     bob = client(hub, "bob")
     r = bob.call("POST", "/v2/acme/app/blobs/uploads/")
-    assert r.status == 401  # not yet a member
+    assert r.status == 403  # not yet a member
     assert web.post("/orgs/acme/teams", {"csrf": csrf, "team": "devs"}).status == 303
     assert web.post("/orgs/acme/teams/devs/members", {"csrf": csrf, "user": "bob"}).status == 303
     assert (
@@ -149,9 +149,9 @@ def test_organisation_teams_grant_push(hub: ht.HubProcess) -> None:
     bob = client(hub, "bob")
     bob.push_image("acme/app", "v1")
     r = bob.call("POST", "/v2/acme/other/blobs/uploads/")
-    assert r.status == 401 and r.error_codes() == ["DENIED"]
+    assert r.status == 403 and r.error_codes() == ["DENIED"]
     r = bob.call("DELETE", "/v2/acme/app/manifests/v1")
-    assert r.status == 401  # push is not admin
+    assert r.status == 403  # push is not admin
     page = web.get("/orgs/acme/settings").body.decode()
     assert "acme/app: push" in page and "bob" in page
     # bob is not an owner: settings are closed to him
