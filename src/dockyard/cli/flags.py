@@ -285,9 +285,11 @@ def check_arg_count(command: Command, args: list[str], prog: str = "dockyard") -
     n = len(args)
     lo, hi = command.min_args, command.max_args
     problem = ""
+    see = "See"
     if hi is not None and lo == hi and n != lo:
         plural = "argument" if lo == 1 else "arguments"
-        problem = f"requires exactly {lo} {plural}"
+        problem = f"requires {lo} {plural}"
+        see = "Run"
     elif n < lo:
         plural = "argument" if lo == 1 else "arguments"
         problem = f"requires at least {lo} {plural}"
@@ -296,6 +298,6 @@ def check_arg_count(command: Command, args: list[str], prog: str = "dockyard") -
     if problem:
         raise UsageError(
             f"{prog}: '{prog} {command.name}' {problem}\n\nUsage:  {prog} {command.name} "
-            f"{command.usage}\n\nSee '{prog} {command.name} --help' for more information",
+            f"{command.usage}\n\n{see} '{prog} {command.name} --help' for more information",
             status=1,
         )

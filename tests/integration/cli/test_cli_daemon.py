@@ -170,11 +170,16 @@ def test_exec_with_stdin_and_detached(daemon: Daemon, name: str) -> None:
 
 
 def test_missing_image_reports_and_fails_125(daemon: Daemon) -> None:
-    proc = daemon.cli("run", "--rm", "nosuchimage-cli:1", "true")
+    # A registry on loopback port 9 (nothing listens): the pull attempt never leaves the host.
+    ref = "127.0.0.1:9/cli-missing:1"
+    proc = daemon.cli("run", "--rm", ref, "true")
     assert proc.returncode == 125
     lines = proc.stderr.decode().splitlines()
-    assert lines[0] == "Unable to find image 'nosuchimage-cli:1' locally"
+    assert lines[0] == f"Unable to find image '{ref}' locally"
     assert lines[1].startswith("dockyard: Error response from daemon: ")
+    never = daemon.cli("run", "--rm", "--pull", "never", ref, "true")
+    assert never.returncode == 125
+    assert "Unable to find image" not in never.stderr.decode()
 
 
 def test_container_and_image_prune(daemon: Daemon, name: str) -> None:

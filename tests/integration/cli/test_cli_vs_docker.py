@@ -100,6 +100,13 @@ def test_ps_table_matches(dockerd_daemon: Daemon) -> None:
         ("inspect", "nosuchobject"),
         ("ps", "--bogus"),
         ("ps", "-x"),
+        ("rename", "onlyone"),
+        ("logs",),
+        ("start", "nosuchcontainer"),
+        ("run", "-it", "busybox", "true"),
+        ("tag", "nosuchimage", "x"),
+        ("rmi", "nosuchimage"),
+        ("run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "echo $A; exit 42"),
     ],
 )
 def test_same_exit_codes_and_messages(dockerd_daemon: Daemon, args: tuple[str, ...]) -> None:

@@ -232,7 +232,19 @@ def start(ctx: Context, opts: Options) -> int:
             start=True,
             wait_condition="next-exit",
         )
-    return for_each(ctx, opts.args, lambda n: ctx.client.call("POST", f"/containers/{q(n)}/start"))
+    failed: list[str] = []
+
+    def one(name: str) -> None:
+        try:
+            ctx.client.call("POST", f"/containers/{q(name)}/start")
+        except CliError:
+            failed.append(name)
+            raise
+
+    status = for_each(ctx, opts.args, one)
+    if failed:
+        raise CliError(f"Error: failed to start containers: {', '.join(failed)}")
+    return status
 
 
 def attach(ctx: Context, opts: Options) -> int:
