@@ -19,7 +19,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, InvalidDigest
 from dockyard.oci.image import canonical_json
 from dockyard.oci.reference import Reference
-from dockyard.store.content import ContentStore
+from dockyard.store.content import ContentStore, ephemeral_ref
 from dockyard.store.errors import ArchiveError, ContentError
 from dockyard.store.layerinfo import open_uncompressed
 from dockyard.store.metadata import LayerRecord
@@ -173,10 +173,13 @@ def _stage_member(
     if expected is not None:
         on_blob(expected)
     try:
-        digest = content.put_stream(src, expected, size)
+        with content.writer(ephemeral_ref(), expected, size) as w:
+            w.copy_from(src)
+            # Held before it is published, so that a concurrent cleanup cannot take it.
+            on_blob(w.digest())
+            digest = w.commit()
     except ContentError as e:
         raise ArchiveError(f"archive member {name!r}: {e}") from None
-    on_blob(digest)
     return StagedFile(size, digest=digest)
 
 

@@ -170,10 +170,17 @@ class ImageStore:
             self._drop_unreferenced(held)
 
     def _drop_unreferenced(self, candidates: set[str]) -> int:
-        counts = self.meta.blob_refcounts()
+        """Delete the candidate blobs that no image or lease holds.
+
+        Check and unlink happen inside one write transaction: an operation that wants the
+        same blob records its lease first (also a write transaction), so either it sees the
+        blob gone and writes it again, or we see its lease and keep the blob.
+        """
         freed = 0
-        for d in candidates:
-            if counts.get(d, 0) == 0:
+        with self.meta.transaction():
+            for d in sorted(candidates):
+                if self.meta.blob_refcount(d) != 0:
+                    continue
                 with contextlib.suppress(InvalidDigest, ContentError):
                     digest = Digest.parse(d)
                     size = self.content.info(digest).size

@@ -397,6 +397,17 @@ class Metadata:
             counts[str(digest)] = counts.get(str(digest), 0) + 1
         return counts
 
+    def blob_refcount(self, digest: str) -> int:
+        rows = self._query(
+            "SELECT (SELECT COUNT(*) FROM images WHERE manifest_digest=?1 OR id=?1)"
+            " + (SELECT COUNT(*) FROM image_layers WHERE blob_digest=?1)"
+            " + (SELECT COUNT(*) FROM lease_resources WHERE kind='blob' AND ident=?1)",
+            (digest,),
+        )
+        value = rows[0][0]
+        assert isinstance(value, int)
+        return value
+
     def chain_refcounts(self) -> dict[str, int]:
         """How many images, containers and leases hold each layer chain id."""
         counts: dict[str, int] = {}

@@ -92,3 +92,40 @@ def test_sigkill_during_writes(tmp_path: Path) -> None:
     store = ImageStore(root)
     [loaded] = store.load(io.BytesIO(archive.read_bytes()))
     store.verify(loaded.image_id, deep=True)
+
+
+CONCURRENT = """
+import sys
+from pathlib import Path
+from dockyard.store.images import ImageStore
+
+store = ImageStore(Path(sys.argv[1]))
+for _ in range(5):
+    with open(sys.argv[2], "rb") as f:
+        [img] = store.load(f)
+    store.verify(img.image_id)
+print(img.image_id)
+"""
+
+
+def test_concurrent_loads_from_several_processes(tmp_path: Path) -> None:
+    seed = ImageStore(tmp_path / "seed")
+    image = bootstrap_busybox(seed)
+    archive = tmp_path / "bb.tar"
+    with open(archive, "wb") as f:
+        seed.save(["busybox"], f)
+    root = tmp_path / "shared"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(root), str(archive)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert out.strip() == image
+    assert check_clean(root) == 1
