@@ -100,12 +100,20 @@ class Containers:
         )
 
     def spawn(
-        self, args: list[str], *, tty: bool = False, create: dict[str, Any] | None = None, **kw: Any
+        self,
+        args: list[str],
+        *,
+        tty: bool = False,
+        create: dict[str, Any] | None = None,
+        launcher_dir: str | None = None,
+        use_launcher: bool = True,
+        **kw: Any,
     ) -> tuple[MonitorHandle, MonitorOptions]:
         cid, bdir = self.bundle(args, tty=tty, create=create)
         opts = self.options(cid, bdir, tty=tty, **kw)
         self.made.append((cid, opts.state_dir))
-        return spawn_monitor(opts), opts
+        handle = spawn_monitor(opts, launcher_dir=launcher_dir, use_launcher=use_launcher)
+        return handle, opts
 
     def cleanup(self) -> None:
         for cid, state in self.made:
@@ -116,9 +124,19 @@ class Containers:
             )
             with contextlib.suppress(OSError, ValueError):
                 pid = int(Path(state, "monitor.pid").read_text())
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if b"dockyard.engine.monitor" in cmdline and state.encode() in cmdline:
+                # Still our monitor if it lives in the state dir (monitors chdir there).
+                if os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(state):
                     os.kill(pid, signal.SIGKILL)
+        for lock in self.base.glob("**/monitor-launcher.lock"):
+            stop_launcher(lock.parent)
+
+
+def stop_launcher(directory: Path) -> None:
+    """Kill the launcher serving `directory`, if it runs (tests leave none behind)."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int((directory / "monitor-launcher.lock").read_text())
+        if os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(directory):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -1,10 +1,15 @@
 """The per-container monitor (like containerd's shim or podman's conmon).
 
 One small, single-threaded process per container owns the container's stdio, writes its
-json-file log, runs its exec sessions and records its exit status. It is started by the
-daemon as a fresh interpreter (``python -m dockyard.engine.monitor STATE_DIR READY_FD``),
-forks once more and is reparented away from the daemon, so it survives a daemon restart;
-a new daemon re-attaches by constructing :class:`client.MonitorHandle` on the state dir.
+json-file log, runs its exec sessions and records its exit status. It is never a child of
+the daemon, so it survives a daemon restart; a new daemon re-attaches by constructing
+:class:`client.MonitorHandle` on the state dir.
+
+Monitors are forked by a launcher (``launcher.py``: one idle, single-threaded process per
+launcher dir, started on demand, that has imported the monitor code once), so each costs
+about 2 MB instead of a whole interpreter; when no launcher can be reached the monitor is
+started as a fresh interpreter (``python -S -m dockyard.engine.monitor STATE_DIR READY_FD``).
+Either way it forks away from its parent, calls setsid and becomes a child subreaper.
 
 Daemon side (``dockyard.engine.monitor.client``)::
 

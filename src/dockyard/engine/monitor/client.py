@@ -51,11 +51,20 @@ def _monitor_env() -> dict[str, str]:
 
 
 def spawn_monitor(
-    opts: MonitorOptions, *, python: str | None = None, timeout: float = 60.0
+    opts: MonitorOptions,
+    *,
+    python: str | None = None,
+    timeout: float = 60.0,
+    launcher_dir: str | None = None,
+    use_launcher: bool = True,
 ) -> MonitorHandle:
     """Start a monitor for a prepared bundle; return once ``runtime create`` has succeeded.
 
     Raises MonitorError with the runtime's own error message when create fails.
+
+    The monitor is forked by the launcher serving ``launcher_dir`` (default: the parent
+    of ``opts.state_dir``; it is started on demand), which saves most of a Python
+    process's memory per container; if no launcher can be reached it is started directly.
     """
     state = opts.state_dir
     os.makedirs(state, mode=0o700, exist_ok=True)
@@ -73,29 +82,18 @@ def spawn_monitor(
     with open(tmp, "w") as f:
         f.write(opts.to_json())
     os.replace(tmp, opts.path(P.OPTIONS_FILE))
-    ready_r, ready_w = os.pipe()
-    try:
-        with open(opts.path(P.MONITOR_LOG), "ab") as log:
-            # -S: no site (saves memory and start-up); dockyard is found through PYTHONPATH.
-            argv = [python or sys.executable, "-S", "-m", "dockyard.engine.monitor"]
-            proc = subprocess.Popen(
-                [*argv, state, str(ready_w)],
-                env=_monitor_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                pass_fds=(ready_w,),
-                start_new_session=True,
-                cwd="/",
-            )
-        os.close(ready_w)
-        ready_w = -1
-        proc.wait()  # the first process forks the real monitor and exits at once
-        reply = _read_ready(ready_r, timeout)
-    finally:
-        os.close(ready_r)
-        if ready_w >= 0:
-            os.close(ready_w)
+    python = python or sys.executable
+    reply: dict[str, Any] | None = None
+    launched = False
+    if use_launcher:
+        directory = launcher_dir or os.path.dirname(os.path.abspath(state))
+        try:
+            reply = _via_launcher(directory, state, python, timeout)
+            launched = True
+        except _NoLauncher:
+            launched = False
+    if not launched:
+        reply = _spawn_direct(state, python, timeout, opts.path(P.MONITOR_LOG))
     if reply is None:
         detail = _tail(opts.path(P.MONITOR_LOG)).splitlines()
         raise MonitorError(
@@ -104,6 +102,83 @@ def spawn_monitor(
     if not reply.get("ok"):
         raise MonitorError(str(reply.get("error") or "container monitor failed"))
     return MonitorHandle(state)
+
+
+class _NoLauncher(Exception):
+    """No launcher could be reached or started (the caller spawns the monitor itself)."""
+
+
+def _start_process(argv: list[str], log_path: str, pass_fds: tuple[int, ...] = ()) -> None:
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            pass_fds=pass_fds,
+            start_new_session=True,
+            cwd="/",
+            env=_monitor_env(),
+        )
+    proc.wait()  # it forks the long-lived process and exits at once
+
+
+def _via_launcher(directory: str, state: str, python: str, timeout: float) -> dict[str, Any] | None:
+    from dockyard.engine.monitor.launcher import LOG, SOCKET
+
+    path = os.path.join(directory, SOCKET)
+    request = P.encode_message({"state_dir": state, "code": P.code_id(python)})
+    for _attempt in range(3):
+        sock = _connect_launcher(path)
+        if sock is None:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            _start_process(
+                [python, "-S", "-m", "dockyard.engine.monitor.launcher", directory],
+                os.path.join(directory, LOG),
+            )
+            deadline = time.monotonic() + 10.0
+            while sock is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+                sock = _connect_launcher(path)
+            if sock is None:
+                raise _NoLauncher()
+        with sock:
+            try:
+                sock.sendall(request)
+                reply = _read_ready(sock.fileno(), timeout)
+            except OSError:
+                continue
+        if reply is not None and reply.get("stale"):
+            # An older launcher: it exits now; start a current one and ask again.
+            time.sleep(0.05)
+            continue
+        return reply
+    raise _NoLauncher()
+
+
+def _connect_launcher(path: str) -> socket.socket | None:
+    try:
+        return connect_unix(path, timeout=5.0)
+    except OSError:
+        return None
+
+
+def _spawn_direct(state: str, python: str, timeout: float, log_path: str) -> dict[str, Any] | None:
+    ready_r, ready_w = os.pipe()
+    try:
+        # -S: no site (saves memory and start-up); dockyard is found through PYTHONPATH.
+        _start_process(
+            [python, "-S", "-m", "dockyard.engine.monitor", state, str(ready_w)],
+            log_path,
+            pass_fds=(ready_w,),
+        )
+        os.close(ready_w)
+        ready_w = -1
+        return _read_ready(ready_r, timeout)
+    finally:
+        os.close(ready_r)
+        if ready_w >= 0:
+            os.close(ready_w)
 
 
 def _read_ready(fd: int, timeout: float) -> dict[str, Any] | None:

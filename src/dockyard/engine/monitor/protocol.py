@@ -139,6 +139,32 @@ class MonitorOptions:
         return os.path.join(self.state_dir, name)
 
 
+def code_id(python: str) -> str:
+    """Identifies the code a launched monitor would run: the interpreter and module files.
+
+    The launcher and its clients compare it, so that a launcher left running across an
+    upgrade (or an edit of an editable install) is replaced rather than used.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    engine = os.path.dirname(here)
+    linux = os.path.join(os.path.dirname(engine), "linux")
+    parts = [os.path.realpath(python)]
+    for path in (
+        os.path.join(here, "server.py"),
+        os.path.join(here, "protocol.py"),
+        os.path.join(here, "launcher.py"),
+        os.path.join(engine, "logs.py"),
+        os.path.join(linux, "process.py"),
+        os.path.join(linux, "libc.py"),
+    ):
+        try:
+            st = os.stat(path)
+            parts.append(f"{path}:{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            parts.append(f"{path}:-")
+    return "|".join(parts)
+
+
 def encode_message(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 

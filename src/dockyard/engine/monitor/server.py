@@ -1144,15 +1144,26 @@ def main(argv: list[str]) -> int:
     state_dir, ready_fd = argv[0], int(argv[1])
     os.set_inheritable(ready_fd, False)
     _detach()
+    return run(state_dir, ready_fd)
+
+
+def run(state_dir: str, ready_fd: int) -> int:
+    """Be the monitor of the container whose options are in ``state_dir``.
+
+    The caller has already left the daemon's process tree; ``ready_fd`` (a pipe or a
+    socket) receives one JSON line once ``runtime create`` has succeeded or failed.
+    """
     from dockyard.linux.process import set_child_subreaper
 
-    set_child_subreaper()
-    os.chdir(state_dir)
     mon: Monitor | None = None
+    pid_written = False
     try:
+        set_child_subreaper()
+        os.chdir(state_dir)
         with open(P.OPTIONS_FILE) as f:
             opts = P.MonitorOptions.from_json(f.read())
         _write_atomic(P.PID_FILE, str(os.getpid()).encode())
+        pid_written = True
         mon = Monitor(opts, ready_fd)
         mon.create()
         mon.serve()
@@ -1170,4 +1181,5 @@ def main(argv: list[str]) -> int:
                 os.write(ready_fd, P.encode_message({"ok": False, "error": message}))
         return 1
     finally:
-        _unlink(P.PID_FILE)
+        if pid_written:
+            _unlink(P.PID_FILE)
