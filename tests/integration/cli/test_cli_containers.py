@@ -317,3 +317,126 @@ def test_cp_tar_streams(daemon: Daemon, name: str) -> None:
             assert member is not None and member.read() == b"abc"
     finally:
         daemon.cli("rm", "-f", name)
+
+
+def test_signals_are_proxied_without_tty(daemon: Daemon) -> None:
+    proc = subprocess.Popen(
+        [
+            DOCKYARD,
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            'trap "echo got-term; exit 9" TERM; echo ready; while :; do sleep 0.1; done',
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=daemon.env(),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(15)
+        rest, errors = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rest == b"got-term\n", errors
+    assert proc.returncode == 9
+
+
+def test_start_attach_returns_the_exit_code(daemon: Daemon, name: str) -> None:
+    assert (
+        daemon.cli(
+            "create", "--name", name, "busybox", "sh", "-c", "echo attached; exit 4"
+        ).returncode
+        == 0
+    )
+    try:
+        started = daemon.cli("start", "-a", name)
+        assert (started.returncode, started.stdout) == (4, b"attached\n")
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_attach_and_detach_keys(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("run", "-dit", "--name", name, "busybox", "sh").returncode == 0
+    try:
+        output, code = _pty_run(
+            ["attach", "--detach-keys", "ctrl-a,x", name],
+            daemon.env(),
+            send=[(1.0, b"echo attached-$((1+1))\r"), (2.5, b"\x01x")],
+        )
+        assert code == 0, output
+        assert b"attached-2" in output
+        state = daemon.cli("inspect", "--format", "{{.State.Running}}", name)
+        assert out(state) == "true\n"
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_exec_it_through_a_pty(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    try:
+        output, code = _pty_run(
+            ["exec", "-it", name, "sh", "-c", "tty; sleep 1; stty size; exit 6"],
+            daemon.env(),
+            send=[],
+        )
+        assert code == 6, output
+        assert b"/dev/pts/" in output and b"30 100" in output
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_ps_filters_and_limits(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("run", "--name", name, "-l", "cli.test=1", "busybox", "true").returncode == 0
+    try:
+        exited = daemon.cli(
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--filter",
+            f"name={name}",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        )
+        lines = out(exited).splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{name} Exited (0) ")
+        assert out(daemon.cli("ps", "--filter", f"name={name}", "-q")) == ""
+        labelled = daemon.cli(
+            "ps",
+            "-a",
+            "--filter",
+            "label=cli.test=1",
+            "--format",
+            '{{.Names}} {{.Label "cli.test"}}',
+        )
+        assert out(labelled) == f"{name} 1\n"
+        latest = daemon.cli("ps", "-l", "--format", "{{.Names}}")
+        assert out(latest) == f"{name}\n"
+        assert len(out(daemon.cli("ps", "-a", "-n", "1", "-q")).split()) == 1
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_stats_stream_prints_repeatedly(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    try:
+        proc = subprocess.Popen(
+            [DOCKYARD, "stats", "--format", "{{.Name}}", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=daemon.env(),
+            stdin=subprocess.DEVNULL,
+        )
+        time.sleep(4.5)
+        proc.terminate()
+        text, _ = proc.communicate(timeout=20)
+        assert text.decode().splitlines().count(name) >= 2
+    finally:
+        daemon.cli("rm", "-f", name)
