@@ -169,14 +169,14 @@ class ImageStore:
             self.meta.delete_lease(lease)
             self._drop_unreferenced(held)
 
-    def _drop_unreferenced(self, candidates: set[str]) -> int:
+    def _drop_unreferenced(self, candidates: set[str]) -> tuple[builtins.list[str], int]:
         """Delete the candidate blobs that no image or lease holds.
 
         Check and unlink happen inside one write transaction: an operation that wants the
         same blob records its lease first (also a write transaction), so either it sees the
         blob gone and writes it again, or we see its lease and keep the blob.
         """
-        freed = 0
+        freed, removed = 0, []
         with self.meta.transaction():
             for d in sorted(candidates):
                 if self.meta.blob_refcount(d) != 0:
@@ -186,7 +186,8 @@ class ImageStore:
                     size = self.content.info(digest).size
                     if self.content.delete(digest):
                         freed += size
-        return freed
+                        removed.append(d)
+        return removed, freed
 
     def _recover(self) -> gcmod.GCResult | None:
         """Sweep what a crash may have left (dead leases, orphan blobs, ingests, snapshots).
@@ -437,7 +438,7 @@ class ImageStore:
 
     def _release(self, rec: ImageRecord, layers: builtins.list[LayerRecord]) -> int:
         """Delete the blobs and snapshots of a removed image that nothing else holds."""
-        freed = self._drop_unreferenced(
+        _, freed = self._drop_unreferenced(
             {rec.manifest_digest, rec.id, *(x.blob_digest for x in layers)}
         )
         chains = self.meta.chain_refcounts()
@@ -838,17 +839,16 @@ class ImageStore:
             marked = gcmod.mark(graph.roots, graph.edges)
             blobs = {str(b.digest): b.size for b in self.content.walk()}
             plan = gcmod.plan_sweep(marked, blobs, snapshots)
-            freed = 0
-            for d in plan.blobs:
-                if self.content.delete(Digest.parse(d)):
-                    freed += blobs[d]
+            # Re-checked one by one in a write transaction: a pull writing outside the store
+            # lock may have leased a blob after the mark.
+            swept, freed = self._drop_unreferenced(set(plan.blobs))
             removed = [chain for chain in plan.snapshots if self._remove_snapshot(chain)]
             if self._snapshotter is not None:
                 for key in self._stale_extract_keys():
                     with contextlib.suppress(Exception):
                         self._snapshotter.remove(key)
             ingests = self.content.sweep_ingests()
-            return gcmod.GCResult(plan.blobs, freed, removed, ingests)
+            return gcmod.GCResult(swept, freed, removed, ingests)
 
     def disk_usage(self) -> dict[str, Any]:
         """``docker system df`` for images: size, shared size and unique size per image."""
