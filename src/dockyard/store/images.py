@@ -43,7 +43,7 @@ from dockyard.store import archive as arc
 from dockyard.store import gc as gcmod
 from dockyard.store import loading, rmi, unpack, views
 from dockyard.store.changes import apply_changes
-from dockyard.store.content import ContentStore, ephemeral_ref
+from dockyard.store.content import ContentStore, ContentWriter, ephemeral_ref
 from dockyard.store.errors import (
     AmbiguousImage,
     ConflictError,
@@ -211,6 +211,17 @@ class ImageStore:
     def lease_blob(self, lease: str, digest: Digest | str) -> None:
         """Hold ``digest`` under ``lease``; call it before writing the blob."""
         self.meta.add_lease_resource(lease, "blob", str(digest))
+
+    def blob_writer(
+        self, lease: str, expected: Digest, size: int | None = None, *, ref: str | None = None
+    ) -> ContentWriter:
+        """A resumable writer for a blob being pulled, held by ``lease`` from the start.
+
+        The ingest is named after the digest, so a retried pull resumes at ``writer.offset``.
+        """
+        self.lease_blob(lease, expected)
+        name = ref or f"pull-{expected.algorithm}-{expected.hex}"
+        return self.content.writer(name, expected, size, keep_on_error=True)
 
     def release_lease(self, lease: str) -> None:
         """Drop a lease; the blobs it held become garbage unless an image uses them."""

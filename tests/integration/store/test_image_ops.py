@@ -553,11 +553,12 @@ def test_pull_flow_with_a_lease(store: ImageStore) -> None:
     diff_id = sha256_bytes(gzip.decompress(layer))
     lease = store.create_lease()
     blob = sha256_bytes(layer)
-    store.lease_blob(lease, blob)
-    with store.content.writer(f"pull-{blob.hex}", blob, len(layer), keep_on_error=True) as w:
+    with pytest.raises(ConnectionError), store.blob_writer(lease, blob, len(layer)) as w:
         w.write(layer[:10])
-        w.close()  # connection lost; the ingest stays for a resume
-    with store.content.writer(f"pull-{blob.hex}", blob, len(layer)) as w:
+        raise ConnectionError("connection lost; the ingest stays for a resume")
+    assert store.gc().ingests_removed == []
+    with store.blob_writer(lease, blob, len(layer)) as w:
+        assert w.offset == 10
         w.write(layer[w.offset :])
         w.commit()
     assert store.gc().blobs_removed == []  # the lease protects the blob before any image does
