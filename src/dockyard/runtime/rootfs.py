@@ -94,6 +94,12 @@ class RootfsBuilder:
         try:
             if dest in ("/proc", "/sys"):
                 return self._real_dir(dest)
+            # Most targets exist already: one openat2(RESOLVE_IN_ROOT) instead of a walk.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                fd = open_in_root(self.root_fd, dest, _O_PATH)
+                if stat.S_ISDIR(os.fstat(fd).st_mode) == is_dir:
+                    return fd
+                os.close(fd)
             return (
                 mkdirall_in_root(self.root_fd, dest)
                 if is_dir
