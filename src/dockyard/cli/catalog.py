@@ -668,3 +668,22 @@ def lookup(words: list[str]) -> tuple[Command | None, int]:
     if words and words[0] in by_name and " " not in words[0]:
         return by_name[words[0]], 1
     return None, 1
+
+
+def group_help(group: str) -> str:
+    """`dockyard container` alone: the group's subcommands, as Docker lists them."""
+    by_name = {c.name: c for c in COMMANDS}
+    entries: dict[str, str] = {}
+    for c in COMMANDS:
+        if c.name.startswith(group + " "):
+            entries[c.name.split(" ", 1)[1]] = c.summary
+    for alias, target in ALIASES.items():
+        word, _, sub = alias.partition(" ")
+        if word == group and target in by_name and sub not in entries:
+            entries[sub] = by_name[target].summary
+    title = "dockyard" if group == "system" else f"{group}s"
+    width = max(len(k) for k in entries) + 2
+    lines = [f"Usage:  dockyard {group} COMMAND", "", f"Manage {title}", "", "Commands:"]
+    lines += [f"  {name.ljust(width)}  {entries[name]}" for name in sorted(entries)]
+    lines += ["", f"Run 'dockyard {group} COMMAND --help' for more information on a command."]
+    return "\n".join(lines) + "\n"

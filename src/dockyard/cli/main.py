@@ -124,11 +124,10 @@ def _main(args: list[str]) -> int:
 
     command, used = lookup(rest)
     if command is None:
-        if rest[0] in GROUPS and len(rest) == 1:
-            print(
-                f"\nUsage:  dockyard {rest[0]} COMMAND\n\nManage {rest[0]}s\n\n"
-                f"Run 'dockyard {rest[0]} COMMAND --help' for more information on a command."
-            )
+        if rest[0] in GROUPS and (len(rest) == 1 or rest[1] in ("--help", "-h")):
+            from dockyard.cli.catalog import group_help
+
+            print(group_help(rest[0]), end="")
             return 0
         word = " ".join(rest[:used])
         print(

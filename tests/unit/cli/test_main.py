@@ -76,3 +76,13 @@ def test_hot_path_imports_only_stdlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert proc.stdout.strip() == ""
+
+
+def test_group_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["volume"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Usage:  dockyard volume COMMAND\n")
+    for sub in ("create", "inspect", "ls", "prune", "rm"):
+        assert f"\n  {sub} " in text
+    assert main(["container", "--help"]) == 0
+    assert "\n  run " in capsys.readouterr().out
