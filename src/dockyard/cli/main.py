@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: list[str]) -> int:
-    from dockyard.cli.errors import CliError, DaemonError, StatusExit, UsageError
+    from dockyard.cli.errors import CliError, ConnectError, DaemonError, StatusExit, UsageError
 
     try:
         gopts, rest = _split_global(args)
@@ -176,6 +176,17 @@ def _main(args: list[str]) -> int:
             )
         else:
             print(str(exc), file=sys.stderr)
+        return exc.status
+    except ConnectError as exc:
+        if command.name in ("run", "create"):
+            # Docker: errors before the container runs are 125 for run/create.
+            print(
+                f"dockyard: {exc.message}\n\nRun 'dockyard {command.name} --help' for more "
+                "information",
+                file=sys.stderr,
+            )
+            return 125
+        print(exc.message, file=sys.stderr)
         return exc.status
     except CliError as exc:
         print(exc.message, file=sys.stderr)

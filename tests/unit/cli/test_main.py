@@ -86,3 +86,16 @@ def test_group_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> Non
         assert f"\n  {sub} " in text
     assert main(["container", "--help"]) == 0
     assert "\n  run " in capsys.readouterr().out
+
+
+def test_no_daemon_on_run_is_125(tmp_path: Path) -> None:
+    env = {
+        "DOCKYARD_HOST": f"unix://{tmp_path}/none.sock",
+        "DOCKYARD_NO_AUTOSTART": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [DOCKYARD, "run", "busybox"], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert proc.returncode == 125
+    assert proc.stderr.startswith("dockyard: Cannot connect to the dockyard daemon at unix://")
