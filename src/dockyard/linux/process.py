@@ -15,6 +15,8 @@ PR_SET_NO_NEW_PRIVS = 38
 
 _SYS_CLOSE_RANGE = 436
 _SYS_PIDFD_SEND_SIGNAL = 424
+_SYS_KEYCTL = 250
+_KEYCTL_JOIN_SESSION_KEYRING = 1
 
 # Signal numbers the runtime needs without importing `signal` (its enums cost milliseconds).
 SIGKILL = 9
@@ -120,3 +122,13 @@ def pidfd_send_signal(pidfd: int, sig: int) -> None:
         ctypes.c_uint(0),
     )
     check(int(ret), "pidfd_send_signal")
+
+
+def join_session_keyring(name: str) -> None:
+    """Join (creating it) a new session keyring, so the container can't see the host's keys."""
+    ret = libc.syscall(
+        ctypes.c_long(_SYS_KEYCTL),
+        ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING),
+        ctypes.c_char_p(name.encode()),
+    )
+    check(int(ret), "keyctl(JOIN_SESSION_KEYRING)")

@@ -89,6 +89,7 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
             pid_file=_abs(p.get_str("pid-file")),
             console_socket=p.get_str("console-socket"),
             no_pivot=p.get_bool("no-pivot"),
+            no_new_keyring=p.get_bool("no-new-keyring"),
             preserve_fds=p.get_int("preserve-fds"),
             systemd=ctx.use_systemd(),
         )
@@ -150,6 +151,7 @@ def cmd_run(ctx: Ctx, argv: list[str]) -> int:
             pid_file=_abs(p.get_str("pid-file")),
             console_socket=p.get_str("console-socket"),
             no_pivot=p.get_bool("no-pivot"),
+            no_new_keyring=p.get_bool("no-new-keyring"),
             preserve_fds=p.get_int("preserve-fds"),
             systemd=ctx.use_systemd(),
             detach=p.get_bool("detach"),

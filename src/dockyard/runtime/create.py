@@ -10,6 +10,7 @@ conmon or containerd-shim (subreapers) inherit and reap it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 
@@ -17,6 +18,7 @@ from dockyard.linux import namespaces as ns
 from dockyard.linux.paths import mkfile_in_root, proc_fd_path
 from dockyard.linux.process import (
     SIGKILL,
+    join_session_keyring,
     personality,
     set_child_subreaper,
     set_dumpable,
@@ -27,7 +29,13 @@ from dockyard.linux.process import (
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import Config, load_config_file, parse_config
 from dockyard.runtime.errors import ConfigError, RuntimeErr, SetupError
-from dockyard.runtime.finalize import CapSets, compile_seccomp, exec_process, parse_capsets
+from dockyard.runtime.finalize import (
+    CapSets,
+    check_lsm,
+    compile_seccomp,
+    exec_process,
+    parse_capsets,
+)
 from dockyard.runtime.hooks import run_hooks
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
@@ -46,6 +54,7 @@ class CreateOptions:
     pid_file: str | None = None
     console_socket: str | None = None
     no_pivot: bool = False
+    no_new_keyring: bool = False
     preserve_fds: int = 0
     systemd: bool = False
     subreaper: bool = False
@@ -114,6 +123,7 @@ def create(opts: CreateOptions) -> st_mod.State:
     if not cfg.new_ns("mount"):
         raise ConfigError("config.json: a new mount namespace is required")
     capsets = parse_capsets(proc)
+    check_lsm(proc)
     filt = compile_seccomp(cfg.seccomp)
     sdir = st_mod.reserve(opts.root, opts.cid)
     ns_fds: dict[str, int] = {}
@@ -355,6 +365,13 @@ def _init(
             ns.unshare(ns.CLONE_NEWCGROUP)
 
     os.setsid()
+    if not opts.no_new_keyring:
+        try:
+            join_session_keyring(f"_ses.{opts.cid}"[:255])
+        except OSError as e:
+            # Kernels without keyrings, or an outer seccomp profile that forbids keyctl.
+            if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+                raise SetupError(f"cannot create a session keyring: {e.strerror}") from None
     rb = RootfsBuilder(cfg, in_userns=in_userns, new_cgroupns=cfg.new_ns("cgroup"))
     rb.before_cgroup_mount = wait_go
     rb.prepare()

@@ -17,7 +17,7 @@ from dockyard.runtime.create import (
     write_pid_file,
 )
 from dockyard.runtime.errors import ConfigError, SetupError, StateError
-from dockyard.runtime.finalize import compile_seccomp, exec_process, parse_capsets
+from dockyard.runtime.finalize import check_lsm, compile_seccomp, exec_process, parse_capsets
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
 
@@ -109,6 +109,7 @@ def execute(o: ExecOptions) -> int:
     if proc.terminal and not (o.console_socket or o.console_sock):
         raise ConfigError("a terminal was requested but no --console-socket was given")
     capsets = parse_capsets(proc)
+    check_lsm(proc)
     if proc.terminal:
         import dockyard.linux.terminal  # noqa: F401  (the child can't import once in the mount ns)
     linux = st.config.get("linux") or {}

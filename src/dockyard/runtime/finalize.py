@@ -93,6 +93,49 @@ def enter_cwd(cwd: str) -> None:
         raise SetupError(f"working directory {cwd} is outside the container root")
 
 
+def _apparmor_enabled() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+def _selinux_enabled() -> bool:
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def check_lsm(p: Process) -> None:
+    """Refuse, before forking, an LSM request this host cannot honour."""
+    if p.apparmor_profile and not _apparmor_enabled():
+        raise ConfigError(
+            f"apparmorProfile {p.apparmor_profile!r} is set but AppArmor is not enabled here"
+        )
+
+
+def apply_lsm(p: Process) -> None:
+    """Ask the kernel to switch LSM context at our execve (read by the LSMs at exec)."""
+    if p.apparmor_profile:
+        path = "/proc/self/attr/apparmor/exec"
+        if not os.path.exists(path):
+            path = "/proc/self/attr/exec"
+        _write_attr(path, f"exec {p.apparmor_profile}")
+    # Like runc's go-selinux, a label is a no-op on a host without SELinux.
+    if p.selinux_label and _selinux_enabled():
+        _write_attr("/proc/self/attr/exec", p.selinux_label)
+
+
+def _write_attr(path: str, value: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise SetupError(f"cannot apply security label {value!r}: {e.strerror}") from None
+
+
 def set_rlimits(p: Process) -> None:
     for res, soft, hard in p.rlimits:
         try:
@@ -146,6 +189,7 @@ def exec_process(
     enter_cwd(p.cwd)
     set_rlimits(p)
     env = list(p.env) + extra_env
+    apply_lsm(p)
     set_user(p)
     if seccomp_filter is not None and not p.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping.

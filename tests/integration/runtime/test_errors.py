@@ -164,3 +164,11 @@ def test_spec_and_features(rt: Runtime, tmp_path: Path) -> None:
     assert "CAP_SYS_ADMIN" in feats["linux"]["capabilities"]
     assert set(feats["linux"]["namespaces"]) >= {"pid", "network", "mount", "user", "cgroup"}
     assert os.access(RUNC, os.X_OK)
+
+
+def test_apparmor_profile_without_apparmor(rt: Runtime) -> None:
+    if Path("/sys/module/apparmor/parameters/enabled").exists():
+        pytest.skip("AppArmor is enabled on this host")
+    cfg = make_config(["true"])
+    cfg["process"]["apparmorProfile"] = "some-profile"
+    create_fails(rt, cfg, "AppArmor")

@@ -457,3 +457,14 @@ def test_seccomp_applies_to_exec(rt: Runtime) -> None:
     rt.cmd("start", cid, check=True)
     r = rt.cmd("exec", cid, "sh", "-c", "mkdir /tmp/b && echo made || echo blocked")
     assert r.stdout.strip() == "blocked"
+
+
+def test_session_keyring(rt: Runtime) -> None:
+    if not Path("/proc/keys").exists():
+        pytest.skip("kernel without /proc/keys")
+    own = rt.create(make_config(["sleep", "100"]))
+    shared = rt.create(make_config(["sleep", "100"]), "--no-new-keyring")
+    keys = Path("/proc/keys").read_text()
+    # Without --no-new-keyring the init joined a fresh session keyring named after it.
+    assert f"_ses.{own}" in keys
+    assert f"_ses.{shared}" not in keys
