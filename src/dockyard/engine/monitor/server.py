@@ -398,6 +398,7 @@ class Session:
         self.outputs: dict[int, str] = {}  # fd → "stdout" | "stderr"
         self.drain_deadline: float | None = None
         self.log: LogWriter | None = None
+        self.log_failed = False
         self.stdin_once_done = False
 
     # -- output
@@ -423,11 +424,19 @@ class Session:
             if fd == self.master:
                 self.master = -1
             if self.log is not None:
-                self.log.flush(stream)
+                with contextlib.suppress(OSError):  # a full disk must not stop us
+                    self.log.flush(stream)
             self.mon.check_sessions()
             return
         if self.log is not None:
-            self.log.write(stream, data)
+            try:
+                self.log.write(stream, data)
+            except OSError as e:
+                # A full disk must not stop the container's output from reaching clients
+                # (nor block the container): note it once and go on.
+                if not self.log_failed:
+                    self.mon.note(f"cannot write the log {self.log.path}: {e}")
+                self.log_failed = True
         if self.tty:
             for c in list(self.clients):
                 if c.want_stdout:
@@ -453,7 +462,8 @@ class Session:
                 self.master = -1
         self.outputs.clear()
         if self.log is not None:
-            self.log.flush()
+            with contextlib.suppress(OSError):  # a full disk must not stop us
+                self.log.flush()
 
     # -- clients
     def attach_client(self, c: Client) -> None:
@@ -817,7 +827,8 @@ class Monitor:
         self.done = True
         self.init.close_outputs()
         if self.init.log is not None:
-            self.init.log.close()
+            with contextlib.suppress(OSError):  # a full disk must not stop us
+                self.init.log.close()
         self.oom_killed = self._oom_killed()
         for ex in self.execs.values():
             if not ex.finished:
@@ -827,7 +838,10 @@ class Monitor:
         if status != 0:
             self.note(f"runtime delete: {err}")
         result = self.exit_info()
-        _write_atomic(self.opts.path(P.EXIT_FILE), json.dumps(result).encode())
+        try:
+            _write_atomic(self.opts.path(P.EXIT_FILE), json.dumps(result).encode())
+        except OSError as e:
+            self.note(f"cannot write {P.EXIT_FILE}: {e}")  # waiters still get the status
         for w in self.waiters:
             self._reply(w, **result)
             w.finish()
