@@ -13,9 +13,19 @@ HOT = [
     "dockyard.runtime.rootfs",
     "dockyard.runtime.execute",
 ]
-HEAVY = (
-    "json re typing dataclasses subprocess asyncio aiohttp socket inspect tempfile shutil".split()
-)
+HEAVY = [
+    "json",
+    "re",
+    "typing",
+    "dataclasses",
+    "subprocess",
+    "asyncio",
+    "aiohttp",
+    "socket",
+    "inspect",
+    "tempfile",
+    "shutil",
+]
 HEAVY += ["dockyard.store", "dockyard.engine", "dockyard.api"]
 
 
