@@ -20,16 +20,20 @@ _FLUSH_EVERY = 5.0
 async def _chores(app: web.Application) -> None:
     hub: Hub = app["hub"]
     loop = asyncio.get_running_loop()
-    next_gc = loop.time() + (hub.config.gc_interval or float("inf"))
+    interval = hub.config.gc_interval
+    # The first collection comes soon after start, to sweep what a crash left behind.
+    next_gc = loop.time() + min(interval, 60) if interval else float("inf")
     while True:
-        await asyncio.sleep(_FLUSH_EVERY)
+        await asyncio.sleep(min(_FLUSH_EVERY, interval or _FLUSH_EVERY))
         try:
             hub.flush_pulls()
             if loop.time() >= next_gc:
-                next_gc = loop.time() + hub.config.gc_interval
+                next_gc = loop.time() + interval
                 from dockyard.hub import gc
 
-                report = await loop.run_in_executor(None, gc.collect, hub.config, set(hub.locks))
+                busy = {k for k, lock in hub.locks.items() if lock.locked()}
+                report = await loop.run_in_executor(None, gc.collect, hub.config, busy)
+                hub.prune_locks()
                 log.info("gc: %s", report)
         except Exception:  # a failed chore must not stop the next one
             log.exception("background chore failed")

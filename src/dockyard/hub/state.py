@@ -51,6 +51,16 @@ class Hub:
         self.hashers.pop(upload_id, None)
         self.locks.pop(upload_id, None)
 
+    def prune_locks(self) -> None:
+        """Forget idle locks and hashes of uploads that no longer exist (purged, finished)."""
+        live = set(self.store.upload_ids())
+        for upload_id, lock in list(self.locks.items()):
+            if not lock.locked() and upload_id not in live:
+                self.forget_upload(upload_id)
+        for upload_id in list(self.hashers):
+            if upload_id not in live:
+                self.hashers.pop(upload_id, None)
+
     def flush_pulls(self) -> None:
         if not self.pulls:
             return

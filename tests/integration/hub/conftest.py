@@ -21,7 +21,8 @@ def _make_hub(tmp_path: Path, config: str = "") -> hubtools.HubProcess:
     for name, password in USERS.items():
         hubtools.add_user(data, name, password, admin=(name == "root"))
     cfg = tmp_path / "hub.toml"
-    cfg.write_text("gc_interval = 0\n" + config)
+    default = "" if "gc_interval" in config else "gc_interval = 0\n"
+    cfg.write_text(default + config)
     return hubtools.HubProcess(data, config=cfg)
 
 

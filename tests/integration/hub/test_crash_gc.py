@@ -144,3 +144,37 @@ def test_online_gc(hub: ht.HubProcess, tmp_path: Path) -> None:
     out = _gc(hub, tmp_path, gc_grace=3600, upload_ttl=1)
     assert "1 abandoned uploads" in out, out
     assert alice.call("GET", loc2).status == 404
+
+
+def test_gc_inside_the_server_while_pushing(make_hub: object) -> None:
+    hub = make_hub("gc_interval = 1\ngc_grace = 3\n")  # type: ignore[operator]
+    alice = client(hub, "alice")
+    kept: dict[str, tuple[str, dict[str, object]]] = {}
+    dropped = []
+    deadline = time.monotonic() + 8
+    i = 0
+    while time.monotonic() < deadline and i < 40:
+        layer = ht.make_layer({f"f{i}": os.urandom(2000)})
+        digest, doc = alice.push_image("alice/busy", f"t{i}", layer)
+        if i % 2:
+            assert alice.call("DELETE", f"/v2/alice/busy/manifests/t{i}").status == 202
+            dropped.append((digest, ht.sha(layer)))
+        else:
+            kept[f"t{i}"] = (digest, doc)
+        i += 1
+    assert i >= 4
+    time.sleep(5)  # past the grace period, and at least one collection more
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        if all(alice.call("HEAD", f"/v2/alice/busy/blobs/{b}").status == 404 for _, b in dropped):
+            break
+        time.sleep(0.5)
+    for digest, blob in dropped:
+        assert alice.call("GET", f"/v2/alice/busy/manifests/{digest}").status == 404
+        assert alice.call("HEAD", f"/v2/alice/busy/blobs/{blob}").status == 404
+    for tag, (digest, doc) in kept.items():
+        r = alice.call("GET", f"/v2/alice/busy/manifests/{tag}")
+        assert r.status == 200 and r.header("Docker-Content-Digest") == digest
+        for d in [doc["config"], *doc["layers"]]:  # type: ignore[list-item]
+            r = alice.call("GET", f"/v2/alice/busy/blobs/{d['digest']}")  # type: ignore[index]
+            assert r.status == 200 and ht.sha(r.body) == d["digest"]  # type: ignore[index]

@@ -320,3 +320,67 @@ def test_page_size_is_bounded_and_linked(make_hub: object) -> None:
 def test_unknown_repository_tags(hub: ht.HubProcess) -> None:
     r = client(hub, "alice").call("GET", "/v2/alice/none/tags/list")
     assert r.status == 404 and r.error_codes() == ["NAME_UNKNOWN"]
+
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+def test_docker_schema2_manifest_and_list(hub: ht.HubProcess) -> None:
+    alice = client(hub, "alice")
+    docs = {}
+    for arch in ("amd64", "arm64"):
+        layer = ht.make_layer({arch: os.urandom(100)})
+        config = ht.make_config([layer], ("linux", arch))
+        alice.push_blob("alice/dk", layer)
+        alice.push_blob("alice/dk", config)
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": ht.sha(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": ht.sha(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+        body = json.dumps(doc).encode()
+        r = alice.call(
+            "PUT", f"/v2/alice/dk/manifests/{arch}", body, {"Content-Type": DOCKER_MANIFEST}
+        )
+        assert r.status == 201
+        docs[arch] = (ht.sha(body), len(body))
+    listing = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST,
+        "manifests": [
+            {
+                "mediaType": DOCKER_MANIFEST,
+                "digest": d,
+                "size": n,
+                "platform": {"os": "linux", "architecture": arch},
+            }
+            for arch, (d, n) in docs.items()
+        ],
+    }
+    r = alice.push_manifest("alice/dk", "latest", listing, DOCKER_LIST)
+    assert r.status == 201
+    r = alice.call(
+        "GET",
+        "/v2/alice/dk/manifests/latest",
+        headers={"Accept": f"{DOCKER_MANIFEST}, {DOCKER_LIST}"},
+    )
+    assert r.header("Content-Type") == DOCKER_LIST and r.json() == listing
+    r = alice.call("GET", "/v2/alice/dk/manifests/amd64", headers={"Accept": DOCKER_MANIFEST})
+    assert r.header("Content-Type") == DOCKER_MANIFEST
+    # an index whose child sizes lie is refused
+    bad = json.loads(json.dumps(listing))
+    bad["manifests"][0]["size"] += 1
+    r = alice.push_manifest("alice/dk", "bad", bad, DOCKER_LIST)
+    assert r.status == 400 and r.error_codes() == ["MANIFEST_INVALID"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -306,6 +307,20 @@ async def signup(request: web.Request) -> web.Response:
     if not hub.config.signup:
         raise web.HTTPForbidden(text="sign-up is closed")
     form = await form_of(request)
+    # Account creation costs a scrypt hash and a row: bounded per client like logins.
+    key, now = f"signup:{request.remote}", time.monotonic()
+    wait = hub.limiter.retry_after(key, now)
+    if wait:
+        resp = render(
+            request,
+            "Sign up",
+            "<h1>Too many sign-ups</h1>",
+            status=429,
+            error=f"too many sign-ups from your address; retry in {wait} s",
+        )
+        resp.headers["Retry-After"] = str(wait)
+        return resp
+    hub.limiter.spend(key, now)
     try:
         acct = accounts.create_user(hub.conn, form.get("username", ""), form.get("password", ""))
     except (AccountError, InvalidName) as e:
