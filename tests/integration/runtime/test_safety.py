@@ -243,3 +243,28 @@ def test_init_is_not_dumpable_before_start(rt: Runtime) -> None:
     watcher_cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
     out = rt.output(watcher_cfg)
     assert "blocked" in out and "LEAK" not in out
+
+
+def test_listen_fds_are_passed_on(rt: Runtime, tmp_path: Path) -> None:
+    import subprocess
+
+    from .conftest import RUNC
+
+    f = tmp_path / "sock-standin"
+    f.write_text("activated")
+    fd = os.open(str(f), os.O_RDONLY)
+    try:
+        b = rt.bundle(make_config(["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]))
+        r = subprocess.run(
+            [RUNC, "--root", str(rt.root), "run", "--bundle", str(b), rt.new_id()],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            preexec_fn=lambda: os.dup2(fd, 3),
+            close_fds=False,
+            env={**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())},
+        )
+    finally:
+        os.close(fd)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1", "activated"]

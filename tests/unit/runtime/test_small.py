@@ -242,3 +242,31 @@ def test_features_document() -> None:
     f = features()
     assert f["ociVersionMin"] == "1.0.0" and "poststop" in f["hooks"]
     assert "rbind" in f["mountOptions"] and "CAP_KILL" in f["linux"]["capabilities"]
+
+
+def test_status_never_trusts_a_recycled_pid(tmp_path: Path) -> None:
+    import os
+
+    from dockyard.linux.process import start_time
+    from dockyard.runtime.state import oci_state, reserve, save, status
+
+    root = str(tmp_path)
+    reserve(root, "c1")
+    me = os.getpid()
+    st_ = State(
+        id="c1",
+        bundle="/b",
+        rootfs="/b/r",
+        created="t",
+        config={},
+        pid=me,
+        pid_start=start_time(me),
+    )
+    assert status(root, st_) == "running"
+    (tmp_path / "c1" / "exec.fifo").write_text("")
+    assert status(root, st_) == "created"
+    st_.pid_start = (st_.pid_start or 0) + 1  # same pid, another process
+    assert status(root, st_) == "stopped"
+    assert oci_state(root, st_)["pid"] == 0
+    save(root, st_)
+    assert (tmp_path / "c1" / "state.json").exists()
