@@ -58,6 +58,15 @@ def rename_root(name: str, old_root: str, new_root: str) -> str:
 
 
 def from_container(client: Client, container: str, src: str, dst: str, follow: bool) -> None:
+    shown_name = os.path.basename(src.rstrip("/")) or "/"
+    if follow:
+        # -L: copy what a symlink points to, under the link's own name.
+        link = stat_in_container(client, container, src)
+        if link and int(link.get("mode", 0)) & GO_MODE_SYMLINK and link.get("linkTarget"):
+            target = str(link["linkTarget"])
+            if not target.startswith("/"):
+                target = os.path.join(os.path.dirname(src.rstrip("/")) or "/", target)
+            src = os.path.normpath(target)
     resp = client.request("GET", f"/containers/{quote_path(container)}/archive", {"path": src})
     if dst == "-":
         sys.stdout.flush()
@@ -72,7 +81,7 @@ def from_container(client: Client, container: str, src: str, dst: str, follow: b
     src_base = str(stat.get("name") or os.path.basename(src.rstrip("/")) or "/")
     copy_contents = src.endswith("/.")
     if os.path.isdir(dst):
-        target_dir, new_root = dst, src_base
+        target_dir, new_root = dst, shown_name
         if copy_contents:
             new_root = ""
     else:
@@ -86,16 +95,42 @@ def from_container(client: Client, container: str, src: str, dst: str, follow: b
         target_dir, new_root = parent, os.path.basename(dst)
     uid, gid = os.getuid(), os.getgid()
 
+    links: set[str] = set()
+
     def member_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         name = rename_root(member.name, src_base, new_root).lstrip("/")
         if not name or name == ".":
             return None
-        out = tarfile.data_filter(member.replace(name=name, deep=False), path)
-        return out.replace(uid=uid, gid=gid, uname="", gname="", deep=False)
+        renamed = member.replace(name=name, deep=False)
+        return safe_member(renamed, path, links).replace(
+            uid=uid, gid=gid, uname="", gname="", deep=False
+        )
 
-    with tarfile.open(fileobj=resp, mode="r|") as archive:  # type: ignore[call-overload]
-        archive.extractall(target_dir, filter=member_filter)
-    resp.close()
+    try:
+        with tarfile.open(fileobj=resp, mode="r|") as archive:  # type: ignore[call-overload]
+            archive.extractall(target_dir, filter=member_filter)
+    except tarfile.FilterError as exc:
+        # A link pointing outside the destination (or absolute) is refused rather than
+        # written: later members could otherwise be extracted through it.
+        raise CliError(f"Error: refusing to extract {exc.tarinfo.name!r}: {exc}") from None
+    except tarfile.TarError as exc:
+        raise CliError(f"Error: bad archive from the daemon: {exc}") from None
+    finally:
+        resp.close()
+
+
+def safe_member(member: tarfile.TarInfo, dest: str, links: set[str]) -> tarfile.TarInfo:
+    """Docker copies symlinks as they are, whatever they point to; that is safe as long as
+    no later member is written *through* one. Other members get tarfile's `data` filter."""
+    parts = os.path.normpath(member.name).split("/")
+    for i in range(1, len(parts)):
+        if "/".join(parts[:i]) in links:
+            raise tarfile.OutsideDestinationError(member, os.path.join(dest, member.name))
+    if member.issym():
+        checked = tarfile.tar_filter(member, dest)
+        links.add(os.path.normpath(checked.name))
+        return checked
+    return tarfile.data_filter(member, dest)
 
 
 def _build_tar(src: str, arcname: str, archive: bool, follow: bool) -> IO[bytes]:

@@ -440,3 +440,56 @@ def test_stats_stream_prints_repeatedly(daemon: Daemon, name: str) -> None:
         assert text.decode().splitlines().count(name) >= 2
     finally:
         daemon.cli("rm", "-f", name)
+
+
+def test_cp_symlinks_as_links_or_followed(daemon: Daemon, name: str, tmp_path: Path) -> None:
+    assert (
+        daemon.cli(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo data > /tmp/real; ln -s /tmp/real /tmp/abs; exec sleep 300",
+        ).returncode
+        == 0
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while daemon.cli("exec", name, "test", "-L", "/tmp/abs").returncode != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert daemon.cli("cp", f"{name}:/tmp/abs", str(tmp_path)).returncode == 0
+        assert (tmp_path / "abs").is_symlink()
+        assert str((tmp_path / "abs").readlink()) == "/tmp/real"
+        followed = tmp_path / "followed"
+        followed.mkdir()
+        assert daemon.cli("cp", "-L", f"{name}:/tmp/abs", str(followed)).returncode == 0
+        assert (followed / "abs").read_text() == "data\n"
+    finally:
+        daemon.cli("rm", "-f", name)
+
+
+def test_large_streams_in_and_out(daemon: Daemon) -> None:
+    import hashlib
+
+    # 2 MiB holding every byte value, ctrl-p ctrl-q (0x10 0x11) included: without a TTY,
+    # stdin is data, and detach keys must not apply (Docker scans for them only with a TTY).
+    payload = bytes(range(256)) * 8192
+    piped = daemon.cli("run", "-i", "--rm", "busybox", "md5sum", input=payload, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.split()[0].decode() == hashlib.md5(payload).hexdigest()
+    big = daemon.cli(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero | tr '\\0' a; echo done >&2",
+        timeout=120,
+    )
+    assert big.returncode == 0
+    assert big.stdout == b"a" * 3_000_000
+    assert big.stderr == b"done\n"
