@@ -105,9 +105,9 @@ class _HeaderView(dict[str, object]):
     """Header context: every field renders as its column title; method fields too."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self:
-            return dict.__getitem__(self, key)
-        return key.upper()
+        title = dict.__getitem__(self, key) if key in self else key.upper()
+        # A callable, so that method fields with arguments (`.Label "app"`) render too.
+        return lambda *_args: title
 
 
 def simple_table(header: Sequence[str], rows: Iterable[Sequence[str]], minwidth: int = 10) -> str:

@@ -131,3 +131,29 @@ def test_version_and_info_reach_the_daemon(daemon: Daemon) -> None:
     assert out(version).strip().startswith("1.")
     info = daemon.cli("info", "--format", "{{.OSType}}")
     assert out(info) == "linux\n"
+
+
+def test_host_flag_and_docker_host(daemon: Daemon) -> None:
+    import os
+    import subprocess
+
+    from .conftest import DOCKYARD  # type: ignore[import-not-found]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKYARD", "DOCKER_"))}
+    env["DOCKYARD_NO_AUTOSTART"] = "1"
+    by_flag = subprocess.run(
+        [DOCKYARD, "-H", daemon.host, "images", "-q"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert by_flag.returncode == 0, by_flag.stderr
+    by_env = subprocess.run(
+        [DOCKYARD, "images", "-q"],
+        env={**env, "DOCKER_HOST": daemon.host},
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert by_env.stdout == by_flag.stdout != b""

@@ -145,3 +145,11 @@ def test_simple_fields_parsing() -> None:
     assert simple_fields("{{json .}}") is None
     assert simple_fields("{{.A.B}}") is None
     assert simple_fields("plain") == [("plain", "")]
+
+
+def test_table_header_for_method_fields() -> None:
+    rows = [{"Names": "web", "Label": lambda key: {"app": "shop"}.get(key, "")}]
+    out = render_rows(
+        'table {{.Names}}\\t{{.Label "app"}}', rows, {"Names": "NAMES", "Label": "LABEL"}
+    )
+    assert out == "NAMES     LABEL\nweb       shop\n"
