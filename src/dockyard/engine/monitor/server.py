@@ -518,6 +518,7 @@ class Monitor:
         self.execs: dict[str, Exec] = {}
         self.pending_attach: dict[str, list[Client]] = {}
         self.waiters: list[Client] = []
+        self.listeners: list[socket.socket] = []
         self.started = False
         self.started_at: int | None = None
         self.finished_at: int | None = None
@@ -713,6 +714,7 @@ class Monitor:
         self.watch(wake_r, _READ, on_wake)
         control = _listen(P.CONTROL_SOCKET)
         attach = _listen(P.ATTACH_SOCKET)
+        self.listeners = [control, attach]
         self.watch(control.fileno(), _READ, lambda _m: self._accept(control, ControlConn))
         self.watch(attach.fileno(), _READ, lambda _m: self._accept(attach, Client))
         self.report_ready({"ok": True, "pid": self.init.pid})
@@ -732,10 +734,15 @@ class Monitor:
                         self.note(traceback.format_exc())
                 self.check_sessions()
         finally:
-            control.close()
-            attach.close()
-            _unlink(P.CONTROL_SOCKET)
-            _unlink(P.ATTACH_SOCKET)
+            self.close_listeners()
+
+    def close_listeners(self) -> None:
+        for listener in self.listeners:
+            self.unwatch(listener.fileno())
+            listener.close()
+        self.listeners = []
+        _unlink(P.CONTROL_SOCKET)
+        _unlink(P.ATTACH_SOCKET)
 
     def report_ready(self, msg: dict[str, Any]) -> None:
         if self.ready_fd >= 0:
@@ -838,6 +845,8 @@ class Monitor:
         if status != 0:
             self.note(f"runtime delete: {err}")
         result = self.exit_info()
+        # Gone before anyone hears of the exit: a client that saw it never finds us alive.
+        self.close_listeners()
         try:
             _write_atomic(self.opts.path(P.EXIT_FILE), json.dumps(result).encode())
         except OSError as e:
