@@ -196,9 +196,15 @@ async def start_upload(request: web.Request, route: Route, repo: str, grant: Gra
     upload_id = secrets.token_urlsafe(24)
     hub.registry.new_upload(repo, upload_id)
     if "digest" in q:
-        want = parse_digest(q["digest"])
-        await receive(request, repo, upload_id, streamed=True)
-        return await finish(request, route, repo, upload_id, want)
+        try:
+            want = parse_digest(q["digest"])
+            await receive(request, repo, upload_id, streamed=True)
+            return await finish(request, route, repo, upload_id, want)
+        except BaseException:
+            # A monolithic upload has no session the client knows of: drop its data now.
+            hub.registry.cancel_upload(repo, upload_id)
+            hub.forget_upload(upload_id)
+            raise
     if request.content_length or request.headers.get("Transfer-Encoding") == "chunked":
         await receive(request, repo, upload_id, streamed=True)
     return web.Response(

@@ -99,6 +99,7 @@ def test_wrong_digest_keeps_blob_invisible_and_upload_open(hub: ht.HubProcess) -
     assert r.status == 400 and r.error_codes() == ["DIGEST_INVALID"]
     assert alice.call("HEAD", f"/v2/alice/d/blobs/{wrong}").status == 404
     assert alice.call("HEAD", f"/v2/alice/d/blobs/{ht.sha(data)}").status == 404
+    assert list((hub.data / "uploads").iterdir()) == []  # no session left to resume
 
     r = alice.call("POST", "/v2/alice/d/blobs/uploads/")
     loc = r.header("Location") or ""

@@ -238,7 +238,10 @@ async def star(request: web.Request) -> web.Response:
     hub = _hub(request)
     acct = need_login(request)
     await form_of(request)
-    repo = canonical(request.match_info["name"])
+    try:
+        repo = canonical(request.match_info["name"])
+    except InvalidName as e:
+        raise web.HTTPNotFound(text=str(e)) from e
     who = await request_principal(request)
     row = hub.conn.execute("SELECT private FROM repos WHERE name = ?", (repo,)).fetchone()
     if row is None or not can_see(who, RepoFacts(repo, True, bool(row["private"]))):
