@@ -86,12 +86,17 @@ def _os_error(err: int, what: str, path: str) -> OSError:
     return cls(err, f"{what} {path!r}: {os.strerror(err)}", path)
 
 
+def _takes_mode(flags: int) -> bool:
+    # O_TMPFILE includes the O_DIRECTORY bit: test all of its bits, not any.
+    return bool(flags & os.O_CREAT) or flags & os.O_TMPFILE == os.O_TMPFILE
+
+
 def _openat2(root_fd: int, path: str, flags: int, mode: int) -> int | None:
     """Open with openat2; None when openat2 itself is unavailable."""
     global _openat2_state
     how = _OpenHow(
         flags,
-        mode if flags & (os.O_CREAT | os.O_TMPFILE) else 0,
+        mode if _takes_mode(flags) else 0,
         _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS,
     )
     raw = os.fsencode(path or ".")  # openat2 (like openat) refuses an empty path
@@ -119,12 +124,15 @@ def _openat2(root_fd: int, path: str, flags: int, mode: int) -> int | None:
     raise _os_error(errno.EAGAIN, "open in root", path)
 
 
+_SLASH = ""  # marks a trailing slash: the name before it must be a directory
+
+
 def _split(path: str) -> list[str]:
-    """Path components, keeping "." ones: "file/." and "file/" must fail with
-    ENOTDIR as open(2) does, so the name before them is not the last one."""
+    """Path components, keeping "." ones and a trailing-slash marker: "file/." and
+    "file/" must fail with ENOTDIR as open(2) does, so "file" is not the last one."""
     parts = [c for c in path.split("/") if c]
     if parts and path.endswith("/"):
-        parts.append(".")
+        parts.append(_SLASH)
     return parts
 
 
@@ -180,11 +188,14 @@ def _walk(root_fd: int, path: str, flags: int, mode: int, *, mkdir: bool = False
     try:
         while todo:
             name = todo.popleft()
-            if name == ".":
+            if name in (".", _SLASH):
                 continue  # the stack holds only directories: nothing to check
             if name == "..":
                 w.up()
                 continue
+            if flags & os.O_CREAT and list(todo) == [_SLASH]:
+                # open(2) refuses O_CREAT of "name/" before even looking it up.
+                raise _os_error(errno.EISDIR, "open in root", path)
             last = not todo
             found = w.lookup(name)
             if found is None:
@@ -291,7 +302,7 @@ def mkfile_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
     existing non-directory (a device node, say) is accepted: it is a mount target.
     """
     parts = _split(path)
-    if not parts or parts[-1] in (".", ".."):
+    if not parts or parts[-1] in (".", "..", _SLASH):
         raise IsADirectoryError(errno.EISDIR, f"not a file path {path!r}", path)
     parent = mkdirall_in_root(root_fd, "/".join(parts[:-1]))
     try:

@@ -50,19 +50,33 @@ FLAGS = [
     os.O_RDONLY | os.O_CLOEXEC,
     os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+    os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+    os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
 ]
 
 
-def outcome(rfd: int, query: str, flags: int) -> tuple[str, str | int]:
+def outcome(root: str, rfd: int, query: str, flags: int) -> tuple[str, str | int]:
+    """("ok", path relative to the root) or ("err", errno); escaping fails the test."""
     try:
-        fd = paths.open_in_root(rfd, query, flags)
+        fd = paths.open_in_root(rfd, query, flags, 0o644)
     except OSError as e:
         assert e.errno is not None
         return ("err", e.errno)
     try:
-        return ("ok", os.readlink(paths.proc_fd_path(fd)))
+        got = os.readlink(paths.proc_fd_path(fd))
     finally:
         os.close(fd)
+    assert got == root or got.startswith(root + "/"), (query, got)
+    return ("ok", got[len(root) :] or "/")
+
+
+def listing(root: str) -> list[tuple[str, bool]]:
+    out = []
+    for d, dirs, files in os.walk(root):
+        out += [(os.path.relpath(os.path.join(d, n), root), True) for n in dirs]
+        out += [(os.path.relpath(os.path.join(d, n), root), False) for n in files]
+    return sorted(out)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,29 +87,33 @@ def outcome(rfd: int, query: str, flags: int) -> tuple[str, str | int]:
 def test_random_trees_never_escape(
     entries: list[tuple[str, str, str, str]], queries: list[tuple[str, int]]
 ) -> None:
+    """Twin trees: one resolved by openat2, one by the walk; same answers, same
+    files created, nothing ever resolved or created outside the root."""
     base = tempfile.mkdtemp(prefix="dockyard-paths-")
+    fds: list[int] = []
     try:
-        # A decoy tree outside the root with the same names: an escape would find it.
+        # A decoy tree outside the roots with the same names: an escape would find it.
         for d in ("a/b/c", "b/c"):
             os.makedirs(os.path.join(base, d), exist_ok=True)
-        root = os.path.join(base, "root")
-        os.mkdir(root)
-        build(root, entries)
-        rfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            for q, flags in queries:
-                paths.use_openat2(None)
-                kernel = outcome(rfd, q, flags)
-                paths.use_openat2(False)
-                walked = outcome(rfd, q, flags)
-                for kind, value in (kernel, walked):
-                    if kind == "ok":
-                        assert value == root or str(value).startswith(root + "/"), (q, value)
-                assert kernel == walked, (q, kernel, walked)
-        finally:
-            os.close(rfd)
+        roots = [os.path.join(base, "kernel"), os.path.join(base, "walk")]
+        for root in roots:
+            os.mkdir(root)
+            build(root, entries)
+            fds.append(os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+        decoy = listing(os.path.join(base, "a"))
+        for q, flags in queries:
             paths.use_openat2(None)
+            kernel = outcome(roots[0], fds[0], q, flags)
+            paths.use_openat2(False)
+            walked = outcome(roots[1], fds[1], q, flags)
+            assert kernel == walked, (q, flags, kernel, walked)
+            assert listing(roots[0]) == listing(roots[1])
+        assert listing(os.path.join(base, "a")) == decoy
+        assert sorted(os.listdir(base)) == ["a", "b", "kernel", "walk"]
     finally:
+        for fd in fds:
+            os.close(fd)
+        paths.use_openat2(None)
         shutil.rmtree(base)
 
 
