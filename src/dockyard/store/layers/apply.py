@@ -42,6 +42,7 @@ _O_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 _O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_READDIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_CACHED_DIRS = 256
+_SMALL = 1 << 16  # bodies up to this size are written from a bytes slice
 _IGNORED_XATTR_ERRORS = (errno.ENOTSUP, errno.EOPNOTSUPP)
 
 
@@ -178,12 +179,18 @@ class _Applier:
         self.overlay_xattrs = overlay_xattrs
         self.as_root = os.geteuid() == 0
         self.umask = _read_umask()
-        # Relative dir path -> O_PATH fd of that (verified) directory.
+        # Relative dir path -> O_PATH fd of that (verified) directory, and the gid a
+        # file created in it gets (the dir's own when it is setgid).
         self.dirs: dict[str, int] = {}
+        self.euid, self.egid = os.geteuid(), os.getegid()
+        self.new_gid: dict[str, int] = {"": self._gid_for(os.fstat(root_fd))}
         # Paths this layer created: whiteouts and opaque dirs only hide the others.
         self.layer_paths: set[str] = set()
         # Directory metadata, set once their content is in place (mtime, read-only modes).
         self.deferred: dict[str, tuple[int, int, int, int]] = {}
+
+    def _gid_for(self, st: os.stat_result) -> int:
+        return st.st_gid if st.st_mode & stat.S_ISGID else self.egid
 
     def close(self) -> None:
         for fd in self.dirs.values():
@@ -205,7 +212,8 @@ class _Applier:
                 ext.add(m.type, feed.read(m.size))
                 feed.skip(-m.size % t.BLOCK)
                 continue
-            ext.merge(m)
+            if ext.pending:
+                ext.merge(m)
             action = plan(m)
             body = m.size if m.has_body else 0
             try:
@@ -254,6 +262,7 @@ class _Applier:
             sub = "/".join(parts[: j + 1])
             fd = self._open_dir(cur, parts[j], sub, create)
             self._remember(sub, fd)
+            self.new_gid[sub] = self._gid_for(os.fstat(fd))
             if create:
                 # A dir holding this layer's entries: an opaque marker keeps it.
                 self.layer_paths.add(sub)
@@ -288,12 +297,14 @@ class _Applier:
         if len(dirs) > _MAX_CACHED_DIRS:
             oldest = next(iter(dirs))
             os.close(dirs.pop(oldest))
+            self.new_gid.pop(oldest, None)
 
     def _forget(self, path: str) -> None:
         """Drop cached fds at or under ``path`` (it was removed or replaced)."""
         prefix = path + "/"
         for key in [k for k in self.dirs if k == path or k.startswith(prefix)]:
             os.close(self.dirs.pop(key))
+            self.new_gid.pop(key, None)
 
     def _remove(self, parent_fd: int, name: str, path: str) -> bool:
         """Remove whatever is at ``name`` (recursively, never following links)."""
@@ -320,9 +331,19 @@ class _Applier:
             self._remove(pfd, name, a.path)
             fd = os.open(name, _O_NEWFILE, perm, dir_fd=pfd)
         try:
-            if m.size:
-                feed.copy_to(fd, m.size)
-            if self.as_root:
+            size = m.size
+            if size:
+                buf, pos = feed.buf, feed.pos
+                if pos + size <= len(buf) and size <= _SMALL:
+                    # The whole (small) body is in the current chunk: one write.
+                    if os.write(fd, buf[pos : pos + size]) != size:
+                        raise OSError(errno.EIO, "short write")
+                    feed.pos = pos + size
+                else:
+                    feed.copy_to(fd, size)
+            # A new file belongs to us and to the group the parent dir hands out;
+            # chown only when the archive wants something else.
+            if self.as_root and (m.uid != self.euid or m.gid != self.new_gid.get(a.parent)):
                 os.fchown(fd, m.uid, m.gid)
             if m.mode & 0o7000 or perm & self.umask:
                 os.fchmod(fd, m.mode)  # after fchown, which clears setuid/setgid

@@ -62,18 +62,26 @@ class _Prefixed:
 
 def chunks(stream: BinaryIO, *, chunk: int = 1 << 20) -> Iterator[bytes]:
     """Yield the decompressed content of ``stream`` in chunks of at most ``chunk`` bytes."""
+    return open_layer(stream, chunk=chunk)[1]
+
+
+def open_layer(stream: BinaryIO, *, chunk: int = 1 << 20) -> tuple[str, Iterator[bytes]]:
+    """Peek at ``stream``: its compression, and an iterator over its decompressed chunks."""
     head = stream.read(chunk)
+    kind = detect(head) if head else "plain"
+    if kind == "plain":
+        return kind, _plain(head, stream, chunk)
+    if kind == "zstd":
+        return kind, _zstd(_Prefixed(head, stream), chunk)
+    return kind, _zlib_like(kind, head, stream, chunk)
+
+
+def _plain(head: bytes, stream: BinaryIO, chunk: int) -> Iterator[bytes]:
     if not head:
         return
-    kind = detect(head)
-    if kind == "plain":
-        yield head
-        while data := stream.read(chunk):
-            yield data
-    elif kind == "zstd":
-        yield from _zstd(_Prefixed(head, stream), chunk)
-    else:
-        yield from _zlib_like(kind, head, stream, chunk)
+    yield head
+    while data := stream.read(chunk):
+        yield data
 
 
 def _zstd(src: _Prefixed, chunk: int) -> Iterator[bytes]:

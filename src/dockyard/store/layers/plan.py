@@ -53,12 +53,12 @@ class Action:
     parent: str
     name: str  # "" only for a DIR entry naming the root itself
     link: str = ""  # symlink target (verbatim) or clean hardlink target path
+    path: str = ""  # parent/name: the entry's own clean path
 
-    @property
-    def path(self) -> str:
-        if not self.parent:
-            return self.name
-        return f"{self.parent}/{self.name}" if self.name else self.parent
+    def __post_init__(self) -> None:
+        if not self.path:
+            parent, name = self.parent, self.name
+            self.path = (f"{parent}/{name}" if name else parent) if parent else name
 
 
 def clean_path(name: str, *, what: str = "path") -> str:
@@ -67,11 +67,11 @@ def clean_path(name: str, *, what: str = "path") -> str:
     A leading ``/`` and ``.`` components are dropped (as GNU tar does); ``..`` is
     resolved lexically and may not climb above the root. Returns "" for the root.
     """
-    if name.startswith("./"):
+    if name[:2] == "./":
         name = name[2:]
     if "\0" in name:
         raise LayerError(f"layer entry has a NUL byte in its {what}: {name!r}")
-    if not (name.startswith("/") or "//" in name or "/." in name or name.startswith(".")):
+    if name[:1] not in "/." and "/." not in name and "//" not in name:
         return name.rstrip("/")  # already clean: the common case
     out: list[str] = []
     for part in name.split("/"):
@@ -97,7 +97,9 @@ def plan(member: t.Member) -> Action:
     if kind is None:
         raise LayerError(f"unsupported tar entry type {member.type!r} for {member.name!r}")
     path = clean_path(member.name)
-    parent, base = split_parent(path)
+    parent, _, base = path.rpartition("/")
+    if kind is Kind.FILE and not base.startswith(WHITEOUT_PREFIX):
+        return Action(kind, parent, base, "", path)  # the common case, first
     if base.startswith(WHITEOUT_PREFIX):
         return _plan_whiteout(member.name, parent, base)
     if not path:

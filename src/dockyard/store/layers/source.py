@@ -1,9 +1,11 @@
-"""The uncompressed layer stream: decompressed, hashed and size-checked on a helper thread.
+"""The uncompressed layer stream: decompressed, hashed and size-checked.
 
-Reading, decompressing and hashing release the GIL, so doing them on one thread
-while the applier makes its syscalls on another keeps both cores busy, the way
-``tar -xz`` runs gzip in a second process. The helper only ever touches the
-input stream; the caller's thread does every filesystem operation.
+A compressed layer is decompressed and hashed on a helper thread: zlib, zstd
+and sha256 release the GIL, so both cores work, the way ``tar -xz`` runs gzip
+in a second process. A plain tar is read inline: reading and hashing it cost
+less than handing chunks between threads (each GIL hand-off waits for the
+other thread to be scheduled). Either way the caller's thread does every
+filesystem operation and the helper only ever touches the input stream.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from dockyard.store.layers.compression import chunks
+from dockyard.store.layers.compression import open_layer
 from dockyard.store.layers.errors import LayerError, LayerTooLarge
 
 CHUNK = 1 << 20
-_DEPTH = 8  # chunks buffered ahead of the applier
+_DEPTH = 8  # chunks decompressed ahead of the applier
 
 
 class LayerSource:
@@ -29,25 +32,35 @@ class LayerSource:
     """
 
     def __init__(self, stream: BinaryIO, *, max_size: int | None = None) -> None:
-        self._stream = stream
         self._max = max_size
         self._sha = hashlib.sha256()
         self._size = 0
+        self._done = False
+        self._thread: threading.Thread | None = None
         self._q: queue.Queue[bytes | BaseException] = queue.Queue(_DEPTH)
         self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=self._produce, name="layer-reader", daemon=True)
-        self._thread.start()
+        try:
+            self.compression, self._chunks = open_layer(stream, chunk=CHUNK)
+        except OSError as e:
+            raise LayerError(f"cannot read layer: {e}") from e
+        self._inline = self._counted()
+        if self.compression != "plain":
+            self._thread = threading.Thread(target=self._produce, name="layer-reader", daemon=True)
+            self._thread.start()
+
+    def _counted(self) -> Iterator[bytes]:
+        for data in self._chunks:
+            self._size += len(data)
+            if self._max is not None and self._size > self._max:
+                raise LayerTooLarge(
+                    f"layer is larger than the allowed {self._max} bytes uncompressed"
+                )
+            self._sha.update(data)
+            yield data
 
     def _produce(self) -> None:
         try:
-            for data in chunks(self._stream, chunk=CHUNK):
-                self._size += len(data)
-                if self._max is not None and self._size > self._max:
-                    raise LayerTooLarge(
-                        f"layer is larger than the allowed {self._max} bytes uncompressed"
-                    )
-                self._sha.update(data)
+            for data in self._inline:
                 if not self._put(data):
                     return
             self._put(b"")
@@ -66,7 +79,14 @@ class LayerSource:
     def next_chunk(self) -> bytes:
         if self._done:
             return b""
-        item = self._q.get()
+        if self._thread is None:
+            item: bytes | BaseException
+            try:
+                item = next(self._inline, b"")
+            except (LayerError, OSError) as e:
+                item = e
+        else:
+            item = self._q.get()
         if isinstance(item, BaseException):
             self._done = True
             if isinstance(item, OSError):
@@ -79,10 +99,12 @@ class LayerSource:
     def finish(self) -> tuple[str, int]:
         while self.next_chunk():
             pass
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         return "sha256:" + self._sha.hexdigest(), self._size
 
     def close(self) -> None:
         """Stop the helper thread (after an error, or once finished)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)

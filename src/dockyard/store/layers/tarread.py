@@ -8,6 +8,7 @@ an unbounded name or PAX record in memory.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from dataclasses import dataclass, field
 
@@ -104,30 +105,48 @@ def checksum_ok(block: bytes) -> bool:
     return (want - total) % _ADLER_MOD == 0
 
 
+# name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic+version,
+# uname, gname, devmajor, devminor, prefix
+_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s")
+
+
 def parse_header(block: bytes) -> Member:
     """Decode one non-zero 512-byte header block (before extension records apply)."""
+    (name, mode, uid, gid, size, mtime, _, typeflag, link, magic, _, _, major, minor, prefix) = (
+        _FIELDS.unpack_from(block)
+    )
     if not checksum_ok(block):
         raise LayerError("invalid tar header: checksum mismatch (not a tar archive?)")
-    name = block[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    if block[257:263] == _USTAR_MAGIC and block[345] != 0:
-        name = _str(block[345:500]) + "/" + name
-    typeflag = block[156:157]
-    m = Member(
-        name,
-        typeflag,
-        _oct(block[100:108], "mode") & 0o7777,
-        _oct(block[108:116], "uid"),
-        _oct(block[116:124], "gid"),
-        _oct(block[124:136], "size"),
-        _oct(block[136:148], "mtime") * 1_000_000_000,
-    )
-    if block[157] != 0:
-        m.linkname = _str(block[157:257])
+    try:
+        m = Member(
+            name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
+            typeflag,
+            int(mode.rstrip(b"\0 ") or b"0", 8) & 0o7777,
+            int(uid.rstrip(b"\0 ") or b"0", 8),
+            int(gid.rstrip(b"\0 ") or b"0", 8),
+            int(size.rstrip(b"\0 ") or b"0", 8),
+            int(mtime.rstrip(b"\0 ") or b"0", 8) * 1_000_000_000,
+        )
+    except ValueError:
+        # Base-256 numbers (GNU) or a malformed field: the careful path.
+        m = Member(
+            _str(name),
+            typeflag,
+            _num(mode, "mode") & 0o7777,
+            _num(uid, "uid"),
+            _num(gid, "gid"),
+            _num(size, "size"),
+            _num(mtime, "mtime") * 1_000_000_000,
+        )
+    if prefix[0] and magic[:6] == _USTAR_MAGIC:
+        m.name = _str(prefix) + "/" + m.name
+    if link[0]:
+        m.linkname = _str(link)
     if typeflag in (CHR, BLK):
-        m.devmajor = _oct(block[329:337], "devmajor")
-        m.devminor = _oct(block[337:345], "devminor")
+        m.devmajor = _oct(major, "devmajor")
+        m.devminor = _oct(minor, "devminor")
     if m.size < 0 or m.uid < 0 or m.gid < 0:
-        raise LayerError(f"invalid tar header for {name!r}: negative number")
+        raise LayerError(f"invalid tar header for {m.name!r}: negative number")
     return m
 
 
@@ -196,6 +215,16 @@ class Extensions:
             self.longname = _str(body)
         else:
             self.longlink = _str(body)
+
+    @property
+    def pending(self) -> bool:
+        """Whether any record waits to be applied to the next entry."""
+        return bool(
+            self.pax is not None
+            or self.global_pax
+            or self.longname is not None
+            or self.longlink is not None
+        )
 
     def merge(self, m: Member) -> Member:
         """Apply the pending records to entry ``m`` and forget the per-entry ones."""

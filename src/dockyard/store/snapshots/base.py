@@ -15,6 +15,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.store.snapshots.errors import (
     SnapshotError,
@@ -24,6 +25,9 @@ from dockyard.store.snapshots.errors import (
 )
 from dockyard.store.snapshots.mount import Mount
 from dockyard.store.snapshots.state import ACTIVE, COMMITTED, VIEW, Info, State, StateFile
+
+if TYPE_CHECKING:
+    from dockyard.store.layers import LayerDigests
 
 
 class Snapshotter:
@@ -106,6 +110,35 @@ class Snapshotter:
         """Bytes used by the snapshot's own tree (hardlinked inodes counted once)."""
         return _disk_usage(self.fs_dir(self._get(self.state.read(), name).id))
 
+    def changes(self, key: str) -> builtins.list[tuple[str, str]]:
+        """Docker's ``diff`` of a snapshot against its parent: ("A"|"C"|"D", "/path")."""
+        from dockyard.store.layers import tree_changes
+
+        st = self.state.read()
+        info = self._get(st, key)
+        if info.parent is None:
+            return tree_changes(self._empty_dir(), self.fs_dir(info.id))
+        return tree_changes(self.fs_dir(self._get(st, info.parent).id), self.fs_dir(info.id))
+
+    def diff(
+        self, key: str, out: BinaryIO, *, source_date_epoch: int | None = None
+    ) -> LayerDigests:
+        """Write the layer tar of a snapshot's changes against its parent to ``out``."""
+        from dockyard.store.layers import write_tree, write_tree_diff
+
+        st = self.state.read()
+        info = self._get(st, key)
+        fs = self.fs_dir(info.id)
+        if info.parent is None:
+            return write_tree(fs, out, source_date_epoch=source_date_epoch)
+        parent = self.fs_dir(self._get(st, info.parent).id)
+        return write_tree_diff(parent, fs, out, source_date_epoch=source_date_epoch)
+
+    def _empty_dir(self) -> Path:
+        empty = self.root / "empty"
+        empty.mkdir(mode=0o755, exist_ok=True)
+        return empty
+
     # --- for the drivers ----------------------------------------------------------------
 
     def snapshot_dir(self, sid: int) -> Path:
@@ -139,6 +172,8 @@ class Snapshotter:
     def _create(self, key: str, parent: str | None, kind: str) -> None:
         if not key:
             raise SnapshotError("snapshot key must not be empty")
+        if kind == VIEW and parent is None:
+            raise SnapshotError(f"view {key!r} needs a parent snapshot")
         with self.state.edit() as st:
             if key in st.snapshots:
                 raise SnapshotExists(key)

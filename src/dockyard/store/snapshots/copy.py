@@ -21,6 +21,8 @@ class CopySnapshotter(Snapshotter):
         d = self.snapshot_dir(sid)
         d.mkdir(mode=0o700)
         fs = d / "fs"
+        if kind == VIEW:
+            return  # read-only: the parent's own tree is bound, nothing is copied
         if parent is None:
             fs.mkdir(mode=0o755)
             return
@@ -35,5 +37,9 @@ class CopySnapshotter(Snapshotter):
             raise SnapshotError(f"cannot copy snapshot: {proc.stderr.strip()[:300]}")
 
     def _mounts(self, st: State, info: Info) -> list[Mount]:
-        ro = "ro" if info.kind == VIEW else "rw"
-        return [Mount("bind", str(self.fs_dir(info.id)), "", [ro, "rbind"])]
+        if info.kind == VIEW:
+            if info.parent is None:
+                raise SnapshotError(f"view {info.name!r} has no parent to show")
+            parent = self._get(st, info.parent)
+            return [Mount("bind", str(self.fs_dir(parent.id)), "", ["ro", "rbind"])]
+        return [Mount("bind", str(self.fs_dir(info.id)), "", ["rw", "rbind"])]

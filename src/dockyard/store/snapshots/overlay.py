@@ -16,11 +16,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.store.snapshots.base import Snapshotter
 from dockyard.store.snapshots.errors import SnapshotError
 from dockyard.store.snapshots.mount import Mount
 from dockyard.store.snapshots.state import ACTIVE, VIEW, Info, State
+
+if TYPE_CHECKING:
+    from dockyard.store.layers import LayerDigests
 
 # mount(2) copies at most one page of option data, NUL included.
 MAX_MOUNT_DATA = os.sysconf("SC_PAGESIZE") - 1
@@ -60,6 +64,25 @@ class OverlaySnapshotter(Snapshotter):
         link = self.links_dir / link_name(sid)
         link.unlink(missing_ok=True)
         link.symlink_to(f"../snapshots/{sid}/fs")
+
+    def lower_dirs(self, key: str) -> list[Path]:
+        """The trees under active snapshot ``key``, nearest first."""
+        st = self.state.read()
+        info = self._get(st, key)
+        return [self.fs_dir(p.id) for p in st.chain(info.parent)] if info.parent else []
+
+    def changes(self, key: str) -> list[tuple[str, str]]:
+        from dockyard.store.layers import changes
+
+        return changes(self.upper_dir(key), self.lower_dirs(key))
+
+    def diff(
+        self, key: str, out: BinaryIO, *, source_date_epoch: int | None = None
+    ) -> LayerDigests:
+        """The upper dir as a layer: overlay whiteouts become OCI ones."""
+        from dockyard.store.layers import write_diff
+
+        return write_diff(self.upper_dir(key), out, source_date_epoch=source_date_epoch)
 
     def _committed(self, sid: int) -> None:
         shutil.rmtree(self.snapshot_dir(sid) / "work", ignore_errors=True)
