@@ -16,6 +16,7 @@ from store_testlib import tar_bytes
 
 from dockyard.store.bootstrap import bootstrap_busybox
 from dockyard.store.images import ImageStore
+from dockyard.store.snapshots import CopySnapshotter
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -26,8 +27,10 @@ import io, sys
 from pathlib import Path
 from dockyard.store.images import ImageStore
 
+from dockyard.store.snapshots import CopySnapshotter
+
 root, archive, rootfs = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-store = ImageStore(root)
+store = ImageStore(root, CopySnapshotter(root / "snaps"))
 print("ready", flush=True)
 for i in range(10_000):
     with open(archive, "rb") as f:
@@ -35,14 +38,20 @@ for i in range(10_000):
     with open(rootfs, "rb") as f:
         imported = store.import_rootfs(f, f"imp:{i % 3}", ["ENV I=%d" % i])
     with open(rootfs, "rb") as f:
-        store.commit(f, imported, {"Cmd": ["true"]}, f"com:{i % 2}")
+        committed = store.commit(f, imported, {"Cmd": ["true"]}, f"com:{i % 2}")
+    store.ensure_unpacked(committed)
     store.remove(f"imp:{i % 3}", force=True)
 """
 
 
 def check_clean(root: Path) -> int:
-    store = ImageStore(root)
+    snap = CopySnapshotter(root / "snaps")
+    store = ImageStore(root, snap)
     try:
+        keys = [i.name for i in snap.list()]
+        assert not [k for k in keys if k.startswith("extract-")], keys
+        for snaprec in store.meta.list_snapshots():
+            assert snap.exists(snaprec.chain_id), snaprec
         images = store.meta.list_images()
         for rec in images:
             store.verify(rec.id)
@@ -78,6 +87,9 @@ def test_sigkill_during_writes(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            # its own process group: the kill takes helpers (cp of the copy snapshotter) too,
+            # as a service manager killing the daemon's cgroup would
+            start_new_session=True,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -85,7 +97,7 @@ def test_sigkill_during_writes(tmp_path: Path) -> None:
             proc.kill()
             pytest.fail(f"worker did not start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
         time.sleep(rng.uniform(0.0, 0.6))
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         seen_images = max(seen_images, check_clean(root))
     assert seen_images > 0, "the worker never finished one operation: kills came too early"
