@@ -239,12 +239,10 @@ def _memory(mem: dict[str, Any], v2: bool) -> list[Write]:
         out.append(("memory", "memory.soft_limit_in_bytes", _limit(reservation, False)))
     if swap is not None and swap != 0:
         out.append(("memory", "memory.memsw.limit_in_bytes", _limit(swap, False)))
-    kernel = _int(mem, "kernel", "memory")
-    if kernel is not None:
-        out.append(("memory", "memory.kmem.limit_in_bytes", _limit(kernel, False)))
-    kernel_tcp = _int(mem, "kernelTCP", "memory")
-    if kernel_tcp is not None:
-        out.append(("memory", "memory.kmem.tcp.limit_in_bytes", _limit(kernel_tcp, False)))
+    # kernel and kernelTCP are deprecated (kernel 5.16+ refuses kmem limits): ignored,
+    # as runc 1.1+ does.
+    _int(mem, "kernel", "memory")
+    _int(mem, "kernelTCP", "memory")
     if swappiness is not None and 0 <= swappiness <= 100:
         out.append(("memory", "memory.swappiness", str(swappiness)))
     elif swappiness is not None and swappiness != -1:

@@ -107,8 +107,10 @@ class Cgroup:
         dirs: dict[str, str] = {}
         first = ""
         for h in hierarchies:
-            if not h.mountpoint.startswith(CGROUP_ROOT):
+            if not h.mountpoint.startswith(CGROUP_ROOT + "/") and h.mountpoint != CGROUP_ROOT:
                 continue
+            if (h.unified and "" in dirs) or any(c in dirs for c in h.controllers):
+                continue  # the same hierarchy mounted twice: the first one counts
             if h.unified and mode == "v1":
                 continue
             if not h.unified and mode == "v2":
@@ -213,6 +215,8 @@ class Cgroup:
         controller, name, value = w
         path = posixpath.join(self._dir(controller), name)
         if not os.path.exists(path):
+            if value in ("-1", "max"):
+                return None  # "unlimited" where the knob does not exist: nothing to do
             raise CgroupError(f"cannot set {name}: not supported by this kernel or cgroup")
         try:
             _write(path, value)

@@ -311,3 +311,11 @@ def test_v2_freeze_stats_kill_destroy(v2_cgroup: Cgroup) -> None:
     assert cg.pids() == []
     cg.destroy()
     assert not os.path.exists(cg.dirs[""])
+
+
+def test_missing_knobs(cgroup: Cgroup) -> None:
+    ctrl = "" if cgroup.mode == "v2" else "memory"
+    cgroup.write_plan([(ctrl, "memory.no_such_knob", "-1")])  # unlimited: nothing to do
+    cgroup.write_plan([(ctrl, "memory.no_such_knob", "max")])
+    with pytest.raises(CgroupError, match=r"cannot set memory\.no_such_knob: not supported"):
+        cgroup.write_plan([(ctrl, "memory.no_such_knob", "5")])

@@ -219,7 +219,6 @@ def test_realtime_and_oom_and_network() -> None:
         "network": {"classID": 0x100001, "priorities": [{"name": "eth0", "priority": 5}]},
     }
     assert plan_resources(res, "v1") == [
-        ("memory", "memory.kmem.limit_in_bytes", str(1 << 30)),
         ("memory", "memory.oom_control", "1"),
         ("cpu", "cpu.rt_period_us", "1000000"),
         ("cpu", "cpu.rt_runtime_us", "950000"),
