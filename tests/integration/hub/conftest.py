@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.hub import accounts
+from dockyard.hub.db import connect
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 import hubtools
@@ -18,8 +21,13 @@ USERS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"}
 def _make_hub(tmp_path: Path, config: str = "") -> hubtools.HubProcess:
     data = tmp_path / "data"
     data.mkdir()
-    for name, password in USERS.items():
-        hubtools.add_user(data, name, password, admin=(name == "root"))
+    # Users are made in-process (the CLI path has its own tests): one process less each.
+    conn = connect(data / "hub.db")
+    try:
+        for name, password in USERS.items():
+            accounts.create_user(conn, name, password, admin=(name == "root"))
+    finally:
+        conn.close()
     cfg = tmp_path / "hub.toml"
     default = "" if "gc_interval" in config else "gc_interval = 0\n"
     cfg.write_text(default + config)
