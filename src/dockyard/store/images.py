@@ -854,12 +854,37 @@ class ImageStore:
             # lock may have leased a blob after the mark.
             swept, freed = self._drop_unreferenced(set(plan.blobs))
             removed = [chain for chain in plan.snapshots if self._remove_snapshot(chain)]
+            removed += self._sweep_unrecorded_snapshots(marked)
             if self._snapshotter is not None:
                 for key in self._stale_extract_keys():
                     with contextlib.suppress(Exception):
                         self._snapshotter.remove(key)
             ingests = self.content.sweep_ingests()
             return gcmod.GCResult(swept, freed, removed, ingests)
+
+    def _sweep_unrecorded_snapshots(self, marked: set[str]) -> builtins.list[str]:
+        """Layer snapshots (named by chain id) that a crash left unrecorded and unused."""
+        snap = self._snapshotter
+        lister = getattr(snap, "list", None)
+        if snap is None or lister is None:
+            return []
+        removed: builtins.list[str] = []
+        for _ in range(64):  # children first: each pass frees the next level of parents
+            progress = False
+            for info in lister():
+                name = str(getattr(info, "name", ""))
+                if getattr(info, "kind", "") != "committed" or not is_digest(name):
+                    continue
+                if f"snapshot:{name}" in marked or name in removed:
+                    continue
+                with contextlib.suppress(Exception):
+                    snap.remove(name)
+                    self.meta.remove_snapshot(name)
+                    removed.append(name)
+                    progress = True
+            if not progress:
+                break
+        return removed
 
     def disk_usage(self) -> dict[str, Any]:
         """``docker system df`` for images: size, shared size and unique size per image."""
