@@ -461,9 +461,7 @@ class ImageStore:
     def _remove_snapshot(self, chain: str) -> bool:
         """Remove a committed layer snapshot; keep its record if the snapshotter refuses
         (a container's snapshot may still be built on it) so that a later GC retries."""
-        snap = self._snapshotter
-        if snap is None and (self.root / "snapshots").exists():
-            snap = self.snapshotter
+        snap = self._existing_snapshotter()
         if snap is not None:
             try:
                 if snap.exists(chain):
@@ -800,7 +798,7 @@ class ImageStore:
         return unpack.unpack(self, self.resolve(ref_or_id))
 
     def _stale_extract_keys(self) -> builtins.list[str]:
-        return unpack.stale_extract_keys(self._snapshotter)
+        return unpack.stale_extract_keys(self._existing_snapshotter())
 
     # verification, GC, disk usage, prune -------------------------------------------------
 
@@ -855,16 +853,23 @@ class ImageStore:
             swept, freed = self._drop_unreferenced(set(plan.blobs))
             removed = [chain for chain in plan.snapshots if self._remove_snapshot(chain)]
             removed += self._sweep_unrecorded_snapshots(marked)
-            if self._snapshotter is not None:
+            snap = self._existing_snapshotter()
+            if snap is not None:
                 for key in self._stale_extract_keys():
                     with contextlib.suppress(Exception):
-                        self._snapshotter.remove(key)
+                        snap.remove(key)
             ingests = self.content.sweep_ingests()
             return gcmod.GCResult(swept, freed, removed, ingests)
 
+    def _existing_snapshotter(self) -> Snapshotter | None:
+        """The snapshotter, if one was given or the default one has ever been used."""
+        if self._snapshotter is None and (self.root / "snapshots").exists():
+            return self.snapshotter
+        return self._snapshotter
+
     def _sweep_unrecorded_snapshots(self, marked: set[str]) -> builtins.list[str]:
         """Layer snapshots (named by chain id) that a crash left unrecorded and unused."""
-        snap = self._snapshotter
+        snap = self._existing_snapshotter()
         lister = getattr(snap, "list", None)
         if snap is None or lister is None:
             return []

@@ -157,3 +157,20 @@ def test_gc_removes_unrecorded_layer_snapshots(tmp_path: Path) -> None:
     assert sorted(result.snapshots_removed) == [orphan, child]
     assert snap.exists(str(chain)) and snap.exists("container-1")
     store.verify(image)
+
+
+def test_default_snapshotter_is_made_lazily_and_swept_at_open(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "store")
+    image = bootstrap_busybox(store)
+    assert not (tmp_path / "store/snapshots").exists()  # nothing unpacked, nothing made
+    chain = store.ensure_unpacked(image)
+    assert store.snapshotter.exists(str(chain))
+    store.remove("busybox")  # takes its snapshot along
+    assert not store.snapshotter.exists(str(chain))
+    image = bootstrap_busybox(store)
+    chain = store.ensure_unpacked(image)
+    store.meta.remove_snapshot(str(chain))  # as if a crash lost the record...
+    store.meta.delete_image(image)  # ...and the image went too
+    reopened = ImageStore(tmp_path / "store")
+    assert reopened.recovered is not None and str(chain) in reopened.recovered.snapshots_removed
+    assert not reopened.snapshotter.exists(str(chain))
