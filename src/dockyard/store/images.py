@@ -109,6 +109,17 @@ def _ref_from_record(name: str) -> Reference:
 
 
 class ImageStore:
+    """Images under ``root``: ``content/`` (blobs), ``metadata.db``, ``snapshots/``.
+
+    Reading: ``resolve``, ``get``, ``list``, ``inspect``, ``history``, ``config``, ``layers``.
+    Writing: ``tag``, ``remove``, ``load``, ``save``/``save_oci``, ``import_rootfs``,
+    ``commit``, ``create_image`` (a pull), ``prune``, ``gc``. Containers: ``ensure_unpacked``
+    (→ the chain id to ``snapshotter.prepare`` on), ``add_image_use``/``remove_image_use``.
+    Errors are those of ``dockyard.store.errors``: ImageNotFound (404), InvalidReference and
+    InvalidImage/ArchiveError/InvalidChange (400), ConflictError/ImageInUse (409).
+    Opening the store sweeps what a crashed process left (``recovered`` says what).
+    """
+
     def __init__(
         self,
         root: Path,
