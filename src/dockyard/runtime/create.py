@@ -9,13 +9,11 @@ conmon or containerd-shim (subreapers) inherit and reap it.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import select
 
 from dockyard.linux import namespaces as ns
-from dockyard.linux.paths import mkfile_in_root, proc_fd_path
 from dockyard.linux.process import (
     SIGKILL,
     join_session_keyring,
@@ -29,14 +27,7 @@ from dockyard.linux.process import (
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import Config, load_config_file, parse_config
 from dockyard.runtime.errors import ConfigError, RuntimeErr, SetupError
-from dockyard.runtime.finalize import (
-    CapSets,
-    check_lsm,
-    compile_seccomp,
-    exec_process,
-    parse_capsets,
-)
-from dockyard.runtime.hooks import run_hooks
+from dockyard.runtime.procspec import CapSets, check_lsm, compile_seccomp, parse_capsets
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
 
@@ -162,8 +153,7 @@ def create(opts: CreateOptions) -> st_mod.State:
         return state
     except BaseException:
         if spawn.init_pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(spawn.init_pid, SIGKILL)
+            _kill(spawn.init_pid)
         if spawn.cg is not None:
             _destroy_quietly(spawn.cg)
         remove_state_dir(opts.root, opts.cid)
@@ -175,11 +165,21 @@ def create(opts: CreateOptions) -> st_mod.State:
             console.close()
 
 
+def _kill(pid: int) -> None:
+    # (try/except rather than contextlib: create's parent avoids that import.)
+    try:
+        os.kill(pid, SIGKILL)
+    except ProcessLookupError:
+        return
+
+
 def _destroy_quietly(cg: Any) -> None:
-    with contextlib.suppress(Exception):
-        cg.kill_all(SIGKILL)
-    with contextlib.suppress(Exception):
-        cg.destroy()
+    """Best effort on an error path: the original error is what the user must see."""
+    for step in (lambda: cg.kill_all(SIGKILL), cg.destroy):
+        try:
+            step()
+        except Exception:
+            continue
 
 
 class _Spawn:
@@ -234,6 +234,8 @@ class _Spawn:
             while True:
                 kind = parent.recv()["t"]
                 if kind == "hooks":
+                    from dockyard.runtime.hooks import run_hooks
+
                     run_hooks(cfg.hooks.get("prestart", []), state.encode(), "prestart")
                     run_hooks(cfg.hooks.get("createRuntime", []), state.encode(), "createRuntime")
                     parent.send("hooks-done")
@@ -243,8 +245,7 @@ class _Spawn:
                     raise SetupError(f"protocol error: unexpected message {kind!r}")
         finally:
             if stage1:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(stage1, SIGKILL)
+                _kill(stage1)
                 os.waitpid(stage1, 0)
             parent.close()
 
@@ -274,9 +275,10 @@ def _write_id_maps(pid: int, cfg: Config) -> None:
 
 def _report_and_exit(sync: Sync, e: BaseException) -> NoReturn:
     msg = str(e) if isinstance(e, (RuntimeErr, OSError)) else f"{type(e).__name__}: {e}"
-    with contextlib.suppress(OSError):
+    try:
         sync.send("error", msg=msg or type(e).__name__)
-    os._exit(1)
+    finally:
+        os._exit(1)
 
 
 def join_namespaces(ns_fds: dict[str, int]) -> None:
@@ -305,6 +307,7 @@ def _stage1(
     # Non-dumpable before touching any namespace: the container can't ptrace us or open
     # our /proc/<pid>/exe, fds or memory (runc CVE-2019-5736).
     set_dumpable(False)
+    _preload(cfg)
     join_namespaces(ns_fds)
     in_userns = "user" in ns_fds
     if cfg.new_ns("user"):
@@ -335,6 +338,18 @@ def _stage1(
     sync.send("pid", pid=pid)
 
 
+def _preload(cfg: Config) -> None:
+    """Import everything the init needs while we can: inside a user namespace the host's
+    Python library may be unreadable, and after pivot_root it is out of reach. (The parent
+    doesn't import these; here they load in parallel with its cgroup work.)"""
+    import dockyard.runtime.finalize
+    import dockyard.runtime.hooks
+    import dockyard.runtime.rootfs
+
+    if cfg.process is not None and cfg.process.terminal:
+        import dockyard.linux.terminal  # noqa: F401
+
+
 def _init(
     cfg: Config,
     opts: CreateOptions,
@@ -345,10 +360,10 @@ def _init(
     sync: Sync,
     in_userns: bool,
 ) -> NoReturn:
+    from dockyard.runtime.finalize import exec_process
+    from dockyard.runtime.hooks import run_hooks
     from dockyard.runtime.rootfs import RootfsBuilder
 
-    if cfg.process is not None and cfg.process.terminal:
-        import dockyard.linux.terminal  # noqa: F401  (needed after pivot_root, where imports fail)
     proc = cfg.process
     assert proc is not None
     go: list[bytes] = []
@@ -455,6 +470,7 @@ def _setup_terminal(
     size: tuple[int, int] | None, uid: int, root_fd: int, console: socket.socket
 ) -> None:
     from dockyard.linux import mounts as m
+    from dockyard.linux.paths import mkfile_in_root, proc_fd_path
     from dockyard.linux.terminal import make_controlling, open_pty, pty_number, send_fd, set_winsize
 
     try:

@@ -17,7 +17,8 @@ from dockyard.runtime.create import (
     write_pid_file,
 )
 from dockyard.runtime.errors import ConfigError, SetupError, StateError
-from dockyard.runtime.finalize import check_lsm, compile_seccomp, exec_process, parse_capsets
+from dockyard.runtime.finalize import exec_process
+from dockyard.runtime.procspec import check_lsm, compile_seccomp, parse_capsets
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
 

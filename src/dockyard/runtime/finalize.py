@@ -14,45 +14,14 @@ from dockyard.linux import capabilities as caps
 from dockyard.linux.paths import mkdirall_in_root, open_in_root
 from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
 from dockyard.runtime.config import Process
-from dockyard.runtime.errors import ConfigError, SetupError
-from dockyard.runtime.record import record
+from dockyard.runtime.errors import SetupError
+from dockyard.runtime.procspec import CapSets, selinux_enabled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@record
-class CapSets:
-    bounding: int
-    effective: int
-    permitted: int
-    inheritable: int
-    ambient: int
-
-
-def parse_capsets(p: Process) -> CapSets | None:
-    """The five masks of the process (None: no capabilities section, keep what we have)."""
-    if p.capabilities is None:
-        return None
-    try:
-        return CapSets(**{k: caps.parse_caps(v) for k, v in p.capabilities.items()})
-    except caps.UnknownCapability as e:
-        raise ConfigError(f"config.json: {e}") from None
-
-
-def compile_seccomp(section: dict[str, Any] | None) -> Any:
-    """Compile the seccomp section in the parent, so a bad profile fails before any fork."""
-    if not section:
-        return None
-    from dockyard.linux import seccomp  # lazy: only configs with seccomp pay for it
-
-    try:
-        return seccomp.compile_filter(section)
-    except seccomp.SeccompError as e:
-        raise ConfigError(f"seccomp: {e}") from None
 
 
 def find_executable(arg0: str, env: list[str]) -> str:
@@ -93,26 +62,6 @@ def enter_cwd(cwd: str) -> None:
         raise SetupError(f"working directory {cwd} is outside the container root")
 
 
-def _apparmor_enabled() -> bool:
-    try:
-        with open("/sys/module/apparmor/parameters/enabled") as f:
-            return f.read().strip() == "Y"
-    except OSError:
-        return False
-
-
-def _selinux_enabled() -> bool:
-    return os.path.exists("/sys/fs/selinux/enforce")
-
-
-def check_lsm(p: Process) -> None:
-    """Refuse, before forking, an LSM request this host cannot honour."""
-    if p.apparmor_profile and not _apparmor_enabled():
-        raise ConfigError(
-            f"apparmorProfile {p.apparmor_profile!r} is set but AppArmor is not enabled here"
-        )
-
-
 def apply_lsm(p: Process) -> None:
     """Ask the kernel to switch LSM context at our execve (read by the LSMs at exec)."""
     if p.apparmor_profile:
@@ -121,7 +70,7 @@ def apply_lsm(p: Process) -> None:
             path = "/proc/self/attr/exec"
         _write_attr(path, f"exec {p.apparmor_profile}")
     # Like runc's go-selinux, a label is a no-op on a host without SELinux.
-    if p.selinux_label and _selinux_enabled():
+    if p.selinux_label and selinux_enabled():
         _write_attr("/proc/self/attr/exec", p.selinux_label)
 
 
