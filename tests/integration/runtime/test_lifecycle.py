@@ -181,3 +181,24 @@ def test_nothing_left_after_delete(rt: Runtime) -> None:
         if base is not None:
             assert not (base / path.lstrip("/")).exists(), f"left {base / path}"
     assert os.listdir(rt.root) == []
+
+
+def test_run_forwards_signals(rt: Runtime) -> None:
+    import signal
+    import subprocess
+
+    from .conftest import RUNC
+
+    script = "trap 'echo got-term; exit 12' TERM; echo ready; while :; do sleep 0.1; done"
+    b = rt.bundle(make_config(["sh", "-c", script]))
+    p = subprocess.Popen(
+        [RUNC, "--root", str(rt.root), "run", "--bundle", str(b), rt.new_id()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=20)
+    assert "got-term" in out
+    assert p.returncode == 12
