@@ -106,8 +106,15 @@ class _HeaderView(dict[str, object]):
 
     def get(self, key: str, default: Any = None) -> Any:
         title = dict.__getitem__(self, key) if key in self else key.upper()
-        # A callable, so that method fields with arguments (`.Label "app"`) render too.
-        return lambda *_args: title
+
+        # A callable, so that method fields with arguments render too; Docker titles
+        # `.Label "com.example.app-name"` by the label's last part: "app name".
+        def header(*args: Any) -> Any:
+            if args:
+                return str(args[0]).split(".")[-1].replace("-", " ").replace("_", " ")
+            return title
+
+        return header
 
 
 def simple_table(header: Sequence[str], rows: Iterable[Sequence[str]], minwidth: int = 10) -> str:

@@ -44,6 +44,10 @@ def _normalize(text: bytes) -> str:
         ("port", "cmp-fixed"),
         ("logs", "cmp-fixed"),
         ("history", "busybox"),
+        ("system", "df"),
+        ("images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.Size}}"),
+        ("ps", "-a", "--format", "table {{.Names}}\t{{.Label \"a\"}}\t{{.Command}}"),
+        ("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", "cmp-vol"),
     ],
 )
 def test_same_output_as_docker(dockerd_daemon: Daemon, args: tuple[str, ...]) -> None:

@@ -152,4 +152,4 @@ def test_table_header_for_method_fields() -> None:
     out = render_rows(
         'table {{.Names}}\\t{{.Label "app"}}', rows, {"Names": "NAMES", "Label": "LABEL"}
     )
-    assert out == "NAMES     LABEL\nweb       shop\n"
+    assert out == "NAMES     app\nweb       shop\n"

@@ -158,8 +158,106 @@ def events(ctx: Context, opts: Options) -> int:
     return 0
 
 
+def _df_verbose(ctx: Context, data: dict[str, Any]) -> None:
+    from dockyard.cli.commands.containers import ps_row
+    from dockyard.cli.table import simple_table
+    from dockyard.cli.units import human_duration, truncate_id
+
+    now = time.time()
+    rows = []
+    for img in data.get("Images") or []:
+        tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"] or ["<none>:<none>"]
+        size = int(img.get("Size") or 0)
+        shared = int(img.get("SharedSize") or 0)
+        shared = max(shared, 0)
+        for ref in tags:
+            repo, _, tag = ref.rpartition(":")
+            rows.append(
+                [
+                    repo,
+                    tag,
+                    truncate_id(str(img.get("Id", ""))),
+                    human_duration(now - float(img.get("Created") or 0)) + " ago",
+                    human_size(size, 3),
+                    human_size(shared),
+                    human_size(size - shared),
+                    str(max(int(img.get("Containers") or 0), 0)),
+                ]
+            )
+    ctx.line("Images space usage:\n")
+    ctx.out(
+        simple_table(
+            [
+                "REPOSITORY",
+                "TAG",
+                "IMAGE ID",
+                "CREATED",
+                "SIZE",
+                "SHARED SIZE",
+                "UNIQUE SIZE",
+                "CONTAINERS",
+            ],
+            rows,
+        )
+    )
+    rows = []
+    for c in data.get("Containers") or []:
+        row = ps_row(c, True, now)
+        rows.append(
+            [
+                row["ID"],
+                row["Image"],
+                row["Command"],
+                row["LocalVolumes"],
+                human_size(int(c.get("SizeRw") or 0), 3),
+                row["RunningFor"],
+                row["Status"],
+                row["Names"],
+            ]
+        )
+    ctx.line("\nContainers space usage:\n")
+    ctx.out(
+        simple_table(
+            [
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "LOCAL VOLUMES",
+                "SIZE",
+                "CREATED",
+                "STATUS",
+                "NAMES",
+            ],
+            rows,
+        )
+    )
+    rows = []
+    for v in sorted(data.get("Volumes") or [], key=lambda v: str(v.get("Name", ""))):
+        usage = v.get("UsageData") or {}
+        size = int(usage.get("Size", -1))
+        rows.append(
+            [
+                str(v.get("Name", "")),
+                str(usage.get("RefCount", 0)),
+                human_size(size) if size >= 0 else "N/A",
+            ]
+        )
+    ctx.line("\nLocal Volumes space usage:\n")
+    ctx.out(simple_table(["VOLUME NAME", "LINKS", "SIZE"], rows))
+    cache = data.get("BuildCache") or []
+    ctx.line(f"\nBuild cache usage: {human_size(sum(int(b.get('Size') or 0) for b in cache))}\n")
+    ctx.out(
+        simple_table(
+            ["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"], []
+        )
+    )
+
+
 def df(ctx: Context, opts: Options) -> int:
     data = ctx.json("GET", "/system/df") or {}
+    if opts.bool("verbose") and not opts.str("format"):
+        _df_verbose(ctx, data)
+        return 0
     images = data.get("Images") or []
     containers = data.get("Containers") or []
     volumes = data.get("Volumes") or []
