@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -160,3 +161,34 @@ def test_organisation_teams_grant_push(hub: ht.HubProcess) -> None:
     assert bweb.get("/orgs/acme/settings").status == 403
     alice = client(hub, "alice")
     assert alice.call("DELETE", "/v2/acme/app/manifests/v1").status == 202
+
+
+def test_search_api_paging_and_pull_counts(hub: ht.HubProcess) -> None:
+    alice = client(hub, "alice")
+    for name in ("app-one", "app-two", "app-three"):
+        alice.push_image(f"alice/{name}", "v1")
+    alice.push_image("alice/other", "v1")
+    anon = client(hub)
+    for _ in range(3):
+        assert anon.call("GET", "/v2/alice/app-two/manifests/v1").status == 200
+    r = ht.request("GET", hub.url + "/v1/search?q=app&n=2&page=2")
+    body = r.json()
+    assert body["query"] == "app" and body["num_results"] == 3
+    assert body["page"] == 2 and body["num_pages"] == 2 and body["page_size"] == 2
+    assert len(body["results"]) == 1
+    assert set(body["results"][0]) >= {
+        "name",
+        "description",
+        "star_count",
+        "is_official",
+        "is_automated",
+    }
+    assert ht.request("GET", hub.url + "/v1/search?q=app&n=x").status == 400
+    # pull counts are written in batches every few seconds
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        results = ht.request("GET", hub.url + "/v1/search?q=app-two").json()["results"]
+        if results and results[0]["pull_count"] >= 3:
+            break
+        time.sleep(0.5)
+    assert results[0]["name"] == "alice/app-two" and results[0]["pull_count"] == 3
