@@ -46,6 +46,7 @@ _RESOLVE_IN_ROOT = 0x10
 _OPENAT2_RETRIES = 16
 
 _O_PATH_LOOKUP = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_CREAT_EXCL = os.O_CREAT | os.O_EXCL
 
 
 class PathEscapeError(OSError):
@@ -161,12 +162,13 @@ class _Walker:
         if len(self.stack) > 1:
             os.close(self.stack.pop())
 
-    def follow(self, name: str, todo: deque[str]) -> None:
-        """Queue the target of the symlink ``name`` (in the current dir) for resolution."""
+    def follow(self, link_fd: int, todo: deque[str]) -> None:
+        """Queue the target of a symlink (an O_PATH|O_NOFOLLOW fd) for resolution."""
         self.links += 1
         if self.links > MAX_SYMLINKS:
             raise _os_error(errno.ELOOP, "too many symlinks resolving", self.path)
-        target = os.readlink(name, dir_fd=self.cur)
+        # readlinkat(fd, "") reads the very link we looked at: no swap in between.
+        target = os.readlink("", dir_fd=link_fd)
         if target.startswith("/"):
             while len(self.stack) > 1:
                 os.close(self.stack.pop())
@@ -210,9 +212,13 @@ def _walk(root_fd: int, path: str, flags: int, mode: int, *, mkdir: bool = False
                     return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=w.cur)
                 raise _os_error(errno.ENOENT, "open in root", path)
             fd, st = found
-            if stat.S_ISLNK(st.st_mode) and not (last and flags & os.O_NOFOLLOW):
-                os.close(fd)
-                w.follow(name, todo)
+            # O_CREAT|O_EXCL never follows a trailing symlink, like O_NOFOLLOW.
+            nofollow = flags & os.O_NOFOLLOW or flags & _O_CREAT_EXCL == _O_CREAT_EXCL
+            if stat.S_ISLNK(st.st_mode) and not (last and nofollow):
+                try:
+                    w.follow(fd, todo)
+                finally:
+                    os.close(fd)
                 continue
             if not last:
                 if not stat.S_ISDIR(st.st_mode):
@@ -267,9 +273,10 @@ def open_in_root(
 ) -> int:
     """Open ``path`` as if the process were chroot()ed into ``root_fd``.
 
-    Absolute symlinks are taken relative to the root, ``..`` stops at the root and
-    magic links (/proc/PID/fd/N and the like) are refused. Raises OSError (with the
-    path in its message) or PathEscapeError.
+    Absolute symlinks are taken relative to the root and ``..`` stops at the root.
+    Magic links (/proc/PID/fd/N and the like) are never followed as such: openat2
+    refuses them, the walk resolves their text inside the root like any link.
+    Raises OSError (with the path in its message) or PathEscapeError.
     """
     if _openat2_enabled():
         fd = _openat2(root_fd, path, flags, mode)
