@@ -40,6 +40,8 @@ __all__ = ["SeccompError", "SeccompFilter", "compile_filter", "features"]
 _NR_SCMP_ERROR = -1
 _EEXIST = 17
 _SECCOMP_SET_MODE_FILTER = 1
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "s390x": 348, "ppc64le": 358}
 
 
@@ -118,16 +120,30 @@ class SeccompFilter:
         bpf = self.export_bpf()
         prog = _SockFprog(len(bpf) // 8, bpf)
         nr = _SYS_SECCOMP.get(os.uname().machine)
-        if nr is None:
-            raise SeccompError(f"seccomp: no seccomp(2) number for {os.uname().machine}")
-        ret = int(
-            libc.syscall(
-                ctypes.c_long(nr),
-                ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
-                ctypes.c_uint(self.kernel_flags),
-                ctypes.byref(prog),
+        if self.kernel_flags == 0:
+            # prctl(PR_SET_SECCOMP) is the same as seccomp(2) without flags, on every arch.
+            ret = int(
+                libc.prctl(
+                    ctypes.c_int(_PR_SET_SECCOMP),
+                    ctypes.c_ulong(_SECCOMP_MODE_FILTER),
+                    ctypes.byref(prog),
+                    ctypes.c_ulong(0),
+                    ctypes.c_ulong(0),
+                )
             )
-        )
+        elif nr is None:
+            raise SeccompError(
+                f"seccomp: filter flags need seccomp(2), unknown on {os.uname().machine}"
+            )
+        else:
+            ret = int(
+                libc.syscall(
+                    ctypes.c_long(nr),
+                    ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+                    ctypes.c_uint(self.kernel_flags),
+                    ctypes.byref(prog),
+                )
+            )
         if ret < 0:
             err = ctypes.get_errno()
             hint = " (needs no_new_privs or CAP_SYS_ADMIN)" if err == errno.EACCES else ""
