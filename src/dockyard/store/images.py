@@ -329,7 +329,18 @@ class ImageStore:
     def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]:
         rec = self.get(ref_or_id)
         tags = [r.familiar() for r in self.refs(rec.id) if r.digest is None]
-        return views.history(rec.id, self.config(rec.id), self.meta.layers(rec.id), tags)
+        ancestors = []
+        parent, seen = rec.parent, {rec.id}
+        while parent and parent not in seen:
+            seen.add(parent)
+            prec = self.meta.get_image(parent)
+            if prec is None:
+                break
+            with contextlib.suppress(ImageCorrupt):
+                ptags = [r.familiar() for r in self.refs(parent) if r.digest is None]
+                ancestors.append((parent, len(self.config(parent).history), ptags))
+            parent = prec.parent
+        return views.history(rec.id, self.config(rec.id), self.meta.layers(rec.id), tags, ancestors)
 
     # tags --------------------------------------------------------------------------------
 

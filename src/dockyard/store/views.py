@@ -144,8 +144,13 @@ def history(
     config: ImageConfig,
     layers: Sequence[LayerRecord],
     tags: Sequence[str],
+    ancestors: Sequence[tuple[str, int, Sequence[str]]] = (),
 ) -> list[dict[str, Any]]:
-    """``docker history``: newest first; the newest entry carries the image id and tags."""
+    """``docker history``: newest first; the newest entry carries the image id and tags.
+
+    ``ancestors`` are (image id, number of history entries, tags) of the local parent chain
+    (images made by commit): as in Docker, the entry where a parent ends shows its id.
+    """
     entries: list[dict[str, Any]] = []
     sizes = [layer.size for layer in layers]
     layer_i = 0
@@ -177,6 +182,10 @@ def history(
                     "Comment": "",
                 }
             )
+    for ancestor_id, length, ancestor_tags in ancestors:
+        if 0 < length <= len(entries):
+            entries[length - 1]["Id"] = ancestor_id
+            entries[length - 1]["Tags"] = list(ancestor_tags) or None
     entries.reverse()
     if entries:
         entries[0]["Id"] = image_id

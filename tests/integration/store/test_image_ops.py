@@ -469,6 +469,11 @@ def test_commit_from_a_diff_stream(store: ImageStore, busybox: str) -> None:
     assert cfg.history[-1].comment == "added a file" and cfg.history[-1].author == "me"
     info = store.inspect("child:1")
     assert info["Parent"] == busybox and info["Author"] == "me"
+    hist = store.history("child:1")
+    assert [h["Id"] for h in hist] == [child, busybox, "<missing>"]
+    assert hist[0]["Tags"] == ["child:1"] and hist[1]["Tags"] == ["busybox:latest"]
+    assert hist[0]["CreatedBy"] == "sh -c echo" and hist[0]["Comment"] == "added a file"
+    assert hist[0]["Size"] == len(diff)
     store.verify(child, deep=True)
     # the parent loses its tag but stays: it has a dependent child
     assert store.remove("busybox") == [{"Untagged": "busybox:latest"}]
