@@ -19,6 +19,7 @@ __all__ = [
     "Mode",
     "Write",
     "blkio_weight_to_io_weight",
+    "cgroup_dirs",
     "container_cgroup_path",
     "cpu_max",
     "parse_mountinfo_cgroups",
@@ -148,6 +149,55 @@ def container_cgroup_path(
     if cgroups_path.startswith("/"):
         return _clean(cgroups_path)
     return _clean(posixpath.join(own, cgroups_path))
+
+
+def _own_path(h: Hierarchy, own: dict[frozenset[str], str]) -> str:
+    path = own.get(h.controllers)
+    if path is None:
+        # Controllers co-mounted differently from how /proc/PID/cgroup groups them.
+        path = next((p for c, p in own.items() if c and c & h.controllers), None)
+    return path or "/"
+
+
+def cgroup_dirs(
+    hierarchies: list[Hierarchy],
+    own: dict[frozenset[str], str],
+    mode: Mode,
+    cgroups_path: str | None,
+    container_id: str,
+    systemd: bool,
+    cgroup_root: str = "/sys/fs/cgroup",
+) -> tuple[dict[str, str], str]:
+    """The container's directory in each hierarchy under ``cgroup_root``, keyed by
+    controller ("" for the v2 hierarchy), and its cgroup path in the first one.
+
+    v2 uses only the unified hierarchy; v1 only the controller ones; hybrid both (the
+    unified one just tracks the processes). A hierarchy mounted from a sub-cgroup
+    (inside a container) has that prefix taken off the path.
+    """
+    dirs: dict[str, str] = {}
+    first = ""
+    for h in hierarchies:
+        if not (h.mountpoint + "/").startswith(cgroup_root.rstrip("/") + "/"):
+            continue
+        if (h.unified and "" in dirs) or any(c in dirs for c in h.controllers):
+            continue  # the same hierarchy mounted twice: the first one counts
+        if (h.unified and mode == "v1") or (not h.unified and mode == "v2"):
+            continue
+        path = container_cgroup_path(cgroups_path, container_id, systemd, _own_path(h, own))
+        rel = path
+        root = h.root.rstrip("/")
+        if root and (path + "/").startswith(root + "/"):
+            rel = path[len(root) :] or "/"
+        d = posixpath.join(h.mountpoint, rel.lstrip("/")).rstrip("/")
+        if h.unified:
+            dirs[""] = d
+        for c in h.controllers:
+            dirs[c] = d
+        first = first or path
+    if not dirs:
+        raise CgroupError(f"no cgroup hierarchy is mounted under {cgroup_root}")
+    return dirs, first
 
 
 # --- v2 conversions -------------------------------------------------------------

@@ -19,10 +19,9 @@ from typing import Any
 from dockyard.linux.cgroup_plan import (
     V1_CONTROLLERS,
     CgroupError,
-    Hierarchy,
     Mode,
     Write,
-    container_cgroup_path,
+    cgroup_dirs,
     parse_mountinfo_cgroups,
     parse_proc_cgroup,
     plan_resources,
@@ -102,33 +101,16 @@ class Cgroup:
         """The cgroup of OCI ``linux.cgroupsPath`` (relative paths start from the
         cgroup of process ``pid``, the runtime itself by default)."""
         mode = cgroup_mode()
-        hierarchies = parse_mountinfo_cgroups(_read(f"/proc/{pid}/mountinfo"))
-        own = parse_proc_cgroup(_read(f"/proc/{pid}/cgroup"))
-        dirs: dict[str, str] = {}
-        first = ""
-        for h in hierarchies:
-            if not h.mountpoint.startswith(CGROUP_ROOT + "/") and h.mountpoint != CGROUP_ROOT:
-                continue
-            if (h.unified and "" in dirs) or any(c in dirs for c in h.controllers):
-                continue  # the same hierarchy mounted twice: the first one counts
-            if h.unified and mode == "v1":
-                continue
-            if not h.unified and mode == "v2":
-                continue
-            own_path = _own_path(h, own)
-            path = container_cgroup_path(cgroups_path, container_id, systemd, own_path)
-            rel = path
-            if h.root != "/" and (path + "/").startswith(h.root.rstrip("/") + "/"):
-                rel = path[len(h.root.rstrip("/")) :] or "/"
-            d = posixpath.join(h.mountpoint, rel.lstrip("/"))
-            if h.unified:
-                dirs[""] = d
-            for c in h.controllers:
-                dirs[c] = d
-            first = first or path
-        if not dirs:
-            raise CgroupError(f"no cgroup hierarchy is mounted under {CGROUP_ROOT}")
-        return cls(mode, dirs, first)
+        dirs, path = cgroup_dirs(
+            parse_mountinfo_cgroups(_read(f"/proc/{pid}/mountinfo")),
+            parse_proc_cgroup(_read(f"/proc/{pid}/cgroup")),
+            mode,
+            cgroups_path,
+            container_id,
+            systemd,
+            CGROUP_ROOT,
+        )
+        return cls(mode, dirs, path)
 
     def to_state(self) -> dict[str, Any]:
         """What to keep in the runtime's state dir, so that later verbs (run from
@@ -369,17 +351,6 @@ class Cgroup:
             left += _rmtree_cgroup(top, deadline)
         if left:
             raise CgroupError(f"cannot remove cgroup {self.path}: busy: {', '.join(left)}")
-
-
-def _own_path(h: Hierarchy, own: dict[frozenset[str], str]) -> str:
-    path = own.get(h.controllers)
-    if path is None:
-        # Controllers co-mounted differently from how /proc/PID/cgroup groups them.
-        for ctrls, p in own.items():
-            if ctrls and ctrls & h.controllers:
-                path = p
-                break
-    return path or "/"
 
 
 def _make_cpuset(d: str) -> None:

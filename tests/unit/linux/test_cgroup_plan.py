@@ -10,6 +10,7 @@ from dockyard.linux.cgroup_plan import (
     CgroupError,
     Hierarchy,
     blkio_weight_to_io_weight,
+    cgroup_dirs,
     container_cgroup_path,
     cpu_max,
     parse_mountinfo_cgroups,
@@ -249,3 +250,45 @@ def test_realtime_and_oom_and_network() -> None:
 def test_bad_resources(res: dict[str, Any], message: str) -> None:
     with pytest.raises(CgroupError, match=message):
         plan_resources(res, "v1")
+
+
+OWN = {
+    frozenset({"cpu", "cpuacct"}): "/user/a",
+    frozenset({"memory"}): "/docker/abc/inner",
+    frozenset({"name=systemd"}): "/",
+    frozenset(): "/init.scope",
+}
+
+
+def test_cgroup_dirs_hybrid_relative_and_subtree_mounts() -> None:
+    dirs, path = cgroup_dirs(parse_mountinfo_cgroups(MOUNTINFO), OWN, "hybrid", "box", "c1", False)
+    assert dirs == {
+        "cpu": "/sys/fs/cgroup/cpu,cpuacct/user/a/box",
+        "cpuacct": "/sys/fs/cgroup/cpu,cpuacct/user/a/box",
+        # Mounted from /docker/abc: that prefix is not part of the directory path.
+        "memory": "/sys/fs/cgroup/memory/inner/box",
+        "name=systemd": "/sys/fs/cgroup/systemd/box",
+        "": "/sys/fs/cgroup/unified/init.scope/box",
+    }
+    assert path == "/user/a/box"
+
+
+def test_cgroup_dirs_modes_and_absolute() -> None:
+    hier = parse_mountinfo_cgroups(MOUNTINFO)
+    v1, _ = cgroup_dirs(hier, OWN, "v1", None, "c1", False)
+    assert "" not in v1 and v1["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/dockyard/c1"
+    assert v1["memory"] == "/sys/fs/cgroup/memory/dockyard/c1"
+    v2_mounts = parse_mountinfo_cgroups(
+        "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+        "31 1 0:26 / /mnt/again rw - cgroup2 cgroup2 rw\n"
+    )
+    v2, path = cgroup_dirs(v2_mounts, {frozenset(): "/user.slice"}, "v2", "/m/c1", "c1", False)
+    assert v2 == {"": "/sys/fs/cgroup/m/c1"} and path == "/m/c1"
+    with pytest.raises(CgroupError, match="no cgroup hierarchy"):
+        cgroup_dirs([], {}, "v2", None, "c1", False)
+
+
+def test_cgroup_dirs_first_mount_wins() -> None:
+    twice = MOUNTINFO + "60 31 0:32 / /sys/fs/cgroup/memory2 rw - cgroup cgroup rw,memory\n"
+    dirs, _ = cgroup_dirs(parse_mountinfo_cgroups(twice), OWN, "v1", "/x", "c1", False)
+    assert dirs["memory"] == "/sys/fs/cgroup/memory/x"
