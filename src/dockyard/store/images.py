@@ -852,6 +852,16 @@ class ImageStore:
         except (ContentError, InvalidManifest, InvalidConfig, InvalidImage) as e:
             raise ImageCorrupt(f"image {rec.id}: {e}") from None
 
+    def verify_all(self, *, deep: bool = False) -> dict[str, str]:
+        """Image id → the problem, for every listed image that does not verify."""
+        problems = {}
+        for rec in self.meta.list_images():
+            try:
+                self.verify(rec.id, deep=deep)
+            except ImageCorrupt as e:
+                problems[rec.id] = str(e)
+        return problems
+
     def gc(self, *, blocking: bool = True) -> gcmod.GCResult:
         empty = gcmod.GCResult([], 0, [], [])
         with self._flock(fcntl.LOCK_EX, blocking) as locked:

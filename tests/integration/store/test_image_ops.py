@@ -519,6 +519,7 @@ def test_verify_detects_corruption(store: ImageStore, busybox: str) -> None:
         f.write(b"\0corrupt\0")
     with pytest.raises(ImageCorrupt, match="digest mismatch"):
         store.verify(busybox)
+    assert list(store.verify_all()) == [busybox]
     blob.unlink()
     with pytest.raises(ImageCorrupt, match="not found"):
         store.verify(busybox)
