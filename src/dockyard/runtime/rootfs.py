@@ -76,8 +76,16 @@ class RootfsBuilder:
         cfg = self.cfg
         prop = PROPAGATION.get(cfg.rootfs_propagation, m.MS_SLAVE | m.MS_REC)
         try:
-            # Nothing we mount may propagate back to the host's mount table.
-            m.mount(None, "/", None, prop if prop & m.MS_REC else m.MS_SLAVE | m.MS_REC, None)
+            # By default (rslave) nothing we mount propagates back to the host's mount table;
+            # rootfsPropagation may ask otherwise, as in runc.
+            m.mount(None, "/", None, prop, None)
+        except OSError as e:
+            raise _err("cannot set the propagation of /", e) from None
+        if prop & m.MS_SHARED:
+            # pivot_root refuses a new root on a shared parent mount; the bind below copies
+            # the propagation of the mount it is taken from.
+            _make_parent_mount_private(cfg.root)
+        try:
             m.mount(cfg.root, cfg.root, None, m.MS_BIND | m.MS_REC, None)
         except OSError as e:
             raise _err(f"cannot bind the root {cfg.root}", e) from None
@@ -421,6 +429,22 @@ class RootfsBuilder:
         finally:
             os.close(fd)
         self._remount(path, m.MS_RDONLY | m.MS_REC)
+
+
+def _make_parent_mount_private(root: str) -> None:
+    """Make the mount that contains `root` (the bind of the root sits on it) private."""
+    parent = os.path.dirname(root.rstrip("/")) or "/"
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            inside = parent == point or parent.startswith(point.rstrip("/") + "/")
+            if inside and len(point) > len(best):
+                best = point
+    try:
+        m.mount(None, best, None, m.MS_PRIVATE, None)
+    except OSError as e:
+        raise _err(f"cannot make {best} private for pivot_root", e) from None
 
 
 def _symlink(dirfd: int, target: str, name: str, replace: bool = False) -> None:

@@ -468,3 +468,14 @@ def test_session_keyring(rt: Runtime) -> None:
     # Without --no-new-keyring the init joined a fresh session keyring named after it.
     assert f"_ses.{own}" in keys
     assert f"_ses.{shared}" not in keys
+
+
+@pytest.mark.parametrize("prop", ["rshared", "rprivate", "rslave", "private"])
+def test_rootfs_propagation(rt: Runtime, prop: str) -> None:
+    cfg = make_config(["awk", '$5 == "/"', "/proc/self/mountinfo"])
+    cfg["linux"]["rootfsPropagation"] = prop
+    line = rt.output(cfg).strip()
+    assert line, "no root mount"
+    shared = any(f.startswith("shared:") for f in line.split(" - ")[0].split()[6:])
+    assert not shared or prop == "rshared"
+    assert str(rt.rootfs) not in Path("/proc/self/mountinfo").read_text()
