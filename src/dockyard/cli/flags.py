@@ -286,7 +286,10 @@ def check_arg_count(command: Command, args: list[str], prog: str = "dockyard") -
     lo, hi = command.min_args, command.max_args
     problem = ""
     see = "See"
-    if hi is not None and lo == hi and n != lo:
+    if hi == 0 and n > 0:
+        problem = "accepts no arguments"
+        see = "Run"
+    elif hi is not None and lo == hi and n != lo:
         plural = "argument" if lo == 1 else "arguments"
         problem = f"requires {lo} {plural}"
         see = "Run"
@@ -294,7 +297,7 @@ def check_arg_count(command: Command, args: list[str], prog: str = "dockyard") -
         plural = "argument" if lo == 1 else "arguments"
         problem = f"requires at least {lo} {plural}"
     elif hi is not None and n > hi:
-        problem = "accepts no arguments" if hi == 0 else f"requires at most {hi} arguments"
+        problem = f"requires at most {hi} arguments"
     if problem:
         raise UsageError(
             f"{prog}: '{prog} {command.name}' {problem}\n\nUsage:  {prog} {command.name} "

@@ -44,7 +44,7 @@ def _split_actions(src: str) -> list[tuple[str, str]]:
             break
         end = src.find("}}", start + 2)
         if end < 0:
-            raise TemplateError(f"unclosed action in {src!r}")
+            raise TemplateError("unclosed action")
         inner = src[start + 2 : end]
         text = src[pos:start]
         if inner.startswith("- ") or inner == "-":
@@ -392,9 +392,13 @@ def _plain(value: Any) -> Any:
 
 def _field(value: Any, name: str) -> Any:
     if isinstance(value, dict):
-        return value.get(name, MISSING)
+        # Docker executes with missingkey=error (and struct contexts have no such field).
+        found = value.get(name, MISSING)
+        if isinstance(found, _Missing):
+            raise TemplateError(f'map has no entry for key "{name}"')
+        return found
     if isinstance(value, _Missing) or value is None:
-        raise TemplateError(f"nil pointer evaluating .{name}")
+        raise TemplateError(f"nil pointer evaluating interface {{}}.{name}")
     attr = getattr(value, name, MISSING)
     if isinstance(attr, _Missing):
         raise TemplateError(f"can't evaluate field {name} in type {type(value).__name__}")

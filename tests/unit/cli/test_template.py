@@ -26,7 +26,7 @@ CONTAINER: dict[str, Any] = {
         ("{{json .Config.Cmd}}", '["sh","-c","x"]'),
         ("{{.Config.Cmd}}", "[sh -c x]"),
         ("{{.Config.Labels}}", "map[a:1 b:2]"),
-        ("{{.Nope}}", "<no value>"),
+        ('{{index .Config.Labels "zz"}}', "<no value>"),
         ("{{.Nothing}}", "<nil>"),
         ("{{.State.Running}}", "true"),
         ("{{range .Mounts}}{{.Source}};{{end}}", "/s1;/s2;"),
@@ -95,3 +95,10 @@ def test_errors(source: str) -> None:
 def test_template_is_reusable() -> None:
     t = Template("{{.Id}}")
     assert [t.render({"Id": i}) for i in "ab"] == ["a", "b"]
+
+
+def test_missing_keys_are_errors_as_in_docker() -> None:
+    with pytest.raises(TemplateError, match='map has no entry for key "Nope"'):
+        render("{{.State.Nope}}", CONTAINER)
+    with pytest.raises(TemplateError, match="nil pointer"):
+        render("{{.Nothing.Field}}", CONTAINER)

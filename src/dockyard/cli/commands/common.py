@@ -39,15 +39,8 @@ def for_each(ctx: Context, names: Iterable[str], action: Callable[[str], str | N
 
 
 def go_json_indent(value: Any) -> str:
-    """json.MarshalIndent(v, "", "    ") with Go's HTML-safe escapes."""
-    text = json.dumps(value, indent=4, ensure_ascii=False)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
+    """The docker CLI's inspect output: 4-space indent, UTF-8, no HTML escaping."""
+    return json.dumps(value, indent=4, ensure_ascii=False)
 
 
 def print_inspect(ctx: Context, objects: list[Any], fmt: str) -> None:
@@ -61,7 +54,7 @@ def print_inspect(ctx: Context, objects: list[Any], fmt: str) -> None:
         for obj in objects:
             ctx.line(template.render(obj))
     except TemplateError as exc:
-        raise CliError(f"template parsing error: {exc}") from None
+        raise CliError(f"template parsing error: template: :1: {exc}") from None
 
 
 def render_format(
@@ -76,7 +69,7 @@ def render_format(
     try:
         ctx.out(render_rows(fmt, rows, headers, minwidth=minwidth))
     except TemplateError as exc:
-        raise CliError(f"template parsing error: {exc}") from None
+        raise CliError(f"template parsing error: template: :1: {exc}") from None
 
 
 def filters_param(items: list[str]) -> str | None:

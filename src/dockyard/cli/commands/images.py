@@ -168,6 +168,14 @@ def rmi(ctx: Context, opts: Options) -> int:
     return for_each(ctx, opts.args, one)
 
 
+def rfc3339(ts: float) -> str:
+    """Go's time.Unix(ts, 0).Format(time.RFC3339) in local time ('Z' for UTC)."""
+    from datetime import datetime
+
+    text = datetime.fromtimestamp(int(ts)).astimezone().isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def history(ctx: Context, opts: Options) -> int:
     entries = ctx.json("GET", f"/images/{q(opts.args[0])}/history") or []
     trunc = not opts.bool("no_trunc")
@@ -183,15 +191,12 @@ def history(ctx: Context, opts: Options) -> int:
         if trunc:
             created_by = ellipsis(created_by, 45)
         size = int(e.get("Size") or 0)
-        from datetime import UTC, datetime
-
+        created_at = rfc3339(created)
         rows.append(
             {
                 "ID": ident,
-                "CreatedSince": human_duration(now - created) + " ago"
-                if human
-                else datetime.fromtimestamp(created, UTC).isoformat(),
-                "CreatedAt": datetime.fromtimestamp(created).astimezone().isoformat(),
+                "CreatedSince": human_duration(now - created) + " ago" if human else created_at,
+                "CreatedAt": created_at,
                 "CreatedBy": created_by,
                 "Size": human_size(size, 3) if human else str(size),
                 "Comment": str(e.get("Comment") or ""),
@@ -201,8 +206,9 @@ def history(ctx: Context, opts: Options) -> int:
         for row in rows:
             ctx.line(row["ID"])
         return 0
+    created_col = "{{.CreatedSince}}" if human else "{{.CreatedAt}}"
     fmt = opts.str("format") or (
-        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+        f"table {{{{.ID}}}}\t{created_col}\t{{{{.CreatedBy}}}}\t{{{{.Size}}}}\t{{{{.Comment}}}}"
     )
     headers = {
         "ID": "IMAGE",
