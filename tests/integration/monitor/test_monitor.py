@@ -341,3 +341,38 @@ def test_no_oom_without_pressure(containers: Any) -> None:
         "started_at": "",
         "pid": 0,
     }
+
+
+def test_control_protocol_errors(containers: Any) -> None:
+    from dockyard.engine.monitor.client import connect_unix
+
+    h, opts = containers.spawn(["sleep", "60"])
+    with pytest.raises(MonitorError, match="has no terminal"):
+        h.resize(10, 10)
+    with pytest.raises(MonitorError, match="No such exec instance"):
+        h.exec_status("nope")
+    h.start()
+    with pytest.raises(MonitorError, match="already started"):
+        h.start()
+    with pytest.raises(MonitorError, match="invalid signal"):
+        h.kill("SIGNOPE")
+    # Several requests on one connection; a bad line gets an error and the rest still work.
+    with connect_unix(str(Path(opts.state_dir, "control.sock"))) as sock:
+        sock.sendall(b'not json\n{"cmd":"bogus"}\n{"cmd":"status"}\n')
+        reader = sock.makefile("rb")
+        replies = [json.loads(reader.readline()) for _ in range(3)]
+    assert replies[0]["ok"] is False and "invalid JSON" in replies[0]["error"]
+    assert replies[1] == {"ok": False, "error": "unknown command: 'bogus'"}
+    assert replies[2]["ok"] is True and replies[2]["running"] is True
+    # An attach request that is not JSON is refused on that connection only.
+    with connect_unix(str(Path(opts.state_dir, "attach.sock"))) as sock:
+        sock.sendall(b"hello\n")
+        reply = json.loads(sock.makefile("rb").readline())
+    assert reply["ok"] is False
+    h.kill("TERM")  # sleep as PID 1 ignores it: still running
+    time.sleep(0.2)
+    assert h.status()["running"] is True
+    h.kill("KILL")
+    assert h.wait(timeout=30)["exit_code"] == 137
+    with pytest.raises(MonitorGone):
+        h.kill("KILL")
