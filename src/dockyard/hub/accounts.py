@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -88,8 +90,24 @@ def login_record(conn: sqlite3.Connection, name: str) -> tuple[Account | None, s
     return (_account(row), row["password_hash"]) if row else (None, None)
 
 
-def match_access_token(conn: sqlite3.Connection, acct: Account, secret: str) -> bool | None:
-    """None when `secret` is not one of the user's tokens, else whether it is read-only."""
+@dataclass(frozen=True)
+class Login:
+    """A successful login: who, whether only reads are allowed, and with what credential
+    (so that a refresh token dies when its password changes or its access token goes)."""
+
+    account: Account
+    read_only: bool
+    credential: str
+
+
+def _password_credential(password_hash: str) -> str:
+    return "p:" + hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+
+
+def match_access_token(
+    conn: sqlite3.Connection, acct: Account, secret: str
+) -> tuple[bool, int] | None:
+    """None when `secret` is not one of the user's tokens, else (read-only?, token id)."""
     if not secret.startswith(passwords.TOKEN_PREFIX):
         return None
     tok = conn.execute(
@@ -99,29 +117,54 @@ def match_access_token(conn: sqlite3.Connection, acct: Account, secret: str) -> 
     if tok is None:
         return None
     conn.execute("UPDATE access_tokens SET last_used = ? WHERE id = ?", (now(), tok["id"]))
-    return bool(tok["access"] == "read")
+    return tok["access"] == "read", int(tok["id"])
 
 
 def finish_login(
-    conn: sqlite3.Connection, acct: Account | None, secret: str, password_ok: bool
-) -> tuple[Account, bool] | None:
+    conn: sqlite3.Connection,
+    acct: Account | None,
+    stored: str | None,
+    secret: str,
+    password_ok: bool,
+) -> Login | None:
     if acct is None:
         return None
-    if password_ok:
-        return acct, False
-    read_only = match_access_token(conn, acct, secret)
-    return None if read_only is None else (acct, read_only)
+    if password_ok and stored:
+        return Login(acct, False, _password_credential(stored))
+    found = match_access_token(conn, acct, secret)
+    if found is None:
+        return None
+    return Login(acct, found[0], f"t:{found[1]}")
 
 
-def authenticate(conn: sqlite3.Connection, name: str, secret: str) -> tuple[Account, bool] | None:
-    """Check a password or an access token; returns the account and whether it is read-only.
+def authenticate(conn: sqlite3.Connection, name: str, secret: str) -> Login | None:
+    """Check a password or an access token.
 
     scrypt runs on every call, also for unknown names and for access tokens, so the time
     taken does not tell whether an account exists.
     """
     acct, stored = login_record(conn, name)
     ok = passwords.verify_password(secret, stored)
-    return finish_login(conn, acct, secret, ok)
+    return finish_login(conn, acct, stored, secret, ok)
+
+
+def revalidate(conn: sqlite3.Connection, name: str, credential: str) -> Login | None:
+    """The login a refresh token stands for, if its credential is still the current one."""
+    acct, stored = login_record(conn, name)
+    if acct is None:
+        return None
+    if credential.startswith("p:"):
+        if stored and hmac.compare_digest(credential, _password_credential(stored)):
+            return Login(acct, False, credential)
+        return None
+    if credential.startswith("t:") and credential[2:].isdigit():
+        tok = conn.execute(
+            "SELECT access FROM access_tokens WHERE id = ? AND user_id = ?",
+            (int(credential[2:]), acct.id),
+        ).fetchone()
+        if tok is not None:
+            return Login(acct, tok["access"] == "read", credential)
+    return None
 
 
 def principal(conn: sqlite3.Connection, acct: Account, read_only: bool = False) -> Principal:

@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 
 from dockyard.hub import passwords
-from dockyard.hub.accounts import Account, finish_login, login_record, principal
+from dockyard.hub.accounts import Login, finish_login, login_record, principal
 from dockyard.hub.errors import RegistryError, TokenError
 from dockyard.hub.scopes import parse_scopes
 from dockyard.hub.state import Hub
@@ -25,7 +25,7 @@ def _error(code: str, message: str, status: int, **headers: str) -> web.Response
     return web.json_response(err.body(), status=status, headers=headers)
 
 
-async def login(hub: Hub, request: web.Request, user: str, secret: str) -> tuple[Account, bool]:
+async def login(hub: Hub, request: web.Request, user: str, secret: str) -> Login:
     """Check credentials under the login rate limit; raises RegistryError when refused."""
     t = time.monotonic()
     keys = (f"ip:{client_key(request)}", f"user:{user}")
@@ -40,7 +40,7 @@ async def login(hub: Hub, request: web.Request, user: str, secret: str) -> tuple
     ok = await asyncio.get_running_loop().run_in_executor(
         None, passwords.verify_password, secret, stored
     )
-    result = finish_login(hub.conn, acct, secret, ok)
+    result = finish_login(hub.conn, acct, stored, secret, ok)
     if result is None:
         for k in keys:
             hub.limiter.spend(k, t)
@@ -62,16 +62,14 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
     return user, secret
 
 
-async def _issue(
-    hub: Hub, acct: Account | None, read_only: bool, scope_values: list[str]
-) -> dict[str, object]:
+async def _issue(hub: Hub, who: Login | None, scope_values: list[str]) -> dict[str, object]:
     try:
         scopes = parse_scopes(scope_values)
     except TokenError as e:
         raise RegistryError("UNSUPPORTED", str(e), status=400) from e
-    who = principal(hub.conn, acct, read_only) if acct else None
-    granted = hub.authority.grant_scopes(who, scopes, hub.registry)
-    return hub.authority.issue(acct.name if acct else "", granted)
+    p = principal(hub.conn, who.account, who.read_only) if who else None
+    granted = hub.authority.grant_scopes(p, scopes, hub.registry)
+    return hub.authority.issue(who.account.name if who else "", granted)
 
 
 def _refused(err: RegistryError) -> web.Response:
@@ -81,16 +79,18 @@ def _refused(err: RegistryError) -> web.Response:
     return web.json_response(err.body(), status=err.status, headers=headers)
 
 
+def _refresh_for(hub: Hub, who: Login) -> str:
+    return hub.authority.refresh_token(who.account.name, who.credential)
+
+
 async def get_token(request: web.Request) -> web.Response:
     hub: Hub = request.app["hub"]
     try:
         creds = basic_credentials(request)
-        acct, read_only = (None, False)
-        if creds is not None:
-            acct, read_only = await login(hub, request, *creds)
-        body = await _issue(hub, acct, read_only, request.query.getall("scope", []))
-        if acct is not None and request.query.get("offline_token") == "true":
-            body["refresh_token"] = hub.authority.refresh_token(acct.name)
+        who = await login(hub, request, *creds) if creds is not None else None
+        body = await _issue(hub, who, request.query.getall("scope", []))
+        if who is not None and request.query.get("offline_token") == "true":
+            body["refresh_token"] = _refresh_for(hub, who)
     except RegistryError as err:
         return _refused(err)
     return web.json_response(body)
@@ -104,26 +104,22 @@ async def post_token(request: web.Request) -> web.Response:
     scopes = [str(v) for v in form.getall("scope", [])]
     try:
         if grant_type == "password":
-            acct, read_only = await login(
+            who = await login(
                 hub, request, str(form.get("username", "")), str(form.get("password", ""))
             )
         elif grant_type == "refresh_token":
             try:
-                name = hub.authority.check_refresh(str(form.get("refresh_token", "")))
+                who = hub.authority.check_refresh(str(form.get("refresh_token", "")))
             except TokenError as e:
                 raise RegistryError("UNAUTHORIZED", str(e)) from e
-            acct_opt, _ = login_record(hub.conn, name)
-            if acct_opt is None:
-                raise RegistryError("UNAUTHORIZED", "unknown account")
-            acct, read_only = acct_opt, False
         else:
             raise RegistryError(
                 "UNSUPPORTED", f"unsupported grant_type: {grant_type!r}", status=400
             )
-        body = await _issue(hub, acct, read_only, scopes)
+        body = await _issue(hub, who, scopes)
         body["scope"] = " ".join(scopes)
         if form.get("access_type") == "offline" or grant_type == "refresh_token":
-            body["refresh_token"] = hub.authority.refresh_token(acct.name)
+            body["refresh_token"] = _refresh_for(hub, who)
     except RegistryError as err:
         return _refused(err)
     return web.json_response(body)

@@ -12,7 +12,7 @@ from typing import Any
 
 from dockyard.hub import jwt
 from dockyard.hub.access import Principal, allowed_actions
-from dockyard.hub.accounts import get_account, principal
+from dockyard.hub.accounts import Login, get_account, principal, revalidate
 from dockyard.hub.errors import InvalidName, RegistryError, TokenError
 from dockyard.hub.names import canonical
 from dockyard.hub.registry import Registry
@@ -102,7 +102,7 @@ class Authority:
         issued = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"token": token, "access_token": token, "expires_in": self.ttl, "issued_at": issued}
 
-    def refresh_token(self, subject: str) -> str:
+    def refresh_token(self, subject: str, credential: str) -> str:
         t = int(time.time())
         return jwt.encode(
             {
@@ -112,17 +112,21 @@ class Authority:
                 "exp": t + REFRESH_TTL,
                 "nbf": t - 1,
                 "iat": t,
+                "cred": credential,
                 "jti": secrets.token_urlsafe(16),
             },
             self.key,
         )
 
-    def check_refresh(self, token: str) -> str:
+    def check_refresh(self, token: str) -> Login:
         claims = jwt.decode(token, self.key, audience=self.service + ":refresh", issuer=self.issuer)
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub or get_account(self.conn, sub) is None:
-            raise TokenError("refresh token subject unknown")
-        return sub
+        sub, cred = claims.get("sub"), claims.get("cred")
+        if not isinstance(sub, str) or not isinstance(cred, str):
+            raise TokenError("refresh token malformed")
+        login = revalidate(self.conn, sub, cred)
+        if login is None:
+            raise TokenError("refresh token no longer valid (password changed or token revoked)")
+        return login
 
     # --- checking ------------------------------------------------------------------
 

@@ -172,6 +172,13 @@ def test_oauth2_password_and_refresh_grants(hub: ht.HubProcess) -> None:
         "POST", hub.url + "/token", form2, {"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert r.status == 200 and access_of(r.json()["access_token"])[0]["actions"] == ["pull"]
+    # changing the password ends every refresh token made from the old one
+    r = ht.hub_cli(hub.data, "user", "passwd", "alice", "--password-stdin", stdin="alice-pass-2\n")
+    assert r.returncode == 0, r.stderr
+    r = ht.request(
+        "POST", hub.url + "/token", form2, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status == 401
     bad = urllib.parse.urlencode(
         {"grant_type": "password", "username": "alice", "password": "nope-nope"}
     ).encode()

@@ -115,14 +115,14 @@ def test_accounts_and_authority(conn: sqlite3.Connection, reg: Registry) -> None
     assert accounts.authenticate(conn, "alice", "password-b") is None
     assert accounts.authenticate(conn, "nobody", "password-b") is None
     found = accounts.authenticate(conn, "alice", "password-a")
-    assert found is not None and found[0].name == "alice" and found[1] is False
+    assert found is not None and found.account.name == "alice" and not found.read_only
     token = accounts.create_access_token(conn, "alice", "ci", "read")
-    found = accounts.authenticate(conn, "alice", token)
-    assert found is not None and found[1] is True
+    by_token = accounts.authenticate(conn, "alice", token)
+    assert by_token is not None and by_token.read_only
     assert accounts.authenticate(conn, "bob", token) is None  # another user's token
 
     auth = Authority(b"k" * 32, "dockyard-hub", "dockyard-hub", 300, conn)
-    alice = accounts.principal(conn, found[0], read_only=False)
+    alice = accounts.principal(conn, found.account, read_only=False)
     scopes = parse_scopes(
         [
             "repository:alice/web:pull,push",
@@ -143,11 +143,23 @@ def test_accounts_and_authority(conn: sqlite3.Connection, reg: Registry) -> None
     other = Authority(b"z" * 32, "dockyard-hub", "dockyard-hub", 300, conn)
     with pytest.raises(TokenError):
         other.verify(body["token"])
-    assert auth.check_refresh(auth.refresh_token("alice")) == "alice"
+    refresh = auth.refresh_token("alice", found.credential)
+    assert auth.check_refresh(refresh).account.name == "alice"
     with pytest.raises(TokenError):
         auth.check_refresh(body["token"])  # an access token is not a refresh token
     with pytest.raises(TokenError):
-        auth.verify(auth.refresh_token("alice"))  # and the other way round
+        auth.verify(refresh)  # and the other way round
+    # a refresh token made from a read-only access token stays read-only, and dies with it
+    ro_refresh = auth.refresh_token("alice", by_token.credential)
+    assert auth.check_refresh(ro_refresh).read_only
+    (tok_row,) = accounts.list_access_tokens(conn, "alice")
+    accounts.revoke_access_token(conn, "alice", tok_row["id"])
+    with pytest.raises(TokenError, match="no longer valid"):
+        auth.check_refresh(ro_refresh)
+    # and one made from a password dies when the password changes
+    accounts.set_password(conn, "alice", "password-new")
+    with pytest.raises(TokenError, match="no longer valid"):
+        auth.check_refresh(refresh)
 
 
 def test_orgs_and_teams(conn: sqlite3.Connection) -> None:

@@ -362,18 +362,16 @@ async def login_post(request: web.Request) -> web.Response:
     hub = _hub(request)
     form = await form_of(request)
     nxt = request.query.get("next", "/")
-    if not nxt.startswith("/") or nxt.startswith("//"):
+    if not nxt.startswith("/") or nxt.startswith(("//", "/\\")):
         nxt = "/"
     try:
-        acct, read_only = await login(
-            hub, request, form.get("username", ""), form.get("password", "")
-        )
+        who = await login(hub, request, form.get("username", ""), form.get("password", ""))
     except RegistryError as e:
         body = _auth_form(f"/login?next={esc(nxt)}", "Log in", "Log in", csrf_token(request))
         resp = render(request, "Log in", body, status=e.status, error=e.message)
         resp.headers.update(e.headers)
         return resp
-    if read_only:
+    if who.read_only:
         body = _auth_form("/login", "Log in", "Log in", csrf_token(request))
         return render(
             request,
@@ -382,7 +380,7 @@ async def login_post(request: web.Request) -> web.Response:
             status=403,
             error="read-only access tokens cannot open a web session",
         )
-    return _start_session(request, acct, nxt)
+    return _start_session(request, who.account, nxt)
 
 
 async def logout(request: web.Request) -> web.Response:
