@@ -252,7 +252,7 @@ class ImageStore:
         if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
             if self.meta.get_image("sha256:" + s) is not None:
                 return "sha256:" + s
-            raise ImageNotFound(s)
+            raise ImageNotFound("sha256:" + s)  # Docker names it as the digest it parsed
         ref: Reference | None
         try:
             ref = parse_normalized_named(s).tagged_or_latest()

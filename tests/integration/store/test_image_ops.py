@@ -87,7 +87,7 @@ def test_lookup_rules(store: ImageStore, busybox: str) -> None:
         assert store.resolve(spelling) == busybox
     with pytest.raises(ImageNotFound, match="No such image: nosuch:latest"):
         store.resolve("nosuch")
-    with pytest.raises(ImageNotFound):
+    with pytest.raises(ImageNotFound, match=f"No such image: sha256:{'0' * 64}"):
         store.resolve("0" * 64)
     with pytest.raises(InvalidReference, match="must be lowercase"):
         store.resolve("BusyBox")
