@@ -44,9 +44,13 @@ def _normalize(text: bytes) -> str:
         ("port", "cmp-fixed"),
         ("logs", "cmp-fixed"),
         ("history", "busybox"),
+        ("history", "-H=false", "busybox"),
+        ("history", "--no-trunc", "busybox"),
+        ("images", "--digests"),
+        ("images", "-a", "--no-trunc"),
         ("system", "df"),
         ("images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.Size}}"),
-        ("ps", "-a", "--format", "table {{.Names}}\t{{.Label \"a\"}}\t{{.Command}}"),
+        ("ps", "-a", "--format", 'table {{.Names}}\t{{.Label "a"}}\t{{.Command}}'),
         ("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", "cmp-vol"),
     ],
 )
@@ -65,7 +69,7 @@ def test_same_output_as_docker(dockerd_daemon: Daemon, args: tuple[str, ...]) ->
             "busybox",
             "sh",
             "-c",
-            "echo ready; mkdir /made; exec sleep 600",
+            "echo ready >&2; mkdir /made && exec sleep 600",
         )
         assert started.returncode == 0
         d.cli("volume", "create", "cmp-vol")
@@ -105,6 +109,8 @@ def test_ps_table_matches(dockerd_daemon: Daemon) -> None:
         ("ps", "--bogus"),
         ("ps", "-x"),
         ("rename", "onlyone"),
+        ("ps", "extra"),
+        ("images", "--format", "{{nosuch .}}"),
         ("logs",),
         ("start", "nosuchcontainer"),
         ("run", "-it", "busybox", "true"),
