@@ -190,19 +190,20 @@ SPAWNER = """
 import sys
 from dockyard.engine.monitor.client import MonitorOptions, spawn_monitor
 opts = MonitorOptions.from_json(sys.argv[1])
-h = spawn_monitor(opts)
+h = spawn_monitor(opts, use_launcher=sys.argv[2] == "launcher")
 h.start()
 print(h.status()["pid"])
 """
 
 
-def test_monitor_survives_its_spawner(containers: Any) -> None:
+@pytest.mark.parametrize("how", ["launcher", "direct"])
+def test_monitor_survives_its_spawner(containers: Any, how: str) -> None:
     cid, bdir = containers.bundle(["sh", "-c", "echo started; sleep 60"])
     opts = containers.options(cid, bdir)
     containers.made.append((cid, opts.state_dir))
     # Spawn from a process that then exits, as a daemon that restarts would.
     r = subprocess.run(
-        [sys.executable, "-c", SPAWNER, opts.to_json()],
+        [sys.executable, "-c", SPAWNER, opts.to_json(), how],
         capture_output=True,
         text=True,
         timeout=60,
