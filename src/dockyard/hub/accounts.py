@@ -75,6 +75,11 @@ def set_password(conn: sqlite3.Connection, name: str, password: str) -> None:
         )
         if cur.rowcount == 0:
             raise AccountError(f"no such user: {name}")
+        # A new password ends the web sessions opened with the old one.
+        conn.execute(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM accounts WHERE name = ?)",
+            (name,),
+        )
 
 
 def set_admin(conn: sqlite3.Connection, name: str, admin: bool) -> None:

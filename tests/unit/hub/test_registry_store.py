@@ -156,8 +156,11 @@ def test_accounts_and_authority(conn: sqlite3.Connection, reg: Registry) -> None
     accounts.revoke_access_token(conn, "alice", tok_row["id"])
     with pytest.raises(TokenError, match="no longer valid"):
         auth.check_refresh(ro_refresh)
-    # and one made from a password dies when the password changes
+    # and one made from a password dies when the password changes, as do web sessions
+    sid, _ = accounts.create_session(conn, found.account)
+    assert accounts.session_account(conn, sid) is not None
     accounts.set_password(conn, "alice", "password-new")
+    assert accounts.session_account(conn, sid) is None
     with pytest.raises(TokenError, match="no longer valid"):
         auth.check_refresh(refresh)
 
