@@ -201,28 +201,43 @@ class _Applier:
 
     def run(self, feed: _Feed) -> None:
         ext = t.Extensions()
+        zero, file_kind, block_size = t.ZERO_BLOCK, Kind.FILE, t.BLOCK
         while True:
-            block = feed.block()
-            if block is None or block == t.ZERO_BLOCK:
+            # The next header, straight from the buffer when it is there (hot path).
+            pos = feed.pos
+            if pos + block_size <= len(feed.buf):
+                block: bytes | None = feed.buf[pos : pos + block_size]
+                feed.pos = pos + block_size
+            else:
+                block = feed.block()
+            if block is None or block == zero:
                 return
             m = t.parse_header(block)
             if m.type in t.EXTENSIONS:
                 if m.size > t.MAX_EXTENSION:
                     raise LayerError(f"tar extension header of {m.size} bytes is too large")
                 ext.add(m.type, feed.read(m.size))
-                feed.skip(-m.size % t.BLOCK)
+                feed.skip(-m.size % block_size)
                 continue
             if ext.pending:
                 ext.merge(m)
             action = plan(m)
             body = m.size if m.has_body else 0
             try:
-                written = self.apply(action, m, feed)
+                if action.kind is file_kind:
+                    written = self._file(action, m, feed)
+                else:
+                    written = self.apply(action, m, feed)
             except PathEscapeError as e:
                 raise LayerError(f"layer entry escapes the root: {m.name!r}") from e
             except OSError as e:
                 raise LayerError(f"cannot apply layer entry {m.name!r}: {e.strerror}") from e
-            feed.skip(body - written + (-body % t.BLOCK))
+            left = body - written + (-body % block_size)
+            if left:
+                if feed.pos + left <= len(feed.buf):
+                    feed.pos += left
+                else:
+                    feed.skip(left)
 
     def apply(self, a: Action, m: t.Member, feed: _Feed) -> int:
         """Execute one action; return how many body bytes it consumed."""

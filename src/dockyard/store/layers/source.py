@@ -2,15 +2,18 @@
 
 A compressed layer is decompressed and hashed on a helper thread: zlib, zstd
 and sha256 release the GIL, so both cores work, the way ``tar -xz`` runs gzip
-in a second process. A plain tar is read inline: reading and hashing it cost
-less than handing chunks between threads (each GIL hand-off waits for the
-other thread to be scheduled). Either way the caller's thread does every
-filesystem operation and the helper only ever touches the input stream.
+in a second process. A plain tar is read inline: a hand-off per chunk would
+make the applier wait for the helper to be scheduled. Its hashing still goes
+to a side thread the applier never waits for, but only when a core is idle:
+on a busy machine the extra thread costs more than it saves. Either way the
+caller's thread does every filesystem operation and the helpers only ever
+touch the input stream and the hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -43,19 +46,26 @@ class LayerSource:
             self.compression, self._chunks = open_layer(stream, chunk=CHUNK)
         except OSError as e:
             raise LayerError(f"cannot read layer: {e}") from e
+        self._hasher: _Hasher | None = None
+        if self.compression == "plain" and _idle_core():
+            self._hasher = _Hasher(self._sha)
         self._inline = self._counted()
         if self.compression != "plain":
             self._thread = threading.Thread(target=self._produce, name="layer-reader", daemon=True)
             self._thread.start()
 
     def _counted(self) -> Iterator[bytes]:
+        hasher = self._hasher
         for data in self._chunks:
             self._size += len(data)
             if self._max is not None and self._size > self._max:
                 raise LayerTooLarge(
                     f"layer is larger than the allowed {self._max} bytes uncompressed"
                 )
-            self._sha.update(data)
+            if hasher is None:
+                self._sha.update(data)
+            else:
+                hasher.put(data)
             yield data
 
     def _produce(self) -> None:
@@ -101,10 +111,50 @@ class LayerSource:
             pass
         if self._thread is not None:
             self._thread.join()
+        if self._hasher is not None:
+            self._hasher.close()
         return "sha256:" + self._sha.hexdigest(), self._size
 
     def close(self) -> None:
-        """Stop the helper thread (after an error, or once finished)."""
+        """Stop the helper threads (after an error, or once finished)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._hasher is not None:
+            self._hasher.close()
+
+
+def _idle_core() -> bool:
+    """Whether another core is likely free for a helper thread right now."""
+    cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return False
+    return cpus > 1 and load < cpus - 1
+
+
+class _Hasher:
+    """Feeds chunks to a hash on its own thread (sha256 releases the GIL)."""
+
+    def __init__(self, sha: hashlib._Hash) -> None:
+        self._sha = sha
+        self._q: queue.Queue[bytes | None] = queue.Queue(_DEPTH * 2)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="layer-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        update, get = self._sha.update, self._q.get
+        while (data := get()) is not None:
+            update(data)
+
+    def put(self, data: bytes) -> None:
+        self._q.put(data)
+
+    def close(self) -> None:
+        """Wait until every chunk put so far is hashed."""
+        if not self._closed:
+            self._closed = True
+            self._q.put(None)
+            self._thread.join()

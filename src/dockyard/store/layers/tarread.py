@@ -198,15 +198,17 @@ def _pax_time_ns(value: bytes) -> int:
 class Extensions:
     """Accumulates PAX and GNU extension records until the entry they describe arrives."""
 
-    __slots__ = ("global_pax", "longlink", "longname", "pax")
+    __slots__ = ("global_pax", "longlink", "longname", "pax", "pending")
 
     def __init__(self) -> None:
         self.global_pax: dict[str, bytes] = {}
         self.pax: dict[str, bytes] | None = None
         self.longname: str | None = None
         self.longlink: str | None = None
+        self.pending = False  # whether any record waits for the next entry
 
     def add(self, kind: bytes, body: bytes) -> None:
+        self.pending = True
         if kind == PAX_X:
             self.pax = parse_pax(body)
         elif kind == PAX_G:
@@ -215,16 +217,6 @@ class Extensions:
             self.longname = _str(body)
         else:
             self.longlink = _str(body)
-
-    @property
-    def pending(self) -> bool:
-        """Whether any record waits to be applied to the next entry."""
-        return bool(
-            self.pax is not None
-            or self.global_pax
-            or self.longname is not None
-            or self.longlink is not None
-        )
 
     def merge(self, m: Member) -> Member:
         """Apply the pending records to entry ``m`` and forget the per-entry ones."""
@@ -236,6 +228,7 @@ class Extensions:
             self.longlink = None
         pax = self.pax
         self.pax = None
+        self.pending = bool(self.global_pax)
         if self.global_pax:
             pax = {**self.global_pax, **(pax or {})}
         if pax:
