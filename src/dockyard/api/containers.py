@@ -272,6 +272,10 @@ async def attach(app: App, req: Request) -> Reply:
     connected: asyncio.Future[_Conn] = loop.create_future()
 
     async def connect(state_dir: str) -> None:
+        if not state_dir:  # the start failed: end the stream
+            if not connected.done():
+                connected.set_exception(Conflict("the container did not start"))
+            return
         try:
             conn = await streams.open_attach(state_dir, want_in, want_out, want_err, keys)
         except BaseException as e:

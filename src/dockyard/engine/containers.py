@@ -348,7 +348,24 @@ class Engine:
             if c.removing:
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
             c.manually_stopped = False
-            self._start_locked(c)
+            try:
+                self._start_locked(c)
+            except BaseException as e:
+                self._fail_attach_waiters(c.id)
+                if c.host_config.get("AutoRemove"):
+                    threading.Thread(target=self._auto_remove, args=(c.id,), daemon=True).start()
+                msg = str(e)
+                if (
+                    isinstance(e, EngineError)
+                    and not isinstance(e, InvalidParameter)
+                    and (
+                        "executable file not found" in msg
+                        or "no such file" in msg.lower()
+                        or "permission denied" in msg.lower()
+                    )
+                ):
+                    raise InvalidParameter(msg) from None
+                raise
 
     def _volume_paths(self, c: Container) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """Host dirs of the container's volumes (named by name, anonymous by target), and
@@ -484,6 +501,14 @@ class Engine:
             self._exited[cid] = threading.Event()
         self._event(c, "start")
         self._watch(c, handle)
+
+    def _fail_attach_waiters(self, cid: str) -> None:
+        """Release clients attached before a start that failed ("" means: no stream)."""
+        with self._lock:
+            waiters = self._attach_ready.pop(cid, [])
+        for ready in waiters:
+            with contextlib.suppress(Exception):
+                ready("")
 
     def _start_failed(self, c: Container, e: BaseException) -> None:
         c.state.error = str(e)

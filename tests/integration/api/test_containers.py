@@ -8,6 +8,7 @@ import socket
 import tarfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -224,7 +225,7 @@ def test_list_filters_and_limit(api: Any) -> None:
     assert a in filt({"ancestor": ["busybox"]})
     assert len(api.get("/containers/json", params={"all": 1, "limit": 1}).json()) == 1
     assert api.get("/containers/json", params={"filters": '{"status":["bogus"]}'}).status == 400
-    entry = [c for c in api.get("/containers/json").json() if c["Id"] == b][0]
+    entry = next(c for c in api.get("/containers/json").json() if c["Id"] == b)
     assert entry["Names"] == ["/flt-b"] and entry["State"] == "running"
     assert entry["Status"].startswith("Up ")
     api.delete(f"/containers/{a}")
@@ -260,7 +261,7 @@ def test_archive_roundtrip_and_no_escape(api: Any) -> None:
         assert member is not None
         assert (
             member.read()
-            == open(f"/proc/{api.inspect(cid)['State']['Pid']}/root/etc/passwd", "rb").read()
+            == Path(f"/proc/{api.inspect(cid)['State']['Pid']}/root/etc/passwd").read_bytes()
         )
     # Upload a file, then read it back with exec.
     buf = io.BytesIO()
@@ -278,7 +279,7 @@ def test_archive_roundtrip_and_no_escape(api: Any) -> None:
     )
     assert r.status == 200, r
     pid = api.inspect(cid)["State"]["Pid"]
-    assert open(f"/proc/{pid}/root/etc/up.txt", "rb").read() == b"uploaded\n"
+    assert Path(f"/proc/{pid}/root/etc/up.txt").read_bytes() == b"uploaded\n"
     r = api.get(f"/containers/{cid}/archive", params={"path": "/nope"})
     assert r.status == 404
     api.delete(f"/containers/{cid}", params={"force": 1})
@@ -321,7 +322,7 @@ def test_volumes_and_binds_in_containers(api: Any, tmp_path: Any) -> None:
     mounts = {m["Destination"]: m for m in api.inspect(cid)["Mounts"]}
     assert mounts["/vol"]["Name"] == "named-v" and mounts["/ro"]["RW"] is False
     v = api.get("/volumes/named-v").json()
-    assert open(v["Mountpoint"] + "/f").read() == "v\n"
+    assert Path(v["Mountpoint"], "f").read_text() == "v\n"
     r = api.delete("/volumes/named-v")
     assert r.status == 409 and "volume is in use" in r.message
     cid2, code = api.run(["cat", "/again/f"], HostConfig={"Binds": ["named-v:/again"]})
@@ -389,7 +390,6 @@ def test_commit_makes_a_runnable_image(api: Any) -> None:
         params={"container": cid, "repo": "committed", "tag": "t1"},
     )
     assert r.status == 201, r
-    cid2, code = api.run([], Image="committed:t1") if False else (None, None)
     c2 = api.create(Image="committed:t1")
     api.start(c2)
     assert api.wait(c2) == 0
