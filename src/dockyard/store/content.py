@@ -362,19 +362,31 @@ class ContentStore:
                 newest = max((p.stat().st_mtime for p in d.iterdir()), default=d.stat().st_mtime)
             except OSError:
                 continue
-            # A "put-" ingest is named after one process and one call: once no one holds its
-            # lock it can never be resumed, so it goes at once; a half-made one (no data file
-            # yet) is left alone for a minute in case its writer is about to lock it.
-            ephemeral = d.name.startswith(EPHEMERAL_PREFIX) and (
-                (d / "data").exists() or now - newest > 60
-            )
-            if not ephemeral and now - newest < ttl:
+            # A "put-<pid>-…" ingest belongs to one call of one process: it can never be
+            # resumed, so it goes as soon as that process is gone (a live writer may not have
+            # taken its lock yet, so its pid, not the lock, is what counts).
+            if not _dead_ephemeral(d.name) and now - newest < ttl:
                 continue
             if not _try_lock_dir(d):
                 continue
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d.name)
         return removed
+
+
+def _dead_ephemeral(name: str) -> bool:
+    if not name.startswith(EPHEMERAL_PREFIX):
+        return False
+    pid = name[len(EPHEMERAL_PREFIX) :].split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _try_lock_dir(d: Path) -> bool:
