@@ -39,7 +39,7 @@ def _normalize(text: bytes) -> str:
         ("inspect", "--format", "{{range .Config.Env}}[{{.}}]{{end}}", "cmp-fixed"),
         ("inspect", "cmp-fixed"),
         ("image", "inspect", "busybox"),
-        ("top", "cmp-fixed"),
+        ("top", "cmp-fixed", "-o", "pid,comm"),
         ("diff", "cmp-fixed"),
         ("port", "cmp-fixed"),
         ("logs", "cmp-fixed"),
