@@ -12,9 +12,11 @@ a fresh file is started; files beyond ``max_file`` are deleted. ``max_size <= 0`
 rotation.
 
 Reading: :func:`read_logs` yields :class:`LogEntry` from the oldest rotated file to the
-current one, filtered by ``since``/``until`` (seconds since the epoch, inclusive) and limited
-to the last ``tail`` entries; with ``follow`` it keeps reading new entries, across rotation,
-until ``stop()`` returns true (e.g. the container exited) and everything has been drained.
+current one, filtered by ``since``/``until`` (seconds since the epoch, inclusive; a float
+keeps about a quarter of a microsecond at today's epoch) and limited to the last ``tail``
+entries (found by reading backwards, so ``--tail`` on a big log is cheap); with ``follow``
+it keeps reading new entries, across rotation, until ``stop()`` returns true (e.g. the
+container exited) and everything has been drained.
 :func:`follow_logs` is the same for asyncio code. This module imports only the standard
 library: the per-container monitor process uses the writer.
 """
@@ -280,8 +282,8 @@ def select_entries(
     """Filter by time window (inclusive, seconds) and keep the last ``tail`` entries."""
     import collections
 
-    since_ns = None if since is None else int(since * 1e9)
-    until_ns = None if until is None else int(until * 1e9)
+    since_ns = None if since is None else round(since * 1e9)
+    until_ns = None if until is None else round(until * 1e9)
     keep: collections.deque[LogEntry] | list[LogEntry]
     keep = collections.deque(maxlen=tail) if tail is not None and tail >= 0 else []
     if tail == 0:
@@ -347,6 +349,10 @@ class _Follower:
         self._f = f
         self._pending = b""
 
+    @property
+    def file(self) -> BinaryIO | None:
+        return self._f
+
     def poll(self) -> list[LogEntry]:
         """Entries appended since the last poll (possibly from a file rotated meanwhile)."""
         out: list[LogEntry] = []
@@ -382,6 +388,70 @@ class _Follower:
             self._f = None
 
 
+def _lines_backwards(f: BinaryIO, end: int) -> Iterator[bytes]:
+    """Complete lines of ``f[:end]``, last first (``end`` must follow a newline)."""
+    pos = end
+    rest = b""
+    while pos > 0:
+        size = min(65536, pos)
+        pos -= size
+        f.seek(pos)
+        buf = f.read(size) + rest
+        lines = buf.split(b"\n")
+        rest = lines[0]  # may continue in the previous chunk
+        for line in reversed(lines[1:]):
+            if line:
+                yield line
+        if len(rest) > _MAX_RECORD:
+            rest = b""  # no record is this long: drop it rather than grow without bound
+    if rest:
+        yield rest
+
+
+def _newest_first(
+    f: BinaryIO, end: int, until_ns: int | None, want: int, out: list[LogEntry]
+) -> None:
+    for raw in _lines_backwards(f, end):
+        if len(out) >= want:
+            return
+        try:
+            e = decode_line(raw)
+        except LogError:
+            continue
+        if until_ns is None or e.time_ns <= until_ns:
+            out.append(e)
+
+
+def _tail_history(path: str, follower: _Follower, tail: int, until: float | None) -> list[LogEntry]:
+    """The last ``tail`` entries, reading the files backwards (``--tail`` on a big log)."""
+    until_ns = None if until is None else round(until * 1e9)
+    found: list[LogEntry] = []
+    held = follower.file
+    if held is not None:
+        # Up to the last complete line: the follower goes on from there.
+        end = os.fstat(held.fileno()).st_size
+        while end > 0:
+            held.seek(end - 1)
+            if held.read(1) == b"\n":
+                break
+            end -= 1
+        _newest_first(held, end, until_ns, tail, found)
+        held.seek(end)
+    rotated = [p for p in log_files(path) if p != path]
+    for p in reversed(rotated):
+        if len(found) >= tail:
+            break
+        try:
+            with open(p, "rb") as f:
+                if os.fstat(f.fileno()).st_ino == follower.inode:
+                    continue
+                _newest_first(f, os.fstat(f.fileno()).st_size, until_ns, tail, found)
+        except FileNotFoundError:
+            continue
+    found.reverse()
+    return found
+
+
 def _history_and_follower(
     path: str, tail: int | None, since: float | None, until: float | None, follow: bool
 ) -> tuple[list[LogEntry], _Follower | None]:
@@ -389,18 +459,23 @@ def _history_and_follower(
     # history is read is seen exactly once; a rotated file that is the one it holds (a
     # rotation raced with us) is not read twice.
     follower = _Follower(path, start_at_end=False)
+    if tail is not None and tail >= 0 and since is None:
+        history = _tail_history(path, follower, tail, until) if tail > 0 else []
+        if tail == 0 and follower.file is not None:
+            follower.file.seek(0, os.SEEK_END)
+    else:
 
-    def all_entries() -> Iterator[LogEntry]:
-        for p in log_files(path)[:-1] if os.path.exists(path) else log_files(path):
-            try:
-                if os.stat(p).st_ino == follower.inode:
+        def all_entries() -> Iterator[LogEntry]:
+            for p in log_files(path)[:-1] if os.path.exists(path) else log_files(path):
+                try:
+                    if os.stat(p).st_ino == follower.inode:
+                        continue
+                except FileNotFoundError:
                     continue
-            except FileNotFoundError:
-                continue
-            yield from _read_file(p)
-        yield from follower.poll()
+                yield from _read_file(p)
+            yield from follower.poll()
 
-    history = select_entries(all_entries(), tail=tail, since=since, until=until)
+        history = select_entries(all_entries(), tail=tail, since=since, until=until)
     if not follow:
         follower.close()
         return history, None
@@ -408,9 +483,9 @@ def _history_and_follower(
 
 
 def _in_window(e: LogEntry, since: float | None, until: float | None) -> bool:
-    if since is not None and e.time_ns < int(since * 1e9):
+    if since is not None and e.time_ns < round(since * 1e9):
         return False
-    return not (until is not None and e.time_ns > int(until * 1e9))
+    return not (until is not None and e.time_ns > round(until * 1e9))
 
 
 def read_logs(
@@ -437,7 +512,7 @@ def read_logs(
             # Past `until` (wall clock) nothing newer can qualify: drain once and end.
             stopping = (stop is not None and stop()) or (until is not None and time.time() > until)
             for e in follower.poll():
-                if until is not None and e.time_ns > int(until * 1e9):
+                if until is not None and e.time_ns > round(until * 1e9):
                     return
                 if _in_window(e, since, until):
                     yield e
@@ -474,7 +549,7 @@ async def follow_logs(
             # Past `until` (wall clock) nothing newer can qualify: drain once and end.
             stopping = (stop is not None and stop()) or (until is not None and time.time() > until)
             for e in follower.poll():
-                if until is not None and e.time_ns > int(until * 1e9):
+                if until is not None and e.time_ns > round(until * 1e9):
                     return
                 if _in_window(e, since, until):
                     yield e

@@ -236,3 +236,47 @@ def test_rotation_within_one_large_write(tmp_path: Path) -> None:
     assert len(files) == 3
     assert all(os.path.getsize(f) <= 2000 for f in files)
     assert list(read_logs(path))[-1].line == b"row 0299\n"
+
+
+def test_tail_reads_backwards_across_rotated_files(tmp_path: Path) -> None:
+    path = str(tmp_path / "c-json.log")
+    w = LogWriter(path, max_size=3000, max_file=4, clock=FakeClock())
+    for i in range(250):
+        w.write("stdout" if i % 2 else "stderr", f"entry {i:04d}\n".encode())
+    w.write("stdout", b"partial, no newline yet")  # stays pending in the writer
+    assert len(log_files(path)) == 4
+    everything = list(read_logs(path))
+    for n in (1, 5, 40, 120, 10_000):
+        assert list(read_logs(path, tail=n)) == everything[-n:]
+    # Half a tick after an entry: float seconds do not keep nanoseconds at today's epoch.
+    until = (everything[-10].time_ns + 500_000) / 1e9
+    assert list(read_logs(path, tail=3, until=until)) == everything[-12:-9]
+    w.close()
+    assert next(iter(read_logs(path, tail=1))).line == b"partial, no newline yet"
+
+
+def test_tail_then_follow_sees_each_entry_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "c-json.log")
+    w = LogWriter(path, max_size=1500, max_file=3)
+    for i in range(50):
+        w.write("stdout", f"old {i}\n".encode())
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(60):
+            w.write("stdout", f"new {i}\n".encode())
+            time.sleep(0.001)
+        w.close()
+        done.set()
+
+    t = threading.Thread(target=produce)
+    t.start()
+    got = [
+        e.line.decode()
+        for e in read_logs(path, tail=2, follow=True, stop=done.is_set, poll_interval=0.005)
+    ]
+    t.join()
+    news = [x for x in got if x.startswith("new")]
+    assert news == [f"new {i}\n" for i in range(int(news[0].split()[1]), 60)]
+    assert len(got) == len(set(got))  # nothing twice
+    assert list(read_logs(path, tail=0, follow=False)) == []
