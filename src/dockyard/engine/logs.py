@@ -107,8 +107,39 @@ def format_timestamp(time_ns: int) -> str:
     return base + "Z"
 
 
+_DAY_NS: dict[str, int] = {}
+
+
+def _fast_timestamp(text: str) -> int | None:
+    """Our own writer's shape, ``YYYY-MM-DDTHH:MM:SS[.fraction]Z``, without a regex."""
+    n = len(text)
+    if n < 20 or text[-1] != "Z" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        return None
+    if n > 20 and (text[19] != "." or n > 30 or not text[20:-1].isdigit()):
+        return None
+    clock = text[11:13] + text[14:16] + text[17:19]
+    if not clock.isdigit():
+        return None
+    hh, mm, ss = int(clock[:2]), int(clock[2:4]), int(clock[4:])
+    if hh > 23 or mm > 59 or ss > 60:
+        return None
+    day = _DAY_NS.get(text[:10])
+    if day is None:
+        day = _parse_rfc3339(text[:10] + "T00:00:00Z")
+        if len(_DAY_NS) > 64:
+            _DAY_NS.clear()
+        _DAY_NS[text[:10]] = day
+    frac = text[20:-1].ljust(9, "0") if n > 20 else "0"
+    return day + (hh * 3600 + mm * 60 + ss) * 1_000_000_000 + int(frac)
+
+
 def parse_timestamp(text: str) -> int:
     """Nanoseconds since the epoch from an RFC 3339 time (any offset, up to 9 fraction digits)."""
+    fast = _fast_timestamp(text)
+    return fast if fast is not None else _parse_rfc3339(text)
+
+
+def _parse_rfc3339(text: str) -> int:
     import calendar
     import re
 

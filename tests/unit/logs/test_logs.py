@@ -280,3 +280,16 @@ def test_tail_then_follow_sees_each_entry_once(tmp_path: Path) -> None:
     assert news == [f"new {i}\n" for i in range(int(news[0].split()[1]), 60)]
     assert len(got) == len(set(got))  # nothing twice
     assert list(read_logs(path, tail=0, follow=False)) == []
+
+
+@given(
+    st.integers(min_value=0, max_value=4_000_000_000 * 10**9),
+    st.sampled_from(["Z", "+00:00", "+02:30", "-05:00"]),
+)
+def test_fast_and_general_timestamp_parsers_agree(ns: int, zone: str) -> None:
+    from dockyard.engine.logs import _parse_rfc3339
+
+    text = format_timestamp(ns)
+    assert parse_timestamp(text) == _parse_rfc3339(text) == ns
+    other = text[:-1] + zone
+    assert parse_timestamp(other) == _parse_rfc3339(other)
