@@ -48,9 +48,10 @@ def terminal_size() -> tuple[int, int] | None:
     for fd in (1, 0, 2):
         try:
             size = os.get_terminal_size(fd)
-            return size.lines, size.columns
         except OSError:
             continue
+        if size.lines > 0 and size.columns > 0:
+            return size.lines, size.columns
     return None
 
 

@@ -152,9 +152,13 @@ def test_rm_running_needs_force(daemon: Daemon, name: str) -> None:
 
 
 def _pty_run(
-    args: list[str], env: dict[str, str], send: list[tuple[float, bytes]], timeout: float = 30
+    args: list[str],
+    env: dict[str, str],
+    send: list[tuple[float, bytes | tuple[int, int]]],
+    timeout: float = 30,
 ) -> tuple[bytes, int]:
-    """Run the CLI on a pty of 30x100; write each chunk after its delay; collect output."""
+    """Run the CLI on a pty of 30x100; after each delay write the bytes, or resize the
+    terminal to (rows, cols) (the kernel then sends SIGWINCH); collect the output."""
     pid, fd = pty.fork()
     if pid == 0:  # child: exec at once (no Python-level work in the forked process)
         os.execve(DOCKYARD, [DOCKYARD, *args], env)
@@ -165,7 +169,12 @@ def _pty_run(
     status = None
     while time.monotonic() - start < timeout:
         if pending and time.monotonic() - start >= pending[0][0]:
-            os.write(fd, pending.pop(0)[1])
+            action = pending.pop(0)[1]
+            if isinstance(action, bytes):
+                os.write(fd, action)
+            else:
+                rows, cols = action
+                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         ready, _, _ = select.select([fd], [], [], 0.05)
         if ready:
             try:
@@ -201,10 +210,16 @@ def test_interactive_tty_shell_and_detach_keys(daemon: Daemon, name: str) -> Non
         output, code = _pty_run(
             ["run", "-it", "--name", name, "busybox", "sh"],
             daemon.env(),
-            send=[(1.5, b"echo $((6*7))\r"), (3.0, b"\x10\x11")],
+            send=[
+                (1.5, b"echo $((6*7))\r"),
+                (2.0, (40, 120)),
+                (3.0, b"stty size\r"),
+                (4.0, b"\x10\x11"),
+            ],
         )
         assert code == 0, output
         assert b"42" in output
+        assert b"40 120" in output  # SIGWINCH became a resize of the container's terminal
         state = daemon.cli("inspect", "--format", "{{.State.Running}}", name)
         assert out(state) == "true\n"
     finally:
