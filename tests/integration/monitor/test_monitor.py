@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from dockyard.engine.logs import log_files, read_logs
-from dockyard.engine.monitor.client import MonitorError, MonitorGone, MonitorHandle
+from dockyard.engine.monitor.client import (
+    MonitorError,
+    MonitorGone,
+    MonitorHandle,
+    spawn_monitor,
+)
 from dockyard.engine.monitor.protocol import FrameDecoder
 
 pytestmark = pytest.mark.root
@@ -377,3 +382,26 @@ def test_control_protocol_errors(containers: Any) -> None:
     assert h.wait(timeout=30)["exit_code"] == 137
     with pytest.raises(MonitorGone):
         h.kill("KILL")
+
+
+def test_long_state_dir_paths(containers: Any, tmp_path: Path) -> None:
+    # Unix socket paths are limited to 108 bytes; the monitor and its clients must cope.
+    cid, bdir = containers.bundle(["sh"], tty=True)
+    deep = tmp_path / ("s" * 70) / ("t" * 70)
+    opts = containers.options(cid, bdir, tty=True, stdin=True)
+    opts.state_dir = str(deep / "state")
+    opts.log_path = str(deep / "state" / "log.json")
+    containers.made.append((cid, opts.state_dir))
+    assert len(os.path.join(opts.state_dir, "console.sock")) > 108
+    h = spawn_monitor(opts, launcher_dir=str(deep))
+    a = h.attach(stdin=True, stdout=True)
+    h.start()
+    h.resize(12, 34)
+    e = h.attach(exec_id="x1", tty=True, stdin=True, process=dict(PROC, args=["sh"]))
+    h.exec_resize("x1", 21, 43)
+    e.sock.sendall(b"stty size; exit 3\n")
+    assert b"21 43" in e.read_all()
+    assert h.exec_status("x1")["exit_code"] == 3
+    a.sock.sendall(b"stty size; exit 4\n")
+    assert b"12 34" in a.read_all()
+    assert h.wait(timeout=30)["exit_code"] == 4

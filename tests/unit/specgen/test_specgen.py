@@ -468,3 +468,10 @@ def test_host_config_extras() -> None:
     assert s["linux"]["readonlyPaths"] == []
     with pytest.raises(SpecError, match="invalid environment variable: =x"):
         spec({"Env": ["=x"]})
+
+
+def test_console_size_for_tty_only() -> None:
+    s = spec({"Tty": True, "ConsoleSize": [40, 120]})
+    assert s["process"]["consoleSize"] == {"height": 40, "width": 120}
+    assert "consoleSize" not in spec({"ConsoleSize": [40, 120]})["process"]
+    assert "consoleSize" not in spec({"Tty": True, "ConsoleSize": [0, 0]})["process"]
