@@ -813,9 +813,10 @@ def generate_spec(
         "rlimits": _rlimits(hc.get("Ulimits") or []),
         "noNewPrivileges": nnp,
     }
-    size = create.get("ConsoleSize")
-    sized = isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)
-    if tty and sized and size[0] > 0 and size[1] > 0:
+    size = create.get("ConsoleSize") or []
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        size = [0, 0]
+    if tty and size[0] > 0 and size[1] > 0:
         # API 1.42+: the client's terminal size, so the first screen is drawn right.
         process["consoleSize"] = {"height": size[0], "width": size[1]}
     if exec_user.additional_gids:
