@@ -335,13 +335,17 @@ CASES: list[Case] = [
 @pytest.mark.parametrize(
     ("expected", "build", "check"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
+@pytest.mark.parametrize("fmt", ["oci", "overlay"])
 def test_hostile(
     tb: ModuleType,
     tmp_path: Path,
+    fmt: str,
     expected: str,
     build: Callable[[Any, str], bytes],
     check: Callable[[Path, Path], None] | None,
 ) -> None:
+    if fmt == "overlay" and not AS_ROOT:
+        pytest.skip("overlay whiteouts (0:0 devices, trusted.* xattrs) need root")
     outside = tmp_path / "outside"
     (outside / "sub").mkdir(parents=True)
     (outside / "secret").write_bytes(b"secret")
@@ -352,12 +356,12 @@ def test_hostile(
     before = tb.tree_state(tmp_path, skip=root)
     data = build(tb, str(outside))
     if expected == OK:
-        apply_layer(io.BytesIO(data), root)
+        apply_layer(io.BytesIO(data), root, whiteout_format=fmt)  # type: ignore[arg-type]
         if check is not None:
             check(root, outside)
     else:
         with pytest.raises(LayerError):
-            apply_layer(io.BytesIO(data), root)
+            apply_layer(io.BytesIO(data), root, whiteout_format=fmt)  # type: ignore[arg-type]
     assert tb.tree_state(tmp_path, skip=root) == before
     after = os.stat("/etc/passwd")
     assert (after.st_nlink, after.st_mtime_ns) == (passwd.st_nlink, passwd.st_mtime_ns)

@@ -193,9 +193,8 @@ class Snapshotter:
 
     def _delete_dir(self, sid: int) -> None:
         self._forget_dir(sid)
-        path = self.snapshot_dir(sid)
-        if path.exists():
-            shutil.rmtree(path)
+        # Errors are left for the next sweep: the state no longer names this dir.
+        shutil.rmtree(self.snapshot_dir(sid), ignore_errors=True)
 
     def _sweep(self) -> None:
         """Delete snapshot dirs no state entry names (a crash between the two steps)."""
@@ -208,6 +207,8 @@ class Snapshotter:
                     self._delete_dir(int(entry.name))
                 else:
                     shutil.rmtree(entry.path, ignore_errors=True)
+            for leftover in self.root.glob(".state.json.*.tmp"):
+                leftover.unlink(missing_ok=True)  # a write cut short before its rename
             self._swept(st)
 
     def _swept(self, st: State) -> None:

@@ -6,12 +6,15 @@ not accept as upper). Costly in space and time, but needs nothing from the kerne
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 from dockyard.store.snapshots.base import Snapshotter
 from dockyard.store.snapshots.errors import SnapshotError
 from dockyard.store.snapshots.mount import Mount
 from dockyard.store.snapshots.state import VIEW, Info, State
+
+_SETPRIV = shutil.which("setpriv")
 
 
 class CopySnapshotter(Snapshotter):
@@ -28,11 +31,11 @@ class CopySnapshotter(Snapshotter):
             return
         # GNU cp keeps everything a layer can hold: owners, modes, times, xattrs
         # (capabilities), hardlinks, devices; reflinks where the filesystem can.
-        proc = subprocess.run(
-            ["cp", "-a", "--reflink=auto", "--", str(self.fs_dir(parent.id)), str(fs)],
-            capture_output=True,
-            text=True,
-        )
+        cmd = ["cp", "-a", "--reflink=auto", "--", str(self.fs_dir(parent.id)), str(fs)]
+        if _SETPRIV:
+            # If we are killed mid-copy, cp dies with us rather than racing the sweep.
+            cmd = [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SnapshotError(f"cannot copy snapshot: {proc.stderr.strip()[:300]}")
 

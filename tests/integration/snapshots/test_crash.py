@@ -1,0 +1,80 @@
+"""SIGKILL a process in the middle of snapshot work, many times: the state stays whole."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter, Snapshotter
+
+pytestmark = pytest.mark.root
+
+WORKER = """
+import sys
+from pathlib import Path
+from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter
+cls = {"overlay": OverlaySnapshotter, "copy": CopySnapshotter}[sys.argv[2]]
+snap = cls(Path(sys.argv[1]))
+n = int(sys.argv[3])
+parent = None
+for name in [i.name for i in snap.list()]:
+    if name.startswith("c") and snap.info(name).kind == "committed":
+        parent = name
+for i in range(n, n + 1000):
+    key = f"a{i}"
+    snap.prepare(key, parent)
+    d = snap.apply_dir(key)
+    for j in range(20):
+        (d / f"f{i}-{j}").write_bytes(b"x" * 1000)
+    snap.commit(f"c{i}", key)
+    snap.prepare(f"v{i}", f"c{i}")
+    snap.remove(f"v{i}")
+    parent = f"c{i}"
+"""
+
+
+def check_consistent(snap: Snapshotter) -> None:
+    infos = {i.name: i for i in snap.list()}
+    ids = {str(i.id) for i in infos.values()}
+    assert set(os.listdir(snap.snapshots_dir)) == ids  # no orphan, nothing missing
+    for info in infos.values():
+        if info.parent is not None:
+            assert info.parent in infos and infos[info.parent].kind == "committed"
+        if info.kind != "view":
+            assert snap.fs_dir(info.id).is_dir()
+    if isinstance(snap, OverlaySnapshotter):
+        links = set(os.listdir(snap.links_dir))
+        for link in links:
+            assert (snap.links_dir / link).resolve().is_dir(), link
+    assert not list(snap.root.glob(".state.json.*.tmp"))
+
+
+@pytest.mark.parametrize("kind", ["overlay", "copy"])
+def test_sigkill_anywhere(kind: str, tmp_path: Path) -> None:
+    cls: type[Snapshotter] = OverlaySnapshotter if kind == "overlay" else CopySnapshotter
+    root = tmp_path / "snap"
+    rng = random.Random(7)
+    deadline = time.monotonic() + 40
+    rounds = 0
+    for rounds in range(1, 25):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(root), kind, str(rounds * 1000)],
+        )
+        time.sleep(rng.uniform(0.15, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        snap = cls(root)  # opening sweeps what the kill left
+        check_consistent(snap)
+        if time.monotonic() > deadline:
+            break
+    snap = cls(root)
+    committed = [i for i in snap.list() if i.kind == "committed"]
+    assert committed, "the workers never got to commit anything"
+    assert rounds >= 5
