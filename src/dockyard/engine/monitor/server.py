@@ -958,16 +958,14 @@ class Monitor:
         self._reply(conn)
 
     def _winsize(self, conn: Client, master: int, msg: dict[str, Any]) -> None:
-        import fcntl
-        import struct
-        import termios
+        from dockyard.linux.terminal import set_winsize  # rarely needed: imported on use
 
         if master < 0:
             raise P.ProtocolError("the process has no terminal")
         h, w = int(msg["height"]), int(msg["width"])
         if not (0 <= h < 65536 and 0 <= w < 65536):
             raise P.ProtocolError("invalid terminal size")
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+        set_winsize(master, h, w)  # the kernel then sends SIGWINCH to the foreground group
         self._reply(conn)
 
     def cmd_resize(self, conn: Client, msg: dict[str, Any]) -> None:
