@@ -90,6 +90,17 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _PROC_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
+# Private function objects on the shared libc handle (libc["name"] makes a new one),
+# so that argtypes set elsewhere on libc.prctl & co. never change how we call them.
+_prctl_fn = libc["prctl"]
+_prctl_fn.restype = ctypes.c_int
+_prctl_fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_capget_fn = libc["capget"]
+_capset_fn = libc["capset"]
+for _fn in (_capget_fn, _capset_fn):
+    _fn.restype = ctypes.c_int
+    _fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
 
 class CapabilityError(Exception):
     """A capability set could not be parsed or applied."""
@@ -156,23 +167,14 @@ def last_cap() -> int:
 
 
 def _prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
-    ret = int(
-        libc.prctl(
-            ctypes.c_int(option),
-            ctypes.c_ulong(arg2),
-            ctypes.c_ulong(arg3),
-            ctypes.c_ulong(0),
-            ctypes.c_ulong(0),
-        )
-    )
-    return check(ret, what)
+    return check(int(_prctl_fn(option, arg2, arg3, 0, 0)), what)
 
 
 def _capget() -> tuple[int, int, int]:
     """The calling thread's (effective, permitted, inheritable) masks."""
     hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
-    check(int(libc.capget(ctypes.byref(hdr), data)), "capget")
+    check(int(_capget_fn(ctypes.addressof(hdr), ctypes.addressof(data))), "capget")
     eff = data[0].effective | data[1].effective << 32
     prm = data[0].permitted | data[1].permitted << 32
     inh = data[0].inheritable | data[1].inheritable << 32
@@ -187,7 +189,7 @@ def _capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].permitted = permitted >> (32 * i) & 0xFFFFFFFF
         data[i].inheritable = inheritable >> (32 * i) & 0xFFFFFFFF
     try:
-        check(int(libc.capset(ctypes.byref(hdr), data)), "capset")
+        check(int(_capset_fn(ctypes.addressof(hdr), ctypes.addressof(data))), "capset")
     except OSError as e:
         raise CapabilityError(f"cannot set capabilities: {e}") from None
 

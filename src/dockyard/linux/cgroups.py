@@ -47,9 +47,14 @@ _RMDIR_TIMEOUT_S = 5.0
 _NS_PER_TICK = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
 
 
+_statfs_fn = libc["statfs"]  # a private function object: our own argtypes
+_statfs_fn.restype = ctypes.c_int
+_statfs_fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+
+
 def _fs_magic(path: str) -> int:
     buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes; f_type first
-    if libc.statfs(os.fsencode(path), buf) != 0:
+    if _statfs_fn(os.fsencode(path), buf) != 0:
         return 0
     return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
 

@@ -45,6 +45,14 @@ _RESOLVE_IN_ROOT = 0x10
 # A rename racing with ".." makes openat2 answer EAGAIN; a few retries settle it.
 _OPENAT2_RETRIES = 16
 
+# A private function object (libc["name"] makes a new one), so that argtypes set
+# elsewhere on the shared handle never change how openat2 is called.
+_openat2_fn = libc["syscall"]
+_openat2_fn.restype = ctypes.c_long
+_openat2_fn.argtypes = [
+    ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
+]  # fmt: skip
+
 _O_PATH_LOOKUP = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_CREAT_EXCL = os.O_CREAT | os.O_EXCL
 
@@ -103,13 +111,7 @@ def _openat2(root_fd: int, path: str, flags: int, mode: int) -> int | None:
     raw = os.fsencode(path or ".")  # openat2 (like openat) refuses an empty path
     for _ in range(_OPENAT2_RETRIES):
         ret = int(
-            libc.syscall(
-                ctypes.c_long(_SYS_OPENAT2),
-                ctypes.c_int(root_fd),
-                ctypes.c_char_p(raw),
-                ctypes.byref(how),
-                ctypes.c_size_t(ctypes.sizeof(how)),
-            )
+            _openat2_fn(_SYS_OPENAT2, root_fd, raw, ctypes.addressof(how), ctypes.sizeof(how))
         )
         if ret >= 0:
             _openat2_state = True

@@ -40,6 +40,14 @@ __all__ = ["SeccompError", "SeccompFilter", "compile_filter", "features"]
 _NR_SCMP_ERROR = -1
 _EEXIST = 17
 _SECCOMP_SET_MODE_FILTER = 1
+# Private function objects (libc["name"] makes a new one): argtypes set elsewhere on
+# the shared handle's libc.prctl never change how these are called.
+_prctl_fn = libc["prctl"]
+_prctl_fn.restype = ctypes.c_int
+_prctl_fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_syscall3_fn = libc["syscall"]
+_syscall3_fn.restype = ctypes.c_long
+_syscall3_fn.argtypes = [ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p]
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "s390x": 348, "ppc64le": 358}
@@ -123,13 +131,7 @@ class SeccompFilter:
         if self.kernel_flags == 0:
             # prctl(PR_SET_SECCOMP) is the same as seccomp(2) without flags, on every arch.
             ret = int(
-                libc.prctl(
-                    ctypes.c_int(_PR_SET_SECCOMP),
-                    ctypes.c_ulong(_SECCOMP_MODE_FILTER),
-                    ctypes.byref(prog),
-                    ctypes.c_ulong(0),
-                    ctypes.c_ulong(0),
-                )
+                _prctl_fn(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
             )
         elif nr is None:
             raise SeccompError(
@@ -137,11 +139,8 @@ class SeccompFilter:
             )
         else:
             ret = int(
-                libc.syscall(
-                    ctypes.c_long(nr),
-                    ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
-                    ctypes.c_uint(self.kernel_flags),
-                    ctypes.byref(prog),
+                _syscall3_fn(
+                    nr, _SECCOMP_SET_MODE_FILTER, self.kernel_flags, ctypes.addressof(prog)
                 )
             )
         if ret < 0:

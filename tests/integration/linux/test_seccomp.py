@@ -243,3 +243,24 @@ def test_load_without_privilege_is_a_clear_error(in_child: InChild) -> None:
         return "loaded"
 
     assert "needs no_new_privs or CAP_SYS_ADMIN" in in_child(child)
+
+
+def test_independent_of_argtypes_set_on_the_shared_libc(in_child: InChild) -> None:
+    """Other modules declare argtypes on the shared handle (libc.prctl, libc.syscall);
+    our calls must not depend on them."""
+    sec = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}],
+    }
+
+    def child() -> int:
+        saved = libc.prctl.argtypes, libc.syscall.argtypes
+        libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+        libc.syscall.argtypes = [ctypes.c_long] * 4
+        try:
+            seccomp.compile_filter(sec).load()
+        finally:
+            libc.prctl.argtypes, libc.syscall.argtypes = saved
+        return errno_of(lambda: os.getpriority(os.PRIO_PROCESS, 0))
+
+    assert in_child(child) == 77
