@@ -66,26 +66,36 @@ async def start(app: App, req: Request) -> Reply:
         _background.add(task := asyncio.ensure_future(_settle_when_done(app, rec)))
         task.add_done_callback(_background.discard)
         return Response(200, b"", None)
+    if not app.engine.is_running(rec.container_id):
+        raise HttpError(409, f"Container {rec.container_id} is not running")
     rec.started = True
-    try:
-        att = await app.run(
-            handle.attach,
-            stdin=rec.attach_stdin,
-            stdout=rec.attach_stdout,
-            stderr=rec.attach_stderr,
-            exec_id=rec.id,
-            process=process,
-            tty=tty,
-            detach_keys=rec.detach_keys or None,
-        )
-    except Exception as e:
-        rec.started = False
-        raise Conflict(str(e)) from None
-    app.execs.mark_started_attached(rec, att.pid or 0)
-    app.engine._event(c, f"exec_start: {' '.join(rec.cmd)}", execID=rec.id)
     ctype = streams.RAW_STREAM if tty else streams.MUX_STREAM
+    # Headers first, then the process: output sent along with the 101 would be swallowed
+    # by clients that read the head through a buffer (urllib3 in docker-py).
     client_r, client_w = await req.hijack(ctype)
     try:
+        try:
+            att = await app.run(
+                handle.attach,
+                stdin=rec.attach_stdin,
+                stdout=rec.attach_stdout,
+                stderr=rec.attach_stderr,
+                exec_id=rec.id,
+                process=process,
+                tty=tty,
+                detach_keys=rec.detach_keys or None,
+            )
+        except Exception as e:
+            rec.error = str(e)
+            app.execs.finish(rec, {"exit_code": 126})
+            if not tty:
+                client_w.write(streams.frame(streams.STDERR, f"{e}\n".encode()))
+            else:
+                client_w.write(f"{e}\r\n".encode())
+            await client_w.drain()
+            return HIJACKED
+        app.execs.mark_started_attached(rec, att.pid or 0)
+        app.engine._event(c, f"exec_start: {' '.join(rec.cmd)}", execID=rec.id)
         mon_r, mon_w = await streams.open_socket(att.detach_socket())
         if att.first:
             client_w.write(att.first)

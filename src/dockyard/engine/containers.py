@@ -120,6 +120,7 @@ class Engine:
         self._exited: dict[str, threading.Event] = {}
         self._backoff: dict[str, float] = {}
         self._closing = False
+        self._gone: set[str] = set()
 
     # -- paths -----------------------------------------------------------------
 
@@ -175,7 +176,10 @@ class Engine:
             return self._oplocks.setdefault(cid, threading.RLock())
 
     def _save(self, c: Container) -> None:
-        records.save(c, self.cdir(c.id))
+        with self._lock:
+            if c.id not in self._by_id and c.id in self._gone:
+                return  # removed meanwhile: never resurrect its record
+            records.save(c, self.cdir(c.id))
 
     def _event(self, c: Container, action: str, **extra: str) -> None:
         attrs = {"image": c.image_ref, "name": c.short_name}
@@ -578,6 +582,8 @@ class Engine:
             c = self._by_id.get(cid)
         if c is None:
             return
+        # Unmounted before anyone can see the exit, so that a restart cannot race it.
+        self._teardown_runtime(c)
         with self._lock:
             ran_for = time.time() - records.parse_rfc3339(c.state.started_at)
             c.state.status = "exited"
@@ -592,10 +598,7 @@ class Engine:
             )
             if restart:
                 c.state.status = "restarting"
-        # Unmounted before anyone learns of the exit, so that a restart cannot race it.
-        self._teardown_runtime(c)
-        self._save(c)
-        with self._lock:
+            self._save(c)
             self._handles.pop(cid, None)
             ev = self._exited.get(cid)
         if c.state.oom_killed:
@@ -810,6 +813,7 @@ class Engine:
             log.debug("remove image use", exc_info=True)
         with self._lock:
             self._by_id.pop(c.id, None)
+            self._gone.add(c.id)
             if self._names.get(c.name) == c.id:
                 del self._names[c.name]
             self._exited.pop(c.id, None)

@@ -139,5 +139,5 @@ def test_sigkill_during_operations_leaves_consistent_state(
     # No record points to a missing directory, no stray record directories remain.
     left = {p.name for p in (d.data_root / "containers").iterdir()}
     assert left == {keep}
-    cid, code = api.run(["echo", "ok"])
+    _cid, code = api.run(["echo", "ok"])
     assert code == 0
