@@ -111,6 +111,20 @@ CASES: list[Case] = [
         lambda r, o: _file_is(r / "lnk" / "evil", b"z"),
     ),
     (
+        "symlink-target-replaced-then-write",
+        OK,
+        lambda tb, o: tb.make_tar(
+            [
+                tb.entry("d/", "dir"),
+                tb.entry("s", "symlink", link="d"),
+                tb.entry("s/a", data=b"1"),
+                tb.entry("d", "symlink", link=o),
+                tb.entry("s/b", data=b"2"),
+            ]
+        ),
+        lambda r, o: _file_is(r / str(o).lstrip("/") / "b", b"2"),
+    ),
+    (
         "symlink-loop",
         ERR,
         lambda tb, o: tb.make_tar(

@@ -182,6 +182,7 @@ class _Applier:
         # Relative dir path -> O_PATH fd of that (verified) directory, and the gid a
         # file created in it gets (the dir's own when it is setgid).
         self.dirs: dict[str, int] = {}
+        self.via_link: set[str] = set()  # cached paths that went through a symlink
         self.euid, self.egid = os.geteuid(), os.getegid()
         self.new_gid: dict[str, int] = {"": self._gid_for(os.fstat(root_fd))}
         # Paths this layer created: whiteouts and opaque dirs only hide the others.
@@ -298,7 +299,10 @@ class _Applier:
                 raise LayerError(
                     f"layer entry path goes through a non-directory: {path!r}"
                 ) from None
-        # A symlink on the way: resolve it inside the root, as chroot would.
+        # A symlink on the way: resolve it inside the root, as chroot would. What it
+        # leads to may be replaced by a later entry under another name, so such fds
+        # are dropped on every removal (see _forget).
+        self.via_link.add(path)
         if create:
             return mkdirall_in_root(self.root, path)
         return open_in_root(self.root, path, _O_DIR & ~os.O_NOFOLLOW)
@@ -317,7 +321,13 @@ class _Applier:
     def _forget(self, path: str) -> None:
         """Drop cached fds at or under ``path`` (it was removed or replaced)."""
         prefix = path + "/"
-        for key in [k for k in self.dirs if k == path or k.startswith(prefix)]:
+        stale = [k for k in self.dirs if k == path or k.startswith(prefix)]
+        if self.via_link:
+            stale += [
+                k for k in self.dirs if any(k == v or k.startswith(v + "/") for v in self.via_link)
+            ]
+            self.via_link.clear()
+        for key in set(stale):
             os.close(self.dirs.pop(key))
             self.new_gid.pop(key, None)
 
