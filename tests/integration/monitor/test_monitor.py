@@ -405,3 +405,17 @@ def test_long_state_dir_paths(containers: Any, tmp_path: Path) -> None:
     a.sock.sendall(b"stty size; exit 4\n")
     assert b"12 34" in a.read_all()
     assert h.wait(timeout=30)["exit_code"] == 4
+
+
+def test_without_tty_stdin_is_data(containers: Any) -> None:
+    import hashlib
+
+    payload = bytes(range(256)) * 64  # every byte value, ctrl-p ctrl-q included
+    h, _ = containers.spawn(["md5sum"], stdin=True, stdin_once=True)
+    a = h.attach(stdin=True, stdout=True, stderr=True)
+    h.start()
+    a.sock.sendall(payload)
+    a.sock.shutdown(socket.SHUT_WR)
+    out = streams(a.read_all())[1]
+    assert out.split()[:1] == [hashlib.md5(payload).hexdigest().encode()]
+    assert h.wait(timeout=30)["exit_code"] == 0

@@ -56,8 +56,8 @@ bytes with one; client → monitor, raw stdin bytes. Several clients may attach 
 (output is broadcast). When the client's input ends (``shutdown(SHUT_WR)``) and the process
 was created with StdinOnce (always for execs), the process's stdin is closed; the client
 keeps receiving output until the process exits, then the monitor closes the connection.
-The detach key sequence (Docker's syntax; default ctrl-p,ctrl-q; "" disables) in the
-client's stdin ends that client's attachment.
+With a TTY, the detach key sequence (Docker's syntax; default ctrl-p,ctrl-q; "" disables)
+in the client's stdin ends that client's attachment; without one, stdin is plain data.
 
 Exec streams: send ``exec_id`` together with ``process`` (and ``tty``) on the attach socket
 to start the exec and attach to it in one step (the ack comes once it runs; then

@@ -217,6 +217,7 @@ class Client:
         self.closed = False
         self.close_after_flush = False
         self.scanner = P.DetachScanner(b"")
+        self.detach_keys = b""
         sock.setblocking(False)
         self.update_interest()
 
@@ -468,6 +469,9 @@ class Session:
     # -- clients
     def attach_client(self, c: Client) -> None:
         c.target = self
+        # As Docker: the detach sequence only applies to a terminal; without one, stdin
+        # is data and every byte value must pass.
+        c.scanner = P.DetachScanner(c.detach_keys if self.tty and c.want_stdin else b"")
         self.clients.append(c)
 
     def detach_client(self, c: Client) -> None:
@@ -1116,7 +1120,7 @@ class Monitor:
             keys = req.get("detach_keys")
             if keys is None:
                 keys = "ctrl-p,ctrl-q"
-            c.scanner = P.DetachScanner(P.parse_detach_keys(str(keys)) if c.want_stdin else b"")
+            c.detach_keys = P.parse_detach_keys(str(keys))
         except P.ProtocolError as e:
             c.fail(str(e))
             return
