@@ -148,3 +148,36 @@ def _secs(state: dict[str, tuple[object, ...]]) -> dict[str, tuple[object, ...]]
         assert isinstance(mtime, int)
         out[k] = (*v[:4], mtime // 1_000_000_000, *v[5:])
     return out
+
+
+def test_special_files_through_overlay_snapshot(
+    tb: ModuleType, tmp_path: Path, mount: Callable[..., Any]
+) -> None:
+    """Devices, owners, setuid bits and capabilities survive an overlay layer chain."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    apply_layer(io.BytesIO(special_layer(tb)), plain)
+    ping = plain / "bin" / "ping"
+    os.setxattr(ping, "security.capability", CAP_NET_BIND)
+    out = io.BytesIO()
+    write_tree(plain, out)
+    snap = OverlaySnapshotter(tmp_path / "snap")
+    snap.prepare("k0", None)
+    apply_layer(io.BytesIO(out.getvalue()), snap.apply_dir("k0"), whiteout_format="overlay")
+    snap.commit("c0", "k0")
+    # A second layer on top, so the view is a real overlay mount.
+    snap.prepare("k1", "c0")
+    apply_layer(
+        io.BytesIO(tb.make_tar([tb.entry("etc/motd", data=b"hi")])),
+        snap.apply_dir("k1"),
+        whiteout_format="overlay",
+    )
+    snap.commit("c1", "k1")
+    mounts = snap.view("v", "c1")
+    assert mounts[0].type == "overlay"
+    with mount(mounts, tmp_path / "view") as v:
+        got = tb.tree_state(v)
+        assert os.getxattr(v / "bin" / "ping", "security.capability") == CAP_NET_BIND
+    want = tb.tree_state(plain)
+    del got["etc"], got["etc/motd"]
+    assert _secs(got) == _secs(want)
