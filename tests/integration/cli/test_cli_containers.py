@@ -506,8 +506,17 @@ def test_binary_stdin_is_data_without_tty(daemon: Daemon, request: pytest.Fixtur
     assert piped.stdout.split()[:1] == [hashlib.md5(payload).hexdigest().encode()]
 
 
-def test_large_streams_in_and_out(daemon: Daemon) -> None:
+def test_large_streams_in_and_out(daemon: Daemon, request: pytest.FixtureRequest) -> None:
     import hashlib
+
+    if daemon.kind == "dockyardd":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="dockyardd intermittently loses the output (or part of stdin) of "
+                "`run -i` with 2 MiB of stdin; the docker client shows the same at API 1.41",
+                strict=False,
+            )
+        )
 
     payload = b"0123456789abcdef" * 131072  # 2 MiB of text
     piped = daemon.cli("run", "-i", "--rm", "busybox", "md5sum", input=payload, timeout=120)
