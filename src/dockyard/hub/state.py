@@ -7,6 +7,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dockyard.hub.accounts import Login
 from dockyard.hub.auth import Authority, load_or_create_key
 from dockyard.hub.blobs import BlobStore
 from dockyard.hub.config import Config
@@ -27,6 +28,8 @@ class Hub:
     # Running hashes of open uploads; rebuilt from the data file when missing or stale.
     hashers: dict[str, Digester] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Logins checked lately: keyed MAC of the credentials -> (expiry, login).
+    recent_logins: dict[bytes, tuple[float, Login]] = field(default_factory=dict)
     # Pull counts are summed in memory and written in batches, off the hot path.
     pulls: Counter[str] = field(default_factory=Counter)
 

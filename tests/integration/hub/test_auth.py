@@ -179,6 +179,9 @@ def test_oauth2_password_and_refresh_grants(hub: ht.HubProcess) -> None:
         "POST", hub.url + "/token", form2, {"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert r.status == 401
+    # the old password was just used (and is remembered briefly): it must fail now
+    assert token_for(hub, "repository:alice/o:pull", "alice").status == 401
+    assert token_for(hub, "repository:alice/o:pull", "alice", "alice-pass-2").status == 200
     bad = urllib.parse.urlencode(
         {"grant_type": "password", "username": "alice", "password": "nope-nope"}
     ).encode()
