@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from dockyard.api import streams
 from dockyard.api.http import HIJACKED, HttpError, Reply, Request, Response, json_response
 from dockyard.api.routes import Router
-from dockyard.engine.errors import Conflict
 
 if TYPE_CHECKING:
     from dockyard.api.app import App
