@@ -191,6 +191,17 @@ def _main(args: list[str]) -> int:
     except CliError as exc:
         print(exc.message, file=sys.stderr)
         return exc.status
+    except (OSError, ValueError) as exc:
+        # Local I/O failures and undecodable replies: one line, never a traceback.
+        if isinstance(exc, BrokenPipeError):
+            raise
+        if isinstance(exc, OSError) and exc.strerror:
+            where = f"{exc.filename}: " if exc.filename else ""
+            text = f"{where}{exc.strerror[:1].lower()}{exc.strerror[1:]}"
+        else:
+            text = str(exc)
+        print(f"Error: {text}", file=sys.stderr)
+        return 125 if command.name in ("run", "create") else 1
     finally:
         ctx.close()
 

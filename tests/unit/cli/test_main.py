@@ -103,3 +103,21 @@ def test_no_daemon_on_run_is_125(tmp_path: Path) -> None:
     )
     assert proc.returncode == 125
     assert proc.stderr.startswith("dockyard: Cannot connect to the dockyard daemon at unix://")
+
+
+def test_local_io_errors_are_one_line(tmp_path: Path) -> None:
+    env = {
+        "DOCKYARD_HOST": f"unix://{tmp_path}/none.sock",
+        "DOCKYARD_NO_AUTOSTART": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [DOCKYARD, "run", "--env-file", str(tmp_path / "missing"), "busybox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert proc.returncode == 125
+    assert "Traceback" not in proc.stderr
+    assert "missing: no such file or directory" in proc.stderr

@@ -86,6 +86,13 @@ def _create_from_opts(ctx: Context, opts: Options) -> tuple[str, dict[str, Any]]
     from dockyard.cli.runopts import build_create_body
 
     name, body = build_create_body(opts, os.environ)
+    cidfile = opts.str("cidfile")
+    if cidfile and os.path.exists(cidfile):
+        raise CliError(
+            f"Container ID file found, make sure the other container isn't running or "
+            f"delete {cidfile}",
+            status=125,
+        )
     if body.get("Tty"):
         from dockyard.cli.stdio import terminal_size
 
