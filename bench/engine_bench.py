@@ -275,8 +275,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="dyb-", dir="/tmp"))
     dy = Dockyard(base / "dy", args.runtime)
     dk = Docker(base / "dk")
-    for s in (dy, dk):
-        s.base.mkdir()
+    for side in (dy, dk):
+        side.base.mkdir()
     sides: list[Side] = [dy]
     out: dict[str, Any] = {}
     try:
