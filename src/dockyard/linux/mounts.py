@@ -45,14 +45,18 @@ AT_EMPTY_PATH = 0x1000
 _SYS_PIVOT_ROOT = 155
 _SYS_MOUNT_SETATTR = 442
 
-libc.mount.argtypes = [
+# Private function objects (libc[name] makes a new one): argtypes set here never
+# change how other modules call the same function through the shared handle.
+_mount = libc["mount"]
+_umount2 = libc["umount2"]
+_mount.argtypes = [
     ctypes.c_char_p,
     ctypes.c_char_p,
     ctypes.c_char_p,
     ctypes.c_ulong,
     ctypes.c_char_p,
 ]
-libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 def _b(s: str | None) -> bytes | None:
@@ -63,11 +67,11 @@ def mount(
     source: str | None, target: str, fstype: str | None, flags: int, data: str | None
 ) -> None:
     """mount(2); target is usually a /proc/self/fd/N path of an O_PATH fd inside the root."""
-    check(libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
+    check(_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    check(libc.umount2(_b(target), flags), "umount2", target)
+    check(_umount2(_b(target), flags), "umount2", target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:

@@ -27,13 +27,17 @@ NAMESPACES: dict[str, tuple[int, str]] = {
     "time": (CLONE_NEWTIME, "time"),
 }
 
-libc.unshare.argtypes = [ctypes.c_int]
-libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+# Private function objects (libc[name] makes a new one): argtypes set here never
+# change how other modules call the same function through the shared handle.
+_unshare = libc["unshare"]
+_setns = libc["setns"]
+_unshare.argtypes = [ctypes.c_int]
+_setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 
 def unshare(flags: int) -> None:
-    check(libc.unshare(flags), "unshare")
+    check(_unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    check(libc.setns(fd, nstype), "setns")
+    check(_setns(fd, nstype), "setns")

@@ -23,14 +23,20 @@ SIGKILL = 9
 SIGTERM = 15
 _CLOSE_RANGE_CLOEXEC = 4
 
-libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-libc.personality.argtypes = [ctypes.c_ulong]
+# Private function objects (libc[name] makes a new one): argtypes set here never
+# change how other modules call the same function through the shared handle.
+_prctl = libc["prctl"]
+_setdomainname = libc["setdomainname"]
+_sethostname = libc["sethostname"]
+_personality = libc["personality"]
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_personality.argtypes = [ctypes.c_ulong]
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    return check(libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+    return check(_prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
 def set_dumpable(on: bool) -> None:
@@ -51,16 +57,16 @@ def set_parent_death_signal(sig: int) -> None:
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    check(libc.sethostname(raw, len(raw)), "sethostname")
+    check(_sethostname(raw, len(raw)), "sethostname")
 
 
 def setdomainname(name: str) -> None:
     raw = name.encode()
-    check(libc.setdomainname(raw, len(raw)), "setdomainname")
+    check(_setdomainname(raw, len(raw)), "setdomainname")
 
 
 def personality(persona: int) -> None:
-    check(libc.personality(persona), "personality")
+    check(_personality(persona), "personality")
 
 
 def stat_fields(pid: int) -> list[str] | None:

@@ -80,3 +80,38 @@ def container_cgroup(cfg: Config, cid: str, systemd: bool) -> Any:
             cg.destroy()
         raise SetupError(f"cgroup: {e}") from None
     return cg
+
+
+def split_join(cg: Any, in_userns: bool) -> tuple[list[str], list[str]]:
+    """Which of the cgroup's directories the init joins itself, and which the parent must
+    move it into.
+
+    Writing "0" (the writer itself) to a v1 hierarchy's `tasks` file is the one cgroup
+    migration the kernel does without taking the global threadgroup lock, whose first
+    writer waits for an RCU grace period (often 5-20 ms; `cgroup.procs` always pays it).
+    A process in a user namespace can't write cgroupfs: the parent does it all then.
+    """
+    dirs = list(dict.fromkeys(cg.dirs.values()))
+    if in_userns:
+        return [], dirs
+    own = [d for d in dirs if os.path.exists(os.path.join(d, "tasks"))]
+    return own, [d for d in dirs if d not in own]
+
+
+def join_self(dirs: list[str]) -> None:
+    """Move the calling (single-threaded) process into each v1 directory via `tasks`."""
+    for d in dirs:
+        _write(os.path.join(d, "tasks"), "0")
+
+
+def add_pid_to(dirs: list[str], pid: int) -> None:
+    for d in dirs:
+        _write(os.path.join(d, "cgroup.procs"), str(pid))
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)

@@ -219,18 +219,26 @@ class _Spawn:
             # The cgroup is made while stage1 and the init build namespaces and mounts: the
             # import and the cgroupfs writes overlap with the child's work. The init waits
             # for "go" (it is in the cgroup by then) before anything that depends on it.
-            from dockyard.runtime.cgroup import container_cgroup
+            from dockyard.runtime.cgroup import add_pid_to, container_cgroup, split_join
 
             self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
             self.init_pid = int(parent.expect("pid")["pid"])
             os.waitpid(stage1, 0)
             stage1 = 0
-            try:
-                self.cg.add_pid(self.init_pid)
-            except Exception as e:
-                raise SetupError(f"cannot join the container's cgroup: {e}") from None
             state = _hook_state(cfg, opts.cid, self.init_pid)
-            parent.send("go", state=state)
+            # The init joins the v1 hierarchies itself (cheap, see cgroup.split_join); we
+            # move it into the others (the hybrid's unified one) while it keeps working.
+            own, ours = split_join(self.cg, in_userns=cfg.new_ns("user") or cfg.has_ns("user"))
+            # The init must wait for the rest when it needs to read its final cgroup paths:
+            # to root a cgroup namespace, or (no v1 hierarchy) to bind its v2 directory.
+            wait = bool(ours) and (cfg.new_ns("cgroup") or not own)
+            parent.send("go", state=state, join=own, wait=wait)
+            try:
+                add_pid_to(ours, self.init_pid)
+            except OSError as e:
+                raise SetupError(f"cannot join the container's cgroup: {e}") from None
+            if wait:
+                parent.send("joined")
             while True:
                 kind = parent.recv()["t"]
                 if kind == "hooks":
@@ -342,6 +350,7 @@ def _preload(cfg: Config) -> None:
     """Import everything the init needs while we can: inside a user namespace the host's
     Python library may be unreadable, and after pivot_root it is out of reach. (The parent
     doesn't import these; here they load in parallel with its cgroup work.)"""
+    import dockyard.runtime.cgroup
     import dockyard.runtime.finalize
     import dockyard.runtime.hooks
     import dockyard.runtime.rootfs
@@ -360,6 +369,7 @@ def _init(
     sync: Sync,
     in_userns: bool,
 ) -> NoReturn:
+    from dockyard.runtime.cgroup import join_self
     from dockyard.runtime.finalize import exec_process
     from dockyard.runtime.hooks import run_hooks
     from dockyard.runtime.rootfs import RootfsBuilder
@@ -372,7 +382,11 @@ def _init(
         """Block until the parent has put us in the container's cgroup (once)."""
         if go:
             return
-        go.append(str(sync.expect("go")["state"]).encode())
+        msg = sync.expect("go")
+        go.append(str(msg["state"]).encode())
+        join_self(msg.get("join") or [])
+        if msg.get("wait"):
+            sync.expect("joined")
         if cfg.new_ns("cgroup"):
             from dockyard.runtime.rootfs import cgroup_hierarchies
 
