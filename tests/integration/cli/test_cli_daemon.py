@@ -193,3 +193,20 @@ def test_container_and_image_prune(daemon: Daemon, name: str) -> None:
     images = daemon.cli("image", "prune", "-f")
     assert images.returncode == 0
     assert images.stdout.decode().rstrip().splitlines()[-1].startswith("Total reclaimed space")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("pull", "busybox"),
+        ("push", "busybox"),
+        ("search", "busybox"),
+        ("login", "-u", "a", "-p", "b", "127.0.0.1:5000"),
+    ],
+)
+def test_registry_verbs_reach_the_daemon(dockyardd_daemon: Daemon, args: tuple[str, ...]) -> None:
+    # Only against dockyardd: dockerd would try to reach Docker Hub.
+    proc = dockyardd_daemon.cli(*args)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.decode().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("Error response from daemon: ")
