@@ -534,3 +534,85 @@ def test_large_streams_in_and_out(daemon: Daemon, request: pytest.FixtureRequest
     assert big.returncode == 0
     assert big.stdout == b"a" * 3_000_000
     assert big.stderr == b"done\n"
+
+
+def test_create_flags_reach_the_daemon(daemon: Daemon, name: str) -> None:
+    made = daemon.cli(
+        "create",
+        "--name",
+        name,
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "20",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "-e",
+        "X=1",
+        "-l",
+        "k=v",
+        "--restart",
+        "on-failure:2",
+        "--stop-signal",
+        "SIGINT",
+        "--stop-timeout",
+        "7",
+        "-w",
+        "/tmp",
+        "-u",
+        "65534",
+        "-h",
+        "boxname",
+        "--tmpfs",
+        "/scratch",
+        "--ulimit",
+        "nofile=512:1024",
+        "--shm-size",
+        "8m",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        fmt = (
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+            "{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}} "
+            "{{json .HostConfig.CapAdd}} {{.HostConfig.RestartPolicy.Name}}:"
+            "{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Config.StopSignal}} "
+            "{{.Config.StopTimeout}} {{.Config.WorkingDir}} {{.Config.User}} "
+            "{{.Config.Hostname}} {{json .HostConfig.Tmpfs}} {{.HostConfig.ShmSize}} "
+            "{{.HostConfig.NetworkMode}} {{.Config.Labels.k}} "
+            "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}}"
+        )
+        shown = daemon.cli("inspect", "--format", fmt, name)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.decode().split() == [
+            "67108864",
+            "500000000",
+            "20",
+            "true",
+            '["ALL"]',
+            '["CHOWN"]',
+            "on-failure:2",
+            "SIGINT",
+            "7",
+            "/tmp",
+            "65534",
+            "boxname",
+            '{"/scratch":""}',
+            "8388608",
+            "none",
+            "v",
+            "nofile=512:1024",
+        ]
+        env = daemon.cli("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", name)
+        assert "X=1" in env.stdout.decode().split()
+    finally:
+        daemon.cli("rm", "-f", name)
