@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dockyard.store.layers.errors import LayerError
 
@@ -56,7 +56,7 @@ class Member:
     linkname: str = ""
     devmajor: int = 0
     devminor: int = 0
-    xattrs: dict[str, bytes] = field(default_factory=dict)
+    xattrs: dict[str, bytes] | None = None
 
     @property
     def has_body(self) -> bool:
@@ -93,29 +93,24 @@ def _oct(field: bytes, what: str) -> int:
         return _num(field, what)
 
 
-def checksum_ok(block: bytes) -> bool:
-    stored = block[148:156]
-    try:
-        want = int(stored.split(b"\0", 1)[0].strip() or b"x", 8)
-    except ValueError:
-        return False
-    # The checksum is the byte sum with its own field read as eight spaces (8 * 32).
-    # adler32's low half is 1 + that sum mod 65521: C speed, and as strong a check.
-    total = (zlib.adler32(block) & 0xFFFF) - 1 - sum(stored) + 256
-    return (want - total) % _ADLER_MOD == 0
-
-
-# name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic+version,
-# uname, gname, devmajor, devminor, prefix
-_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s")
+# name, mode, uid, gid, size, mtime, (chksum), typeflag, linkname, magic+version,
+# (uname, gname), devmajor, devminor, prefix
+_FIELDS = struct.Struct("100s8s8s8s12s12s8xc100s8s64x8s8s155s")
 
 
 def parse_header(block: bytes) -> Member:
     """Decode one non-zero 512-byte header block (before extension records apply)."""
-    (name, mode, uid, gid, size, mtime, _, typeflag, link, magic, _, _, major, minor, prefix) = (
+    (name, mode, uid, gid, size, mtime, typeflag, link, magic, major, minor, prefix) = (
         _FIELDS.unpack_from(block)
     )
-    if not checksum_ok(block):
+    # The checksum is the byte sum with its own field read as eight spaces (8 * 32).
+    # adler32's low half is 1 + that sum mod 65521: C speed, and as strong a check.
+    stored = block[148:156]
+    try:
+        want = int(stored.split(b"\0", 1)[0].strip() or b"x", 8)
+    except ValueError:
+        want = -1
+    if want < 0 or (want - (zlib.adler32(block) & 0xFFFF) + 1 + sum(stored) - 256) % _ADLER_MOD:
         raise LayerError("invalid tar header: checksum mismatch (not a tar archive?)")
     try:
         m = Member(
@@ -251,6 +246,8 @@ def _apply_pax(m: Member, pax: dict[str, bytes]) -> None:
         elif key == "mtime":
             m.mtime_ns = _pax_time_ns(value)
         elif key.startswith(_XATTR_PREFIXES):
+            if m.xattrs is None:
+                m.xattrs = {}
             m.xattrs[key[len("SCHILY.xattr.") :]] = value
         elif key.startswith("GNU.sparse."):
             raise LayerError("unsupported tar entry: GNU sparse file")
