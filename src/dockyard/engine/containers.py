@@ -445,7 +445,9 @@ class Engine:
         try:
             files = write_etc_files(self.cdir(cid), c.config["Hostname"], c.host_config)
             spec = self._spec(c, files)
-            records.write_atomic(self.bundle(cid) / "config.json", json.dumps(spec).encode())
+            records.write_atomic(
+                self.bundle(cid) / "config.json", json.dumps(spec).encode(), durable=False
+            )
             size, nfiles = cfgmod.log_limits(c.host_config)
             opts = MonitorOptions(
                 container_id=cid,
