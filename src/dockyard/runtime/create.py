@@ -50,6 +50,11 @@ class CreateOptions:
     systemd: bool = False
     subreaper: bool = False
     console_sock: socket.socket | None = None  # `run` with a terminal: our own socketpair
+    # `run` may defer moving the init into the hierarchies without a `tasks` file (the
+    # hybrid layout's controller-less unified one): that move waits for an RCU grace
+    # period, which `run` overlaps with the container's own start. Output: the dirs left.
+    defer_cgroup_join: bool = False
+    deferred_join: list[str] = []  # noqa: RUF012 (@record copies it)
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -233,10 +238,13 @@ class _Spawn:
             # to root a cgroup namespace, or (no v1 hierarchy) to bind its v2 directory.
             wait = bool(ours) and (cfg.new_ns("cgroup") or not own)
             parent.send("go", state=state, join=own, wait=wait)
-            try:
-                add_pid_to(ours, self.init_pid)
-            except OSError as e:
-                raise SetupError(f"cannot join the container's cgroup: {e}") from None
+            if opts.defer_cgroup_join and not wait and own:
+                opts.deferred_join = ours
+            else:
+                try:
+                    add_pid_to(ours, self.init_pid)
+                except OSError as e:
+                    raise SetupError(f"cannot join the container's cgroup: {e}") from None
             if wait:
                 parent.send("joined")
             while True:

@@ -78,11 +78,14 @@ def run(o: RunOptions) -> int:
         proc = load_config_file(o.bundle).get("process")
         if isinstance(proc, dict) and proc.get("terminal"):
             raise ConfigError("cannot allocate a terminal when detaching without --console-socket")
+    o.defer_cgroup_join = True
     st = create(o)
     try:
         if proxy is not None:
             proxy.receive()
         start(o.root, o.cid)
+        if o.deferred_join:
+            _late_join(o.deferred_join, st.pid)
     except BaseException:
         delete(o.root, o.cid, force=True)
         if proxy is not None:
@@ -111,6 +114,17 @@ def run(o: RunOptions) -> int:
     if not o.keep:
         delete(o.root, o.cid, force=True)
     return code
+
+
+def _late_join(dirs: list[str], pid: int) -> None:
+    """Finish the cgroup moves create deferred (controller-less hierarchies only: every
+    limit was in force before the container's process started)."""
+    from dockyard.runtime.cgroup import add_pid_to
+
+    try:
+        add_pid_to(dirs, pid)
+    except ProcessLookupError:
+        return  # already exited: nothing left to move
 
 
 def exec_and_wait(o: ExecOptions) -> int:  # type: ignore[name-defined]  # noqa: F821

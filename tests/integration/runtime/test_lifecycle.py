@@ -202,3 +202,18 @@ def test_run_forwards_signals(rt: Runtime) -> None:
     out, _ = p.communicate(timeout=20)
     assert "got-term" in out
     assert p.returncode == 12
+
+
+@pytest.mark.parametrize("how", ["create", "run-detach"])
+def test_init_is_in_every_cgroup_hierarchy(rt: Runtime, how: str) -> None:
+    cfg = make_config(["sleep", "100"])
+    if how == "create":
+        cid = rt.create(cfg)
+        rt.cmd("start", cid, check=True)
+    else:
+        b = rt.bundle(cfg)
+        cid = rt.new_id()
+        rt.cmd("run", "--detach", "--bundle", str(b), cid, check=True)
+    pid = rt.state(cid)["pid"]
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    assert lines and all(ln.endswith(f"/{cid}") for ln in lines), lines
