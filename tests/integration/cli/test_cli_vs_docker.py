@@ -110,6 +110,8 @@ def test_ps_table_matches(dockerd_daemon: Daemon) -> None:
         ("ps", "-x"),
         ("rename", "onlyone"),
         ("ps", "extra"),
+        ("run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"),
+        ("run", "--rm", "-a", "stdout", "busybox", "sh", "-c", "echo out; echo err >&2"),
         ("images", "--format", "{{nosuch .}}"),
         ("logs",),
         ("start", "nosuchcontainer"),

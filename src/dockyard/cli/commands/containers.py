@@ -61,8 +61,19 @@ def _image_with_tag(image: str) -> str:
     return image if tag or "@" in image else f"{image}:latest"
 
 
-def _create(ctx: Context, name: str, body: dict[str, Any], pull: str) -> str:
-    params = {"name": name or None}
+def _create(ctx: Context, name: str, body: dict[str, Any], pull: str, platform: str = "") -> str:
+    params = {"name": name or None, "platform": platform or None}
+    if pull == "always":
+        from dockyard.cli.commands.images import pull_image
+
+        try:
+            pull_image(ctx, _image_with_tag(str(body["Image"])), quiet=False, to_stderr=True)
+        except DaemonError as exc:
+            raise DaemonError(exc.http_status, exc.message, status=125) from None
+    elif pull not in ("missing", "never"):
+        raise UsageError(
+            f'invalid pull option: \'{pull}\': must be one of "always", "missing" or "never"'
+        )
     try:
         created = ctx.json("POST", "/containers/create", params, body)
     except DaemonError as exc:
@@ -103,7 +114,7 @@ def _create_from_opts(ctx: Context, opts: Options) -> tuple[str, dict[str, Any]]
             body["HostConfig"]["ConsoleSize"] = list(size)
     if opts.list("publish"):
         pass  # sent as PortBindings; the daemon decides whether it can publish
-    cid = _create(ctx, name, body, opts.str("pull"))
+    cid = _create(ctx, name, body, opts.str("pull"), opts.str("platform"))
     if opts.str("cidfile"):
         with open(opts.str("cidfile"), "x", encoding="utf-8") as fh:
             fh.write(cid)
@@ -134,6 +145,8 @@ def _stream_container(
     sig_proxy: bool,
     start: bool,
     wait_condition: str | None,
+    stdout: bool = True,
+    stderr: bool = True,
 ) -> int:
     """attach → (wait) → start → stream → exit code, as the docker CLI's run does."""
     from dockyard.cli.stdio import (
@@ -149,8 +162,8 @@ def _stream_container(
     params = {
         "stream": True,
         "stdin": stdin,
-        "stdout": True,
-        "stderr": True,
+        "stdout": stdout,
+        "stderr": stderr,
         "detachKeys": keys_spec or None,
     }
     conn = client.hijack("POST", f"/containers/{q(cid)}/attach", params)
@@ -219,6 +232,8 @@ def run(ctx: Context, opts: Options) -> int:
         sig_proxy=opts.bool("sig_proxy"),
         start=True,
         wait_condition="removed" if opts.bool("rm") else "next-exit",
+        stdout=bool(body.get("AttachStdout")),
+        stderr=bool(body.get("AttachStderr")),
     )
 
 
