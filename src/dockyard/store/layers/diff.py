@@ -99,15 +99,28 @@ class _Emitter:
         w = self.w
         rel = n.rel
 
-        def add(name: str, typeflag: bytes, **kw: object) -> None:
+        def add(
+            name: str,
+            typeflag: bytes,
+            *,
+            size: int = 0,
+            linkname: str = "",
+            devmajor: int = 0,
+            devminor: int = 0,
+            xattrs: dict[str, bytes] | None = None,
+        ) -> None:
             w.add(
                 name,
                 typeflag,
                 mode=stat.S_IMODE(mode),
                 uid=st.st_uid,
                 gid=st.st_gid,
+                size=size,
                 mtime_ns=st.st_mtime_ns,
-                **kw,  # type: ignore[arg-type]
+                linkname=linkname,
+                devmajor=devmajor,
+                devminor=devminor,
+                xattrs=xattrs,
             )
 
         if stat.S_ISDIR(mode):
