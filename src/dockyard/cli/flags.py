@@ -266,7 +266,7 @@ class Parser:
             for f in visible:
                 left = f"  -{f.short}, --{f.long}" if f.short else f"      --{f.long}"
                 if f.kind != BOOL:
-                    left += " " + (f.metavar or ("list" if f.kind == LIST else f.kind))
+                    left += " " + (f.metavar or {LIST: "list", STR: "string"}.get(f.kind, f.kind))
                 entries.append((left, f.help))
             width = max(len(left) for left, _ in entries) + 3
             lines += [left.ljust(width) + text for left, text in entries]
