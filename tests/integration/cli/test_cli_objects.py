@@ -157,3 +157,25 @@ def test_host_flag_and_docker_host(daemon: Daemon) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert by_env.stdout == by_flag.stdout != b""
+
+
+def test_volume_and_system_prune(daemon: Daemon, name: str) -> None:
+    assert daemon.cli("volume", "create", name).returncode == 0
+    pruned = daemon.cli("volume", "prune", "-f")
+    assert pruned.returncode == 0, err(pruned)
+    text = out(pruned)
+    assert text.rstrip().splitlines()[-1].startswith("Total reclaimed space: ")
+    remaining = out(daemon.cli("volume", "ls", "-q")).split()
+    if name in remaining:  # daemons on API >= 1.42 keep named volumes without --all
+        daemon.cli("volume", "rm", name)
+    else:
+        assert f"Deleted Volumes:\n{name}\n" in text
+    assert daemon.cli("create", "--name", name, "busybox", "true").returncode == 0
+    refused = daemon.cli("system", "prune", input=b"n\n")
+    assert refused.returncode == 0
+    assert out(refused).startswith("WARNING! This will remove:\n  - all stopped containers\n")
+    assert name in out(daemon.cli("ps", "-a", "--format", "{{.Names}}")).split()
+    system = daemon.cli("system", "prune", "-f")
+    assert system.returncode == 0, err(system)
+    assert out(system).rstrip().splitlines()[-1].startswith("Total reclaimed space: ")
+    assert name not in out(daemon.cli("ps", "-a", "--format", "{{.Names}}")).split()
