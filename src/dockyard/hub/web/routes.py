@@ -17,6 +17,7 @@ from dockyard.hub.errors import AccountError, HubError, InvalidName, RegistryErr
 from dockyard.hub.names import canonical, display
 from dockyard.hub.search import namespace_repos, official_repos, search_repos
 from dockyard.hub.state import Hub
+from dockyard.hub.web import markdown
 from dockyard.hub.web.html import ago, csrf_field, esc, human_size, page, repo_cards
 from dockyard.hub.web.repo_view import tag_infos
 from dockyard.hub.web.session import (
@@ -182,7 +183,7 @@ async def repo_page(request: web.Request) -> web.Response:
     if row["private"]:
         badge += ' <span class="badge private">Private</span>'
     readme = (
-        f'<pre class="readme">{esc(row["readme"])}</pre>'
+        f'<div class="readme">{markdown.render(row["readme"])}</div>'
         if row["readme"]
         else '<p class="muted">No README yet.</p>'
     )
