@@ -147,6 +147,8 @@ async def get_blob(request: web.Request, route: Route, repo: str, grant: Grant) 
     size = hub.registry.blob_size(repo, digest)
     if size is None:
         raise RegistryError("BLOB_UNKNOWN", detail={"digest": route.ref})
+    if request.method == "HEAD" and {"push", "*"} & grant.actions(repo):
+        hub.registry.refresh_link(repo, digest, hub.config.gc_grace / 2)
     headers = {
         **API_HEADER,
         "Docker-Content-Digest": str(digest),

@@ -63,6 +63,14 @@ class Registry:
             return None
         return int(row["size"])
 
+    def refresh_link(self, repo: str, digest: Digest, older_than: float) -> None:
+        """Restart the grace period of a link a client just checked before pushing a
+        manifest that needs it (a HEAD says "I will rely on this blob")."""
+        self.conn.execute(
+            "UPDATE repo_blobs SET created = ? WHERE repo = ? AND digest = ? AND created < ?",
+            (now(), repo, str(digest), now() - older_than),
+        )
+
     def link_blob(self, repo: str, digest: Digest) -> bool:
         """Link an existing blob into `repo`; False when the blob is not stored."""
         with transaction(self.conn):

@@ -178,3 +178,25 @@ def test_gc_inside_the_server_while_pushing(make_hub: object) -> None:
         for d in [doc["config"], *doc["layers"]]:  # type: ignore[list-item]
             r = alice.call("GET", f"/v2/alice/busy/blobs/{d['digest']}")  # type: ignore[index]
             assert r.status == 200 and ht.sha(r.body) == d["digest"]  # type: ignore[index]
+
+
+def test_a_pusher_checking_a_blob_keeps_it_through_gc(make_hub: object, tmp_path: Path) -> None:
+    hub = make_hub("gc_grace = 2\n")  # type: ignore[operator]
+    alice = client(hub, "alice")
+    checked, unchecked = os.urandom(300), os.urandom(300)
+    alice.push_blob("alice/h", checked)
+    alice.push_blob("alice/h", unchecked)
+    time.sleep(1.6)
+    # "does the registry have it?" before pushing a manifest that needs it
+    assert alice.call("HEAD", f"/v2/alice/h/blobs/{ht.sha(checked)}").status == 200
+    # an anonymous reader's HEAD does not keep garbage alive
+    assert client(hub).call("HEAD", f"/v2/alice/h/blobs/{ht.sha(unchecked)}").status == 200
+    time.sleep(1.0)
+    _gc(hub, tmp_path, gc_grace=2, upload_ttl=3600)
+    assert alice.call("HEAD", f"/v2/alice/h/blobs/{ht.sha(checked)}").status == 200
+    assert alice.call("HEAD", f"/v2/alice/h/blobs/{ht.sha(unchecked)}").status == 404
+    cfg = ht.make_config([])
+    alice.push_blob("alice/h", cfg)
+    doc = ht.image_manifest(cfg, [])
+    doc["layers"] = [{"mediaType": ht.OCI_LAYER, "digest": ht.sha(checked), "size": 300}]
+    assert alice.push_manifest("alice/h", "v1", doc).status == 201
