@@ -11,7 +11,7 @@ from dockyard.hub.accounts import Login
 from dockyard.hub.auth import Authority, load_or_create_key
 from dockyard.hub.blobs import BlobStore
 from dockyard.hub.config import Config
-from dockyard.hub.db import connect
+from dockyard.hub.db import connect, transaction
 from dockyard.hub.ratelimit import RateLimiter
 from dockyard.hub.registry import Registry
 from dockyard.oci.digest import Digester
@@ -68,15 +68,10 @@ class Hub:
         if not self.pulls:
             return
         items, self.pulls = list(self.pulls.items()), Counter()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             self.conn.executemany(
                 "UPDATE repos SET pulls = pulls + ? WHERE name = ?", [(n, r) for r, n in items]
             )
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.flush_pulls()
