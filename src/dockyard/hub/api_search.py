@@ -40,3 +40,11 @@ async def search(request: web.Request) -> web.Response:
             "page_size": n,
         }
     )
+
+
+async def ping(request: web.Request) -> web.Response:
+    """`/v1/_ping`: what Docker asks of a registry before a v1 search."""
+    return web.json_response(
+        {"standalone": True},
+        headers={"X-Docker-Registry-Version": "0.6.0", "X-Docker-Registry-Standalone": "true"},
+    )

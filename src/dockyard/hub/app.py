@@ -56,6 +56,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_get("/token", api_token.get_token)
     app.router.add_post("/token", api_token.post_token)
     app.router.add_get("/v1/search", api_search.search)
+    app.router.add_get("/v1/_ping", api_search.ping)
     from dockyard.hub.web import routes as web_routes
 
     web_routes.install(app)

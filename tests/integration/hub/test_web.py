@@ -184,6 +184,7 @@ def test_search_api_paging_and_pull_counts(hub: ht.HubProcess) -> None:
         "is_automated",
     }
     assert ht.request("GET", hub.url + "/v1/search?q=app&n=x").status == 400
+    assert ht.request("GET", hub.url + "/v1/_ping").json() == {"standalone": True}
     # pull counts are written in batches every few seconds
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
