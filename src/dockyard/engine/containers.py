@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -211,7 +212,10 @@ class Engine:
         cfgmod.log_limits(hc)
         cid = secrets.token_hex(32)
         if not cfg.get("Hostname"):
-            cfg["Hostname"] = cid[:12]
+            # With the host's network the container also shows the host's name, as in Docker.
+            host_net = hc.get("NetworkMode") == "host"
+            cfg["Hostname"] = socket.gethostname() if host_net else cid[:12]
+        self._check_spec(cfg, hc, cid)
         path, args = cfgmod.command_line(cfg)
         with self._lock:
             canon = canon or self._free_name()
@@ -243,6 +247,27 @@ class Engine:
             self._by_id[cid] = c
         self._event(c, "create")
         return cid, []
+
+    def _check_spec(self, cfg: dict[str, Any], hc: dict[str, Any], cid: str) -> None:
+        """Generate the spec once at create (without the root's files) so that bad
+        options (an unknown capability, a bad ulimit…) fail now with a 400, as in Docker."""
+        from dockyard.oci.specgen import SpecError, generate_spec
+
+        # Users and devices are resolved at start (from the root's files, the host's nodes).
+        img = dict(cfg, User="")
+        body = dict(cfg, User="", HostConfig=dict(hc, Devices=None, GroupAdd=None))
+        try:
+            generate_spec(
+                img,
+                body,
+                rootfs="/nonexistent",
+                hostname=cfg["Hostname"],
+                container_id=cid,
+                init_path=shutil.which("docker-init") or shutil.which("tini") or "/sbin/init",
+                volume_paths=_AnyPath(),
+            )
+        except SpecError as e:
+            raise InvalidParameter(str(e)) from None
 
     def _free_name(self) -> str:
         for attempt in range(20):
@@ -1118,6 +1143,19 @@ class Engine:
     def close(self) -> None:
         """Daemon shutdown: stop watching; containers keep running under their monitors."""
         self._closing = True
+
+
+class _AnyPath(dict[str, str]):
+    """volume_paths for a dry run: every volume resolves to a placeholder."""
+
+    def __init__(self) -> None:
+        super().__init__({"": "/nonexistent"})  # never empty, hence never falsy
+
+    def get(self, key: str, default: Any = None) -> str:
+        return "/nonexistent"
+
+    def __missing__(self, key: str) -> str:
+        return "/nonexistent"
 
 
 def _du(path: Path) -> int:

@@ -397,3 +397,38 @@ def test_commit_makes_a_runnable_image(api: Any) -> None:
     api.delete(f"/containers/{cid}")
     api.delete(f"/containers/{c2}")
     api.delete("/images/committed:t1")
+
+
+def test_create_time_validation_and_options(api: Any) -> None:
+    r = api.post(
+        "/containers/create",
+        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"CapAdd": ["BOGUS"]}},
+    )
+    assert r.status == 400 and "unknown capability" in r.message
+    r = api.post(
+        "/containers/create",
+        {
+            "Image": "busybox",
+            "Cmd": ["true"],
+            "HostConfig": {"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{}]}},
+        },
+    )
+    assert r.status == 400
+    cid, code = api.run(
+        ["sh", "-c", "id -u; hostname"], User="nobody", HostConfig={"NetworkMode": "host"}
+    )
+    assert code == 0
+    out = joined(api.logs(cid), 1).decode().split()
+    assert out == ["65534", __import__("socket").gethostname()]
+    api.delete(f"/containers/{cid}")
+    cid, code = api.run(
+        ["sh", "-c", "test -d /a && test -d /m && ! touch /x"],
+        HostConfig={
+            "Binds": ["anon-opt:/a"],
+            "ReadonlyRootfs": True,
+            "Mounts": [{"Type": "tmpfs", "Target": "/m"}],
+        },
+    )
+    assert code == 0, api.logs(cid)
+    api.delete(f"/containers/{cid}", params={"v": 1})
+    assert api.delete("/volumes/anon-opt").status == 204
