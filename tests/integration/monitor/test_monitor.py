@@ -170,8 +170,9 @@ def test_exec_with_output_and_exit_code(containers: Any) -> None:
 def test_exec_with_tty(containers: Any) -> None:
     h, _ = containers.spawn(["sleep", "60"])
     h.start()
-    a = h.attach(exec_id="t1", stdin=True, tty=True, process=dict(PROC, args=["sh"]))
+    # A resize that overtakes the exec's start is kept for its pty.
     h.exec_resize("t1", 20, 70)
+    a = h.attach(exec_id="t1", stdin=True, tty=True, process=dict(PROC, args=["sh"]))
     a.sock.sendall(b"tty; stty size; exit 6\n")
     out = a.read_all()
     assert b"/dev/pts/" in out and b"20 70" in out

@@ -521,6 +521,7 @@ class Monitor:
         self.init = Session(self, "init", opts.tty, opts.stdin, opts.stdin_once)
         self.execs: dict[str, Exec] = {}
         self.pending_attach: dict[str, list[Client]] = {}
+        self.pending_sizes: dict[str, tuple[int, int]] = {}
         self.waiters: list[Client] = []
         self.listeners: list[socket.socket] = []
         self.started = False
@@ -976,7 +977,20 @@ class Monitor:
         self._winsize(conn, self.init.master, msg)
 
     def cmd_exec_resize(self, conn: Client, msg: dict[str, Any]) -> None:
-        self._winsize(conn, self._exec(msg).master, msg)
+        exec_id = str(msg.get("exec_id", ""))
+        ex = self.execs.get(exec_id)
+        if ex is None or (ex.master < 0 and ex.starting):
+            # The client's first resize often overtakes the exec's start (Docker's CLI sends
+            # it as soon as the stream is up): keep it for the pty that is coming.
+            h, w = int(msg["height"]), int(msg["width"])
+            if not (0 <= h < 65536 and 0 <= w < 65536) or not exec_id:
+                raise P.ProtocolError("invalid terminal size")
+            if len(self.pending_sizes) >= 64:
+                self.pending_sizes.pop(next(iter(self.pending_sizes)))
+            self.pending_sizes[exec_id] = (h, w)
+            self._reply(conn)
+            return
+        self._winsize(conn, ex.master, msg)
 
     def cmd_wait(self, conn: Client, _msg: dict[str, Any]) -> None:
         self.waiters.append(conn)
@@ -1066,6 +1080,11 @@ class Monitor:
                     )
                 if console is not None:
                     ex.master = _receive_console(console)
+                    size = self.pending_sizes.pop(ex.exec_id, None)
+                    if size is not None:
+                        from dockyard.linux.terminal import set_winsize
+
+                        set_winsize(ex.master, *size)
                     # Also when detached: closing the master would hang up the process.
                     ex.add_output(ex.master, "stdout")
                     if ex.stdin:
