@@ -13,6 +13,7 @@ import posixpath
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
+    "DEVICE_PROGRAM",
     "V1_CONTROLLERS",
     "CgroupError",
     "Hierarchy",
@@ -358,34 +359,23 @@ def _device_rule(d: dict[str, Any]) -> str:
     return f"{kind} {ma}:{mi} {access}"
 
 
-# What every container may use whatever the rules say: the nodes a runtime creates
-# in /dev, plus mknod of anything. A v2 rule list that grants no more than this is
-# honoured without an eBPF program (the container has no other device nodes).
-_DEFAULT_DEVICES = {
-    "c 1:3", "c 1:5", "c 1:7", "c 1:8", "c 1:9", "c 5:0", "c 5:1", "c 5:2", "c 136:*",
-    "c 10:229", "c *:*", "b *:*",
-}  # fmt: skip
+# On v2 the device rules become one eBPF program: a pseudo-file for the writer.
+DEVICE_PROGRAM = "@device-program"
 
 
 def _devices(rules: list[Any], v2: bool) -> list[Write]:
     out: list[Write] = []
+    lines: list[str] = []
     for d in rules:
         if not isinstance(d, dict):
             raise CgroupError("linux.resources.devices entries must be objects")
         rule = _device_rule(d)
         allow = bool(d.get("allow"))
-        if v2:
-            # Denials cost nothing (the container has only the default nodes);
-            # an allowance beyond the default set would need an eBPF program.
-            head, access = rule.rsplit(" ", 1)
-            wildcard = head in ("c *:*", "b *:*")
-            if allow and (head not in _DEFAULT_DEVICES or (wildcard and access != "m")):
-                raise CgroupError(
-                    f"device rule {rule!r} is unsupported on cgroup v2 (it needs an eBPF "
-                    "device program); only the default devices can be allowed"
-                )
-            continue
+        lines.append(f"{'allow' if allow else 'deny'} {rule}")
         out.append(("devices", "devices.allow" if allow else "devices.deny", rule))
+    if v2 and lines:
+        # cgroup v2 has no devices files: the kernel asks an attached BPF program.
+        return [("devices", DEVICE_PROGRAM, "\n".join(lines))]
     return out
 
 

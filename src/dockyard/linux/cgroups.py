@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from dockyard.linux.cgroup_plan import (
+    DEVICE_PROGRAM,
     V1_CONTROLLERS,
     CgroupError,
     Mode,
@@ -200,6 +201,9 @@ class Cgroup:
 
     def _write_one(self, w: Write) -> OSError | None:
         controller, name, value = w
+        if name == DEVICE_PROGRAM:
+            self._attach_device_program(value)
+            return None
         path = posixpath.join(self._dir(controller), name)
         if not os.path.exists(path):
             if value in ("-1", "max"):
@@ -212,6 +216,15 @@ class Cgroup:
                 return e
             raise CgroupError(f"cannot set {name} to {value!r}: {e.strerror}") from None
         return None
+
+    def _attach_device_program(self, lines: str) -> None:
+        from dockyard.linux import devices_bpf  # only v2 hosts with device rules
+
+        rules = [devices_bpf.parse_rule(line) for line in lines.splitlines()]
+        try:
+            devices_bpf.attach_device_program(self._dir(""), devices_bpf.device_program(rules))
+        except OSError as e:
+            raise CgroupError(f"cannot attach the device program: {e.strerror}") from None
 
     def pids(self) -> list[int]:
         """Every process in the cgroup and its descendants."""

@@ -319,3 +319,24 @@ def test_missing_knobs(cgroup: Cgroup) -> None:
     cgroup.write_plan([(ctrl, "memory.no_such_knob", "max")])
     with pytest.raises(CgroupError, match=r"cannot set memory\.no_such_knob: not supported"):
         cgroup.write_plan([(ctrl, "memory.no_such_knob", "5")])
+
+
+def test_v2_device_rules_are_enforced_by_bpf(v2_cgroup: Cgroup) -> None:
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"},
+    ]
+    v2_cgroup.set_resources({"devices": rules})
+    script = (
+        "for f in null zero full; do head -c1 /dev/$f >/dev/null 2>&1 && echo r-$f || echo -$f; "
+        "done; echo x >/dev/zero 2>/dev/null && echo w-zero || echo -wzero"
+    )
+    p = gated(v2_cgroup, BUSYBOX, "sh", "-c", script)
+    out, _ = p.communicate(timeout=10)
+    assert out.decode().split() == ["r-null", "r-zero", "-full", "-wzero"]
+    # A later set replaces the program: now everything is allowed.
+    v2_cgroup.set_resources({"devices": [{"allow": True, "access": "rwm"}]})
+    p = gated(v2_cgroup, BUSYBOX, "sh", "-c", script)
+    out, _ = p.communicate(timeout=10)
+    assert out.decode().split() == ["r-null", "r-zero", "r-full", "w-zero"]

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from dockyard.linux.cgroup_plan import (
+    DEVICE_PROGRAM,
     CgroupError,
     Hierarchy,
     blkio_weight_to_io_weight,
@@ -130,12 +131,17 @@ FULL: dict[str, Any] = {
 }
 
 
+DEVICES_V1 = [
+    ("devices", "deny", "a *:* rwm"),
+    ("devices", "allow", "c 1:3 rwm"),
+    ("devices", "allow", "c 136:* rwm"),
+    ("devices", "allow", "c *:* m"),
+]
+
+
 def test_plan_v1() -> None:
     assert plan_resources(FULL, "v1") == [
-        ("devices", "devices.deny", "a *:* rwm"),
-        ("devices", "devices.allow", "c 1:3 rwm"),
-        ("devices", "devices.allow", "c 136:* rwm"),
-        ("devices", "devices.allow", "c *:* m"),
+        *((c, f"devices.{v}", r) for c, v, r in DEVICES_V1),
         ("memory", "memory.limit_in_bytes", str(64 << 20)),
         ("memory", "memory.soft_limit_in_bytes", str(32 << 20)),
         ("memory", "memory.memsw.limit_in_bytes", str(128 << 20)),
@@ -156,6 +162,7 @@ def test_plan_v1() -> None:
 
 def test_plan_v2() -> None:
     assert plan_resources(FULL, "v2") == [
+        ("devices", DEVICE_PROGRAM, "\n".join(f"{v} {r}" for _, v, r in DEVICES_V1)),
         ("memory", "memory.max", str(64 << 20)),
         ("memory", "memory.low", str(32 << 20)),
         ("memory", "memory.swap.max", str(64 << 20)),
@@ -200,17 +207,15 @@ def test_unified_and_v2_only_rules() -> None:
             plan_resources({"unified": bad}, "v2")
 
 
-def test_v2_devices_default_only() -> None:
-    # The default set is accepted (nothing to write without eBPF)...
-    assert plan_resources({"devices": FULL["devices"]}, "v2") == []
-    # ...anything more is refused with a clear message.
-    for rule in (
-        {"allow": True, "access": "rwm"},
-        {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "rw"},
-        {"allow": True, "type": "c", "access": "rwm"},
-    ):
-        with pytest.raises(CgroupError, match="unsupported on cgroup v2"):
-            plan_resources({"devices": [rule]}, "v2")
+def test_v2_devices_become_one_program() -> None:
+    assert plan_resources({"devices": FULL["devices"]}, "v2") == [
+        (
+            "devices",
+            DEVICE_PROGRAM,
+            "deny a *:* rwm\nallow c 1:3 rwm\nallow c 136:* rwm\nallow c *:* m",
+        )
+    ]
+    assert plan_resources({"devices": []}, "v2") == []
 
 
 def test_realtime_and_oom_and_network() -> None:
