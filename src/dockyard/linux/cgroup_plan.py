@@ -4,7 +4,9 @@ Nothing here touches the file system. ``plan_resources`` turns an OCI
 ``linux.resources`` object into ``(controller, filename, value)`` writes for
 cgroup v1 (also used on hybrid machines, whose controllers are all v1) or v2,
 with the v2 conversions the OCI runtimes agree on (cpu.weight from shares,
-memory.swap.max from memory+swap, io.weight from blkio weight).
+memory.swap.max from memory+swap, io.weight from blkio weight). On v2 the device
+rules become a single DEVICE_PROGRAM pseudo-write, which the writer turns into an
+eBPF program (``devices_bpf``).
 """
 
 from __future__ import annotations
