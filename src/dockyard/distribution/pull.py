@@ -1,0 +1,291 @@
+"""Pull an image from a registry into the image store.
+
+Tag → manifest (an index picks the host's platform) → config → layers, downloaded a few at a
+time, each streamed into the store's resumable blob writer (which verifies size and digest on
+commit). A connection cut mid-blob is retried with ``Range`` from the writer's offset; blobs
+already in the store are not downloaded again. The image is registered in one store
+transaction only when every blob is in, then unpacked into snapshots.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.distribution import progress as pm
+from dockyard.distribution.auth import Credentials, TokenCache
+from dockyard.distribution.client import RegistryClient, is_connection_error
+from dockyard.distribution.errors import DistributionError, InvalidResponse, NoMatchingPlatform
+from dockyard.distribution.registries import RegistryConfig
+from dockyard.distribution.sources import BlobSources
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest
+from dockyard.oci.image import (
+    MAX_CONFIG_BYTES,
+    Descriptor,
+    Index,
+    InvalidConfig,
+    InvalidManifest,
+    Manifest,
+    parse_config,
+    parse_manifest_or_index,
+)
+from dockyard.oci.platform import Platform, host_platform
+from dockyard.oci.reference import InvalidReference, Reference, normalize
+from dockyard.store.operation import LayerInput
+
+Progress = Callable[[pm.Message], None]
+
+DEFAULT_PARALLEL = 3
+DEFAULT_RETRIES = 5
+# Progress lines per layer are throttled: a 200 MB layer would otherwise print thousands.
+PROGRESS_INTERVAL = 0.1
+RETRY_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class PullResult:
+    image_id: str
+    manifest_digest: Digest
+    reference: Reference
+    downloaded: int  # layers fetched (0: everything was already here)
+    up_to_date: bool
+
+
+def _no_progress(_: pm.Message) -> None:
+    pass
+
+
+def parse_pull_reference(name: str, tag: str | None = None) -> Reference:
+    """``fromImage`` and ``tag`` as Docker's /images/create takes them (tag may be a digest)."""
+    try:
+        ref = normalize(name) if not tag else None
+        if tag:
+            base = normalize(name).name_only()
+            ref = base.with_digest(tag) if ":" in tag and "@" not in name else base.with_tag(tag)
+    except InvalidReference as e:
+        raise DistributionError(f"invalid reference format: {e}") from None
+    assert ref is not None
+    return ref
+
+
+class Puller:
+    def __init__(
+        self,
+        store: Any,  # dockyard.store.images.ImageStore
+        *,
+        config: RegistryConfig | None = None,
+        creds: Credentials | None = None,
+        cache: TokenCache | None = None,
+        progress: Progress | None = None,
+        platform: Platform | None = None,
+        parallel: int = DEFAULT_PARALLEL,
+        retries: int = DEFAULT_RETRIES,
+        unpack: bool = True,
+        sources: BlobSources | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.config = config or RegistryConfig.from_env()
+        self.creds = creds
+        self.cache = cache or TokenCache()
+        self.progress = progress or _no_progress
+        self.platform = platform or host_platform()
+        self.parallel = max(1, parallel)
+        self.retries = retries
+        self.unpack = unpack
+        self.sources = sources
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def _emit(self, msg: pm.Message) -> None:
+        with self._lock:
+            self.progress(msg)
+
+    def client_for(self, ref: Reference) -> RegistryClient:
+        endpoint = self.config.endpoint_for(ref)
+        return RegistryClient(
+            endpoint, self.creds, self.cache, config=self.config, timeout=self.timeout
+        )
+
+    def pull(self, ref: Reference) -> PullResult:
+        client = self.client_for(ref)
+        repo = ref.path
+        self._emit(pm.status(f"Pulling from {repo}", ref.tag or ref.digest))
+        body, media_type, digest = client.get_manifest(repo, ref.digest or ref.tag or "latest")
+        manifest, body, media_type, digest = self._resolve(client, repo, body, media_type, digest)
+        config_bytes = client.read_blob(repo, manifest.config.digest, MAX_CONFIG_BYTES)
+        try:
+            cfg = parse_config(config_bytes)
+        except InvalidConfig as e:
+            raise InvalidResponse(f"image config {manifest.config.digest}: {e}") from None
+        if len(cfg.diff_ids) != len(manifest.layers):
+            raise InvalidResponse("the manifest and the image config list different layer counts")
+        image_id = str(manifest.config.digest)
+        target = str(ref)
+        if self._up_to_date(image_id, ref):
+            # Known layers carry their diff ids: the store need not read the blobs again.
+            known = [
+                LayerInput(
+                    Digest.parse(r.blob_digest), r.media_type, Digest.parse(r.diff_id), r.size
+                )
+                for r in self.store.layers(image_id)
+            ]
+            self.store.create_image(
+                config_bytes,
+                known,
+                target,
+                manifest=body,
+                manifest_media_type=media_type,
+            )
+            self._emit(pm.status(f"Digest: {digest}"))
+            self._emit(pm.status(f"Status: Image is up to date for {ref.familiar()}"))
+            return PullResult(image_id, digest, ref, 0, True)
+        lease = self.store.create_lease()
+        try:
+            fetched = self._fetch_layers(client, repo, manifest.layers, lease)
+            self.store.create_image(
+                config_bytes,
+                [(d.digest, d.media_type) for d in manifest.layers],
+                target,
+                manifest=body,
+                manifest_media_type=media_type,
+                lease=lease,
+            )
+        except BaseException:
+            self.store.release_lease(lease)
+            raise
+        if self.unpack:
+            for d in manifest.layers:
+                if d.digest in fetched:
+                    self._emit(pm.layer_status("Extracting", pm.short_id(d.digest)))
+            self.store.ensure_unpacked(image_id)
+        for d in manifest.layers:
+            if d.digest in fetched:
+                self._emit(pm.layer_status("Pull complete", pm.short_id(d.digest)))
+        if self.sources is not None:
+            self.sources.record(client.endpoint.host, repo, [d.digest for d in manifest.layers])
+        self._emit(pm.status(f"Digest: {digest}"))
+        self._emit(pm.status(f"Status: Downloaded newer image for {ref.familiar()}"))
+        return PullResult(image_id, digest, ref, len(fetched), False)
+
+    def _resolve(
+        self, client: RegistryClient, repo: str, body: bytes, media_type: str, digest: Digest
+    ) -> tuple[Manifest, bytes, str, Digest]:
+        try:
+            parsed = parse_manifest_or_index(body, media_type or None)
+        except InvalidManifest as e:
+            raise InvalidResponse(f"{repo}: {e}") from None
+        if isinstance(parsed, Index):
+            chosen: Descriptor | None = parsed.select(self.platform)
+            if chosen is None:
+                raise NoMatchingPlatform(
+                    f"no matching manifest for {self.platform} in the manifest list entries"
+                )
+            body, media_type, digest = client.get_manifest(repo, str(chosen.digest))
+            if digest != chosen.digest:
+                raise InvalidResponse(f"{repo}: manifest {digest} is not {chosen.digest}")
+            try:
+                parsed = parse_manifest_or_index(body, media_type or chosen.media_type)
+            except InvalidManifest as e:
+                raise InvalidResponse(f"{repo}: {e}") from None
+            if not isinstance(parsed, Manifest):
+                raise InvalidResponse(f"{repo}: an index entry points at another index")
+        return parsed, body, parsed.media_type, digest
+
+    def _up_to_date(self, image_id: str, ref: Reference) -> bool:
+        try:
+            return bool(self.store.resolve(str(ref)) == image_id)
+        except Exception:  # not found or not resolvable: not up to date
+            return False
+
+    def _fetch_layers(
+        self, client: RegistryClient, repo: str, layers: tuple[Descriptor, ...], lease: str
+    ) -> set[Digest]:
+        todo: list[Descriptor] = []
+        seen: set[Digest] = set()
+        for d in layers:
+            if d.media_type in mt.NONDISTRIBUTABLE_LAYERS and d.urls:
+                raise InvalidResponse(f"layer {d.digest} is non-distributable (foreign URLs)")
+            sid = pm.short_id(d.digest)
+            if d.digest in seen:
+                continue
+            seen.add(d.digest)
+            if self.store.content.exists(d.digest):
+                self.store.lease_blob(lease, d.digest)
+                self._emit(pm.layer_status("Already exists", sid))
+                continue
+            self._emit(pm.layer_status("Pulling fs layer", sid))
+            todo.append(d)
+        if len(todo) > self.parallel:
+            for d in todo[self.parallel :]:
+                self._emit(pm.layer_status("Waiting", pm.short_id(d.digest)))
+        if not todo:
+            return set()
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="pull") as pool:
+            futures = [pool.submit(self._download, client, repo, d, lease) for d in todo]
+            errors = [f.exception() for f in futures]
+        for err in errors:
+            if err is not None:
+                raise err
+        return {d.digest for d in todo}
+
+    def _download(self, client: RegistryClient, repo: str, d: Descriptor, lease: str) -> None:
+        sid = pm.short_id(d.digest)
+        attempt = 0
+        last = 0.0
+        while True:
+            with self.store.blob_writer(lease, d.digest, d.size) as w:
+                try:
+                    offset = w.offset
+                    if offset < d.size or d.size == 0:
+                        with client.open_blob(repo, d.digest, offset) as opened:
+                            if offset and opened.status == 200:
+                                # The registry ignored Range: start again from byte 0.
+                                w.abort()
+                                attempt -= 1  # not a failure: retry at once, from scratch
+                                raise _Restart
+                            for chunk in opened.iter_chunks():
+                                w.write(chunk)
+                                now = time.monotonic()
+                                if now - last >= PROGRESS_INTERVAL:
+                                    last = now
+                                    self._emit(
+                                        pm.layer_progress("Downloading", sid, w.offset, d.size)
+                                    )
+                    if w.offset != d.size:
+                        raise ConnectionError(
+                            f"blob {d.digest}: connection closed at {w.offset} of {d.size} bytes"
+                        )
+                    self._emit(pm.layer_status("Verifying Checksum", sid))
+                    w.commit()
+                    self._emit(pm.layer_status("Download complete", sid))
+                    return
+                except _Restart:
+                    pass
+                except BaseException as e:
+                    if not is_connection_error(e) or attempt >= self.retries:
+                        raise
+                    # Closing (not aborting) keeps what arrived: the retry asks for the rest.
+                    w.close()
+                    self._emit(pm.layer_status("Retrying in 1 second", sid))
+            attempt += 1
+            time.sleep(RETRY_DELAY)
+
+
+class _Restart(Exception):
+    pass
+
+
+def pull(
+    store: Any,
+    name: str,
+    tag: str | None = None,
+    **options: Any,
+) -> PullResult:
+    """Pull ``name[:tag|@digest]`` (Docker's normalisation) into ``store``."""
+    return Puller(store, **options).pull(parse_pull_reference(name, tag))
