@@ -1140,6 +1140,10 @@ class Engine:
             except Exception as e:
                 log.warning("restarting %s at daemon start failed: %s", c.id[:12], e)
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     def close(self) -> None:
         """Daemon shutdown: stop watching; containers keep running under their monitors."""
         self._closing = True

@@ -163,7 +163,7 @@ class Execs:
         import time
 
         delay = poll
-        while not rec.done.is_set():
+        while not rec.done.is_set() and not self.engine.closing:
             self.settle(rec)
             if rec.done.is_set():
                 return
