@@ -68,8 +68,23 @@ def on_resize(resize: Callable[[int, int], None], enabled: bool) -> Iterator[Non
             with contextlib.suppress(CliError, OSError):
                 resize(*size)
 
+    def first() -> None:
+        # As the docker CLI: the process (an exec especially) may not have its terminal
+        # yet when the stream starts, so retry the first resize for a moment.
+        import time
+
+        for attempt in range(1, 11):
+            size = terminal_size()
+            if size is None:
+                return
+            try:
+                resize(*size)
+                return
+            except (CliError, OSError):
+                time.sleep(0.05 * attempt)
+
     previous = signal.signal(signal.SIGWINCH, push)
-    push()
+    threading.Thread(target=first, daemon=True).start()
     try:
         yield
     finally:

@@ -599,7 +599,13 @@ def logs(ctx: Context, opts: Options) -> int:
 
 def exec_(ctx: Context, opts: Options) -> int:
     from dockyard.cli.runopts import expand_env, read_kv_file
-    from dockyard.cli.stdio import Streamer, on_resize, raw_terminal, stdin_is_tty
+    from dockyard.cli.stdio import (
+        Streamer,
+        on_resize,
+        raw_terminal,
+        stdin_is_tty,
+        terminal_size,
+    )
 
     container, *command = opts.args
     tty, interactive, detach = opts.bool("tty"), opts.bool("interactive"), opts.bool("detach")
@@ -611,7 +617,7 @@ def exec_(ctx: Context, opts: Options) -> int:
     env = expand_env(env + opts.list("env"), os.environ)
     keys_spec = opts.str("detach_keys")
     keys = _detach_keys(keys_spec)
-    body = {
+    body: dict[str, Any] = {
         "User": opts.str("user"),
         "Privileged": opts.bool("privileged"),
         "Tty": tty,
@@ -624,13 +630,19 @@ def exec_(ctx: Context, opts: Options) -> int:
         "WorkingDir": opts.str("workdir"),
         "Cmd": command,
     }
+    console = terminal_size() if tty else None
+    if console:
+        body["ConsoleSize"] = list(console)
     created = ctx.json("POST", f"/containers/{q(container)}/exec", None, body)
     exec_id = str(created["Id"])
     client = ctx.client
     if detach:
         client.call("POST", f"/exec/{exec_id}/start", None, {"Detach": True, "Tty": tty})
         return 0
-    conn = client.hijack("POST", f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": tty})
+    start_body: dict[str, Any] = {"Detach": False, "Tty": tty}
+    if tty and console:
+        start_body["ConsoleSize"] = list(console)  # API 1.42+; older daemons ignore it
+    conn = client.hijack("POST", f"/exec/{exec_id}/start", None, start_body)
 
     def resize(h: int, w: int) -> None:
         client.call("POST", f"/exec/{exec_id}/resize", {"h": h, "w": w})
