@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dockyard.api import containers, execs, images, system, volumes
+from dockyard.api import containers, execs, images, networks, system, volumes
 from dockyard.api.http import Reply, Request
 from dockyard.api.routes import Router, dispatch
 from dockyard.engine.containers import Engine
@@ -37,6 +37,7 @@ class App:
             execs.register,
             images.register,
             volumes.register,
+            networks.register,
         ):
             register(self.router)
 

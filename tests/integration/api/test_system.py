@@ -130,3 +130,13 @@ def test_tmpfs_volume_options(api: Any) -> None:
     assert r.status == 201
     assert api.get("/volumes/tv").json()["Options"]["type"] == "tmpfs"
     assert api.delete("/volumes/tv").status == 204
+
+
+def test_builtin_networks(api: Any) -> None:
+    nets = {n["Name"]: n for n in api.get("/networks").json()}
+    assert set(nets) == {"none", "host"} and nets["host"]["Driver"] == "host"
+    assert api.get("/networks/host").json()["Scope"] == "local"
+    assert api.get("/networks/bridge").status == 404
+    r = api.post("/networks/create", {"Name": "mynet"})
+    assert r.status == 501 and "bridge networking" in r.message
+    assert api.delete("/networks/none").status == 403
