@@ -79,50 +79,54 @@ def message_of(exc: BaseException) -> str:
 
 
 async def _progress_stream(
-    app: App, work: Callable[[Callable[[dict[str, Any]], None]], Any]
-) -> tuple[StreamResponse, asyncio.Future[Any]]:
-    """Run ``work(emit)`` in a thread; fail with a status if it fails before emitting."""
+    app: App,
+    work: Callable[[Callable[[dict[str, Any]], None]], Any],
+    done: Callable[[], None] | None = None,
+) -> StreamResponse:
+    """Run ``work(emit)`` in a thread; fail with a status if it fails before emitting.
+
+    ``done`` runs on the event loop after a successful run (events are published there).
+    """
     from dockyard.distribution.progress import encode, error
 
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    failed: list[BaseException] = []
 
     def emit(msg: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, encode(msg))
 
-    task: asyncio.Future[Any] = asyncio.ensure_future(app.run(work, emit))
-    first_get = asyncio.ensure_future(queue.get())
-    done, _ = await asyncio.wait({task, first_get}, return_when=asyncio.FIRST_COMPLETED)
-    if first_get not in done and task.done():
-        # Finished (or failed) without a word; pick up anything queued meanwhile.
-        await asyncio.sleep(0)
-    if not first_get.done():
-        if task.exception() is not None and queue.empty():
-            first_get.cancel()
-            exc = task.exception()
-            assert exc is not None
-            raise HttpError(status_of(exc), message_of(exc))
-    first = await first_get if first_get.done() or not queue.empty() else None
+    def runner() -> None:
+        try:
+            work(emit)
+        except BaseException as e:
+            failed.append(e)
+        finally:
+            # Queued after every message: the stream ends exactly when the work does.
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    thread = asyncio.ensure_future(app.run(runner))
+    first = await queue.get()
+    if first is None:
+        await thread
+        if failed:
+            raise HttpError(status_of(failed[0]), message_of(failed[0]))
 
     async def body() -> AsyncIterator[bytes]:
-        if first is not None:
-            yield first
-        while True:
-            if task.done() and queue.empty():
-                break
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield getter.result()
-            else:
-                getter.cancel()
-        exc = task.exception()
-        if exc is not None:
-            if not isinstance(exc, Exception) or status_of(exc) == 500:
+        item = first
+        while item is not None:
+            yield item
+            item = await queue.get()
+        await thread
+        if failed:
+            exc = failed[0]
+            if status_of(exc) == 500:
                 log.warning("registry operation failed: %s", message_of(exc))
             yield encode(error(message_of(exc)))
+        elif done is not None:
+            done()
 
-    return StreamResponse(body()), task
+    return StreamResponse(body())
 
 
 def _pull_denied(exc: BaseException, name: str) -> BaseException:
@@ -153,27 +157,17 @@ async def pull(app: App, req: Request) -> Reply:
     creds = _credentials(req)
     store = _store(app)
     sources = _sources(app)
-    result: dict[str, Any] = {}
 
     def work(emit: Callable[[dict[str, Any]], None]) -> None:
         try:
-            res = Puller(
-                store, creds=creds, progress=emit, platform=platform, sources=sources
-            ).pull(ref)
+            Puller(store, creds=creds, progress=emit, platform=platform, sources=sources).pull(ref)
         except BaseException as e:
             raise _pull_denied(e, ref.familiar_name()) from None
-        result["res"] = res
 
-    response, task = await _progress_stream(app, work)
+    def done() -> None:
+        app.events.publish("image", "pull", ref.familiar(), {"name": ref.familiar()})
 
-    async def body() -> AsyncIterator[bytes]:
-        async for chunk in response.chunks:
-            yield chunk
-        if "res" in result:
-            app.events.publish("image", "pull", ref.familiar(), {"name": ref.familiar()})
-
-    del task
-    return StreamResponse(body())
+    return await _progress_stream(app, work, done)
 
 
 def _push_tags(store: Any, name: str, tag: str | None) -> list[str]:
@@ -184,11 +178,9 @@ def _push_tags(store: Any, name: str, tag: str | None) -> list[str]:
     if ref.tag is not None:
         return [str(ref)]
     wanted = ref.name
-    tags = []
-    for img in store.list():
-        for t in getattr(img, "repo_tags", None) or []:
-            tags.append(t)
     from dockyard.oci.reference import parse_normalized_named
+
+    tags = [t for img in store.list() for t in img.repo_tags]
 
     out = sorted(
         {
@@ -224,15 +216,11 @@ async def push(app: App, req: Request) -> Reply:
             )
             pushed.append(t)
 
-    response, _task = await _progress_stream(app, work)
-
-    async def body() -> AsyncIterator[bytes]:
-        async for chunk in response.chunks:
-            yield chunk
+    def done() -> None:
         for t in pushed:
             app.events.publish("image", "push", t, {"name": t})
 
-    return StreamResponse(body())
+    return await _progress_stream(app, work, done)
 
 
 async def search(app: App, req: Request) -> Reply:

@@ -115,8 +115,9 @@ class Puller:
     def pull(self, ref: Reference) -> PullResult:
         client = self.client_for(ref)
         repo = ref.path
-        self._emit(pm.status(f"Pulling from {repo}", ref.tag or ref.digest))
         body, media_type, digest = client.get_manifest(repo, ref.digest or ref.tag or "latest")
+        # After the manifest, as Docker: a missing image fails before any progress is shown.
+        self._emit(pm.status(f"Pulling from {repo}", ref.tag or ref.digest))
         manifest, body, media_type, digest = self._resolve(client, repo, body, media_type, digest)
         config_bytes = client.read_blob(repo, manifest.config.digest, MAX_CONFIG_BYTES)
         try:

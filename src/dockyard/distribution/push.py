@@ -95,7 +95,7 @@ class Pusher:
         except InvalidManifest as e:
             raise DistributionError(f"image {ref.familiar()}: stored manifest: {e}") from None
         self._emit(pm.status(f"The push refers to repository [{ref.name}]"))
-        layers = list(dict.fromkeys(manifest.layers))
+        layers = list({d.digest: d for d in manifest.layers}.values())
         for d in layers:
             self._emit(pm.layer_status("Preparing", pm.short_id(d.digest)))
         if len(layers) > self.parallel:
