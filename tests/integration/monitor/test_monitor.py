@@ -420,3 +420,13 @@ def test_without_tty_stdin_is_data(containers: Any) -> None:
     out = streams(a.read_all())[1]
     assert out.split()[:1] == [hashlib.md5(payload).hexdigest().encode()]
     assert h.wait(timeout=30)["exit_code"] == 0
+
+
+def test_slow_reader_gets_all_output_after_the_exit(containers: Any) -> None:
+    h, _ = containers.spawn(["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' a; echo end"])
+    a = h.attach(stdout=True, stderr=True)
+    h.start()
+    assert h.wait(timeout=30)["exit_code"] == 0
+    time.sleep(2.5)  # the container is long gone; its output waits for us
+    out = streams(a.read_all())[1]
+    assert len(out) == 3_000_004 and out.endswith(b"aend\n")

@@ -40,6 +40,7 @@ _MAX_HANDSHAKE = 64 * 1024
 _MAX_FINISHED_EXECS = 128
 _MAX_UNCLAIMED = 1024
 _CONSOLE_TIMEOUT = 5.0
+_FLUSH_SECONDS = 60.0  # how long clients may take to read the last output after the exit
 
 Handler = Callable[[int], None]
 
@@ -218,6 +219,7 @@ class Client:
         self.close_after_flush = False
         self.scanner = P.DetachScanner(b"")
         self.detach_keys = b""
+        mon.open_clients.add(self)
         sock.setblocking(False)
         self.update_interest()
 
@@ -334,17 +336,12 @@ class Client:
         self.update_interest()
 
     def finish(self) -> None:
-        """Deliver what is buffered (briefly blocking) and close: the stream has ended."""
+        """The stream has ended: close once everything buffered has been delivered."""
         if self.closed:
             return
-        try:
-            self.sock.settimeout(2.0)
-            if self.outbuf:
-                self.sock.sendall(self.outbuf)
-        except OSError:
-            pass
-        self.outbuf.clear()
-        self.close()
+        self.reading = False
+        self.close_after_flush = True
+        self._flush()
 
     def fail(self, message: str) -> None:
         self.outbuf += P.encode_message({"ok": False, "error": message})
@@ -356,6 +353,7 @@ class Client:
         if self.closed:
             return
         self.closed = True
+        self.mon.open_clients.discard(self)
         self.mon.unwatch(self.fd)
         if self.target is not None:
             self.target.detach_client(self)
@@ -524,6 +522,8 @@ class Monitor:
         self.pending_sizes: dict[str, tuple[int, int]] = {}
         self.waiters: list[Client] = []
         self.listeners: list[socket.socket] = []
+        self.open_clients: set[Client] = set()
+        self.flush_deadline: float | None = None
         self.started = False
         self.started_at: int | None = None
         self.finished_at: int | None = None
@@ -725,7 +725,7 @@ class Monitor:
         self.report_ready({"ok": True, "pid": self.init.pid})
         self.reap()  # the init may have died before the handler was installed
         try:
-            while not self.done:
+            while not self.done or self._delivering():
                 for key, mask in self.sel.select(self._timeout()):
                     handler = self.handlers.get(key.fd)
                     if handler is None:
@@ -740,6 +740,14 @@ class Monitor:
                 self.check_sessions()
         finally:
             self.close_listeners()
+            for c in list(self.open_clients):
+                c.close()  # too slow a reader: the log has the output
+
+    def _delivering(self) -> bool:
+        """After the exit: are clients still receiving buffered output (within a deadline)?"""
+        if not self.open_clients:
+            return False
+        return self.flush_deadline is not None and time.monotonic() < self.flush_deadline
 
     def close_listeners(self) -> None:
         for listener in self.listeners:
@@ -764,6 +772,8 @@ class Monitor:
         ]
         if self.runtime_pids and self.exit_grace is not None:
             deadlines.append(self.exit_grace)
+        if self.done and self.flush_deadline is not None:
+            deadlines.append(self.flush_deadline)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -837,6 +847,8 @@ class Monitor:
 
     def finish(self) -> None:
         self.done = True
+        # Clients get what is buffered for them: the loop goes on until it is delivered.
+        self.flush_deadline = time.monotonic() + _FLUSH_SECONDS
         self.init.close_outputs()
         if self.init.log is not None:
             with contextlib.suppress(OSError):  # a full disk must not stop us
