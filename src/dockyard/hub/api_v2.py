@@ -392,6 +392,8 @@ async def get_manifest(request: web.Request, route: Route, repo: str, grant: Gra
         stored = _pick_platform(hub, repo, stored.content, accept) or stored
     if request.method == "GET":
         hub.pulls[repo] += 1
+    elif {"push", "*"} & grant.actions(repo):
+        hub.registry.refresh_manifest(repo, stored.digest, hub.config.gc_grace / 2)
     headers = {
         **API_HEADER,
         "Docker-Content-Digest": stored.digest,

@@ -71,6 +71,13 @@ class Registry:
             (now(), repo, str(digest), now() - older_than),
         )
 
+    def refresh_manifest(self, repo: str, digest: str, older_than: float) -> None:
+        """The same for a manifest a pusher checked (a child of an index to come)."""
+        self.conn.execute(
+            "UPDATE manifests SET created = ? WHERE repo = ? AND digest = ? AND created < ?",
+            (now(), repo, digest, now() - older_than),
+        )
+
     def link_blob(self, repo: str, digest: Digest) -> bool:
         """Link an existing blob into `repo`; False when the blob is not stored."""
         with transaction(self.conn):
