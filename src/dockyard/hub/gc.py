@@ -27,10 +27,12 @@ class Report:
     blobs: int = 0
     uploads: int = 0
     bytes_freed: int = 0
+    dry_run: bool = False
 
     def __str__(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
         return (
-            f"removed {self.manifests} manifests, {self.blob_links} blob links, "
+            f"{verb} {self.manifests} manifests, {self.blob_links} blob links, "
             f"{self.blobs} blobs ({self.bytes_freed} bytes), {self.uploads} abandoned uploads"
         )
 
@@ -70,7 +72,7 @@ def live_manifests(
 def collect(config: Config, busy_uploads: set[str], *, dry_run: bool = False) -> Report:
     conn = connect(config.data / "hub.db")
     store = BlobStore(config.data)
-    report = Report()
+    report = Report(dry_run=dry_run)
     now = time.time()
     try:
         # 1. untagged manifests nothing live refers to, once old enough that they are

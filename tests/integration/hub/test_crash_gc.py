@@ -123,6 +123,11 @@ def test_online_gc(hub: ht.HubProcess, tmp_path: Path) -> None:
     r = alice.push_manifest("alice/g", "new", ht.image_manifest(cfg, [lc]))
     assert r.status == 201
 
+    cfg_dry = tmp_path / "dry.toml"
+    cfg_dry.write_text("gc_grace = 0\n")
+    r = ht.hub_cli(hub.data, "gc", "--config", str(cfg_dry), "--dry-run")
+    assert "would remove 1 manifests" in r.stdout, r.stdout + r.stderr
+    assert alice.call("GET", f"/v2/alice/g/manifests/{db}").status == 200
     out = _gc(hub, tmp_path, gc_grace=0, upload_ttl=3600)
     assert "removed 1 manifests" in out, out
     assert alice.call("GET", f"/v2/alice/g/manifests/{db}").status == 404
