@@ -36,13 +36,29 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _forward_to(pid: int) -> None:
-    def handler(sig: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+class Forwarder:
+    """Catches the forwarded signals from before the container exists (a signal in that
+    window must not kill us and orphan it) and passes them on once the target is known."""
 
-    for s in FORWARDED:
-        signal.signal(s, handler)
+    def __init__(self) -> None:
+        self.pid = 0
+        self.pending: list[int] = []
+        for s in FORWARDED:
+            signal.signal(s, self._handle)
+
+    def _handle(self, sig: int, _frame: FrameType | None) -> None:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+        else:
+            self.pending.append(sig)
+
+    def target(self, pid: int) -> None:
+        self.pid = pid
+        for sig in self.pending:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        self.pending.clear()
 
 
 def wait_for(pid: int) -> int:
@@ -79,11 +95,14 @@ def run(o: RunOptions) -> int:
         if isinstance(proc, dict) and proc.get("terminal"):
             raise ConfigError("cannot allocate a terminal when detaching without --console-socket")
     o.defer_cgroup_join = True
+    fwd = None if o.detach else Forwarder()
     st = create(o)
     try:
         if proxy is not None:
             proxy.receive()
         start(o.root, o.cid)
+        if fwd is not None:
+            fwd.target(st.pid)
         if o.deferred_join:
             _late_join(o.deferred_join, st.pid)
     except BaseException:
@@ -93,7 +112,6 @@ def run(o: RunOptions) -> int:
         raise
     if o.detach:
         return 0
-    _forward_to(st.pid)
     try:
         if proxy is not None:
             done: list[int] = []
@@ -136,10 +154,11 @@ def exec_and_wait(o: ExecOptions) -> int:  # type: ignore[name-defined]  # noqa:
 
         proxy = ConsoleProxy()
         o.console_sock = proxy.theirs
+    fwd = None if o.detach else Forwarder()
     pid = execute(o)
-    if o.detach:
+    if fwd is None:
         return 0
-    _forward_to(pid)
+    fwd.target(pid)
     try:
         if proxy is not None:
             proxy.receive()
