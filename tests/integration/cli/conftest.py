@@ -124,6 +124,22 @@ def _wait_ping(d: Daemon, timeout: float) -> bool:
     return False
 
 
+def kill_leftovers(base: Path) -> None:
+    """SIGKILL processes this test area started under `base` (e.g. container monitors that
+    outlive a stopped daemon), found by their command line, one pid at a time."""
+    marker = str(base) + "/"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
 def _stop(d: Daemon) -> None:
     if d.proc is not None and d.proc.poll() is None:
         with contextlib.suppress(Exception):
@@ -136,6 +152,7 @@ def _stop(d: Daemon) -> None:
         except subprocess.TimeoutExpired:
             d.proc.kill()
             d.proc.wait(10)
+    kill_leftovers(d.base)
     for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
         target = line.split()[1].replace("\\040", " ")
         if target.startswith(str(d.base) + "/"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DOCKYARD, Daemon  # type: ignore[import-not-found]
+from .conftest import DOCKYARD, Daemon, kill_leftovers  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.root
 
@@ -63,6 +63,74 @@ def test_daemon_starts_on_demand_and_stops(dockyardd_daemon: Daemon) -> None:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        kill_leftovers(base)
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_demo_flow_from_a_bare_root(dockyardd_daemon: Daemon) -> None:
+    """The issue's main job through the CLI alone: daemon on demand, base image, a limited
+    detached container, logs, exec, stats, commit, and the committed image runs."""
+    base = Path(tempfile.mkdtemp(prefix="cli-demo-", dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKYARD", "DOCKER_"))}
+    env.update(
+        DOCKYARD_HOST=f"unix://{base}/d.sock",
+        DOCKYARD_EXEC_ROOT=str(base / "exec"),
+        DOCKYARD_ROOT=str(base / "data"),
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [DOCKYARD, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.returncode == 0, (args, proc.stderr)
+        return proc
+
+    try:
+        made = cli("image", "bootstrap", "busybox")
+        assert made.stderr.startswith("Starting dockyardd (log: ")
+        cli(
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        )
+        deadline = time.monotonic() + 20
+        while "tick" not in cli("logs", "--tail", "1", "web").stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert (
+            cli("exec", "web", "sh", "-c", "echo hello > /greeting; cat /greeting").stdout
+            == "hello\n"
+        )
+        stats = cli("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "web")
+        assert re.fullmatch(r"web \S+ / 64MiB\n", stats.stdout), stats.stdout
+        assert cli("commit", "web", "demo:1").stdout.startswith("sha256:")
+        assert cli("run", "--rm", "demo:1", "cat", "/greeting").stdout == "hello\n"
+        cli("rm", "-f", "web")
+    finally:
+        subprocess.run(
+            [DOCKYARD, "daemon", "stop"], env=env, capture_output=True, timeout=60, check=False
+        )
+        kill_leftovers(base)
+        for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
+            target = line.split()[1]
+            if target.startswith(str(base) + "/"):
+                subprocess.run(["umount", "-l", target], capture_output=True, check=False)
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
