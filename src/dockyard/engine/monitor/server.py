@@ -1079,6 +1079,18 @@ class Monitor:
         offset = self.log_offset()
         try:
             pid = self.spawn(self.runtime_argv(*argv, self.opts.container_id), *stdio)
+        except OSError:
+            # Not even started (the runtime binary vanished?): leave no half-made exec.
+            del self.execs[exec_id]
+            ex.close_outputs()
+            if ex.sink is not None:
+                ex.sink.close()
+            if console is not None:
+                console.close()
+                _unlink(sock_name)
+            for c in list(ex.clients):
+                c.close()
+            raise
         finally:
             for fd in child_fds:
                 _close(fd)
