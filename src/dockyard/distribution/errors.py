@@ -55,3 +55,7 @@ class InvalidAuthConfig(DistributionError):
     """An X-Registry-Auth header or credentials file that cannot be read."""
 
     status = 400
+
+
+class TransferInterrupted(RegistryUnreachable):
+    """A blob transfer kept failing mid-way; what arrived is kept for the next attempt."""

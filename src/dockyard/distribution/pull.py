@@ -19,7 +19,12 @@ from typing import Any
 from dockyard.distribution import progress as pm
 from dockyard.distribution.auth import Credentials, TokenCache
 from dockyard.distribution.client import RegistryClient, is_connection_error
-from dockyard.distribution.errors import DistributionError, InvalidResponse, NoMatchingPlatform
+from dockyard.distribution.errors import (
+    DistributionError,
+    InvalidResponse,
+    NoMatchingPlatform,
+    TransferInterrupted,
+)
 from dockyard.distribution.registries import RegistryConfig
 from dockyard.distribution.sources import BlobSources
 from dockyard.oci import mediatypes as mt
@@ -269,8 +274,15 @@ class Puller:
                 except _Restart:
                     pass
                 except BaseException as e:
-                    if not is_connection_error(e) or attempt >= self.retries:
+                    if not is_connection_error(e):
                         raise
+                    if attempt >= self.retries:
+                        w.close()
+                        raise TransferInterrupted(
+                            f"downloading {d.digest} from {client.endpoint.host}/{repo} failed "
+                            f"after {attempt + 1} attempts at byte {w.offset} of {d.size}: {e}; "
+                            "pull again to resume"
+                        ) from None
                     # Closing (not aborting) keeps what arrived: the retry asks for the rest.
                     w.close()
                     self._emit(pm.layer_status("Retrying in 1 second", sid))
