@@ -83,11 +83,12 @@ EXPECTED = {
 
 def unpack(snap: Snapshotter, layers: list[bytes]) -> str:
     parent = None
-    fmt = "overlay" if isinstance(snap, OverlaySnapshotter) else "oci"
     for i, layer in enumerate(layers):
         key = f"extract-{i}"
         snap.prepare(key, parent)
-        apply_layer(io.BytesIO(layer), snap.apply_dir(key), whiteout_format=fmt)  # type: ignore[arg-type]
+        fmt = snap.whiteout_format(key)
+        assert fmt == ("overlay" if parent and isinstance(snap, OverlaySnapshotter) else "oci")
+        apply_layer(io.BytesIO(layer), snap.apply_dir(key), whiteout_format=fmt)
         name = f"sha256:chain{i}"
         snap.commit(name, key)
         parent = name

@@ -54,10 +54,9 @@ def layers(draw: st.DrawFn) -> dict[str, tuple[str, bytes]]:
             layer[p] = ("dir", b"")
         for q in _parents(p):
             layer[q] = ("dir", b"")
-    entries = {p for p, (k, _) in layer.items()}
     for p in draw(st.lists(st.sampled_from(ALL), max_size=3, unique=True)):
         # A whiteout for something this layer does not touch (nor its parents' kind).
-        if any(_under(p, q) or _under(q, p) for q in entries):
+        if any(_under(p, q) or _under(q, p) for q in layer):
             continue
         if any(layer.get(q, ("dir",))[0] != "dir" for q in _parents(p)):
             continue

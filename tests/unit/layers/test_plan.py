@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,3 +114,24 @@ def test_whiteout_rules() -> None:
     assert xattr_allowed("security.capability", overlay_xattrs=False)
     assert parents_of("a/b/c") == ["a", "a/b"]
     assert parents_of("a") == []
+
+
+def test_visible_in_layers(tmp_path: Path) -> None:
+    from dockyard.store.layers.apply import visible_in_layers
+
+    low, mid = tmp_path / "low", tmp_path / "mid"
+    (low / "d" / "sub").mkdir(parents=True)
+    (low / "d" / "f").write_bytes(b"")
+    (low / "e").mkdir()
+    (low / "e" / "g").write_bytes(b"")
+    (low / "file").write_bytes(b"")
+    mid.mkdir()
+    (mid / "e").write_bytes(b"")  # a file hides the dir e below
+    (mid / "link").symlink_to("/")
+    layers = [str(mid), str(low)]
+    assert visible_in_layers(layers, "d/f")
+    assert visible_in_layers(layers, "d/sub")
+    assert not visible_in_layers(layers, "d/nope")
+    assert visible_in_layers(layers, "e") and not visible_in_layers(layers, "e/g")
+    assert not visible_in_layers(layers, "file/x")
+    assert visible_in_layers(layers, "link") and not visible_in_layers(layers, "link/etc")

@@ -17,6 +17,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -58,16 +59,20 @@ def apply_layer(
     *,
     max_size: int | None = None,
     whiteout_format: WhiteoutFormat = "oci",
+    lower_dirs: Sequence[Path] | None = None,
     overlay_xattrs: bool = False,
 ) -> AppliedLayer:
     """Apply the (plain, gzip, zstd, xz or bzip2) layer tar read from ``stream`` onto ``target``.
 
     ``whiteout_format="overlay"`` turns OCI whiteouts into overlayfs ones (0:0 char
     devices, trusted.overlay.opaque) for an overlay upper dir; ``"oci"`` deletes the
-    lower entries in place. ``overlay_xattrs`` lets trusted.overlay.* xattrs from the
-    archive through (never wanted for untrusted layers). Raises LayerError (and
-    LayerTooLarge past ``max_size`` uncompressed bytes); the target is then in an
-    undefined state and must be discarded.
+    lower entries in place. With ``lower_dirs`` (the overlay layers below, any order)
+    a whiteout is only written for a path one of them has: overlayfs lists a
+    whiteout that hides nothing as a file that cannot be opened. ``overlay_xattrs``
+    lets trusted.overlay.* xattrs from the archive through (never wanted for
+    untrusted layers). Raises LayerError (and LayerTooLarge past ``max_size``
+    uncompressed bytes); the target is then in an undefined state and must be
+    discarded.
     """
     source = LayerSource(stream, max_size=max_size)
     try:
@@ -75,7 +80,7 @@ def apply_layer(
     except OSError as e:
         source.close()
         raise LayerError(f"cannot open layer target {target}: {e.strerror}") from e
-    applier = _Applier(root_fd, whiteout_format, overlay_xattrs)
+    applier = _Applier(root_fd, whiteout_format, overlay_xattrs, lower_dirs)
     try:
         applier.run(_Feed(source))
         applier.finish()
@@ -159,6 +164,44 @@ class _Feed:
             n -= step
 
 
+def _within(path: str, top: str) -> bool:
+    return not top or path == top or path.startswith(top + "/")
+
+
+def visible_in_layers(layers: Sequence[str], path: str) -> bool:
+    """Whether ``path`` exists in the overlay stack ``layers`` (nearest first)."""
+    parts = path.split("/")
+    live = list(layers)  # the layers still merged at the current depth
+    for depth in range(1, len(parts) + 1):
+        rel = "/".join(parts[:depth])
+        last = depth == len(parts)
+        below: list[str] = []
+        for layer in live:
+            # Every earlier prefix was checked to be a real dir in this layer, so
+            # the lstat follows no symlink.
+            full = os.path.join(layer, rel)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                break  # a whiteout hides this and every layer below
+            if last:
+                return True
+            if not stat.S_ISDIR(st.st_mode):
+                break  # a file hides the layers below, and holds no children
+            below.append(layer)
+            try:
+                if os.getxattr(full, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y":
+                    break
+            except OSError:
+                pass
+        if not below:
+            return False
+        live = below
+    return False
+
+
 def _read_umask() -> int:
     try:
         with open("/proc/self/status", "rb") as f:
@@ -171,7 +214,13 @@ def _read_umask() -> int:
 
 
 class _Applier:
-    def __init__(self, root_fd: int, whiteouts: WhiteoutFormat, overlay_xattrs: bool) -> None:
+    def __init__(
+        self,
+        root_fd: int,
+        whiteouts: WhiteoutFormat,
+        overlay_xattrs: bool,
+        lower_dirs: Sequence[Path] | None = None,
+    ) -> None:
         if whiteouts not in ("oci", "overlay"):
             raise ValueError(f"unknown whiteout format {whiteouts!r}")
         self.root = root_fd
@@ -187,6 +236,10 @@ class _Applier:
         self.new_gid: dict[str, int] = {"": self._gid_for(os.fstat(root_fd))}
         # Paths this layer created: whiteouts and opaque dirs only hide the others.
         self.layer_paths: set[str] = set()
+        # Overlay mode: the layers below, dirs made opaque and whiteouts made here.
+        self.lower_dirs = None if lower_dirs is None else [str(p) for p in lower_dirs]
+        self.opaque_dirs: set[str] = set()
+        self.whiteouts: dict[str, list[str]] = {}
         # Directory metadata, set once their content is in place (mtime, read-only modes).
         self.deferred: dict[str, tuple[int, int, int, int]] = {}
 
@@ -471,6 +524,10 @@ class _Applier:
         if not whiteout_hides(path, self.layer_paths):
             return
         if self.overlay:
+            # Under a dir this layer made opaque, or for a path no lower layer has,
+            # a whiteout hides nothing (and overlayfs would list it as a dead entry).
+            if self._under_opaque(a.parent) or not self._in_lower(path):
+                return
             pfd = self._dir(a.parent)
             self._remove(pfd, a.name, path)
             try:
@@ -479,6 +536,7 @@ class _Applier:
                 raise LayerError(
                     f"cannot create overlay whiteout {path!r}: operation not permitted"
                 ) from None
+            self.whiteouts.setdefault(a.parent, []).append(a.name)
             return
         try:
             pfd = self._dir(a.parent, create=False)
@@ -486,11 +544,34 @@ class _Applier:
             return  # nothing below to hide
         self._remove(pfd, a.name, path)
 
+    def _under_opaque(self, path: str) -> bool:
+        """Whether ``path`` is, or is under, a dir this layer made opaque."""
+        return any(_within(path, d) for d in self.opaque_dirs)
+
+    def _in_lower(self, path: str) -> bool:
+        """Whether ``path`` shows in the stack of lower layers (always, if they are unknown).
+
+        Walked the way overlayfs looks a path up: nearest layer first, a whiteout or
+        a non-directory stops the layers below, an opaque directory too.
+        """
+        if self.lower_dirs is None:
+            return True
+        return visible_in_layers(self.lower_dirs, path)
+
     def _opaque(self, a: Action) -> None:
         dfd = os.open(".", _O_READDIR, dir_fd=self._dir(a.parent))
         try:
             if self.overlay:
                 os.setxattr(dfd, OVERLAY_OPAQUE_XATTR, b"y")
+                self.opaque_dirs.add(a.parent)
+                # Whiteouts made under this dir before the marker now hide nothing.
+                for parent in list(self.whiteouts):
+                    if _within(parent, a.parent):
+                        pfd = self._dir(parent, create=False)
+                        for name in self.whiteouts.pop(parent):
+                            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                                os.unlink(name, dir_fd=pfd)
             else:
                 self._empty_lower(dfd, a.parent)
         finally:

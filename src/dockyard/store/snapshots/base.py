@@ -15,7 +15,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from dockyard.store.snapshots.errors import (
     SnapshotError,
@@ -27,7 +27,7 @@ from dockyard.store.snapshots.mount import Mount
 from dockyard.store.snapshots.state import ACTIVE, COMMITTED, VIEW, Info, State, StateFile
 
 if TYPE_CHECKING:
-    from dockyard.store.layers import LayerDigests
+    from dockyard.store.layers import AppliedLayer, LayerDigests
 
 
 class Snapshotter:
@@ -93,6 +93,29 @@ class Snapshotter:
     def apply_dir(self, key: str) -> Path:
         """Where to apply a layer for active snapshot ``key``."""
         return self.upper_dir(key)
+
+    def whiteout_format(self, key: str) -> Literal["oci", "overlay"]:
+        """How to apply a layer into ``apply_dir(key)`` (``apply_layer(whiteout_format=)``)."""
+        return "oci"
+
+    def lower_dirs(self, key: str) -> builtins.list[Path]:
+        """The trees stacked under ``key`` by the kernel, nearest first (none for copies)."""
+        return []
+
+    def apply_layer(
+        self, key: str, stream: BinaryIO, *, max_size: int | None = None
+    ) -> AppliedLayer:
+        """Apply a layer tar into active snapshot ``key`` the way this driver needs it."""
+        from dockyard.store.layers import apply_layer
+
+        fmt = self.whiteout_format(key)
+        return apply_layer(
+            stream,
+            self.apply_dir(key),
+            max_size=max_size,
+            whiteout_format=fmt,
+            lower_dirs=self.lower_dirs(key) if fmt == "overlay" else None,
+        )
 
     def parent(self, name: str) -> str | None:
         return self._get(self.state.read(), name).parent

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from dockyard.store.snapshots.base import Snapshotter
 from dockyard.store.snapshots.errors import SnapshotError
@@ -65,8 +65,17 @@ class OverlaySnapshotter(Snapshotter):
         link.unlink(missing_ok=True)
         link.symlink_to(f"../snapshots/{sid}/fs")
 
+    def whiteout_format(self, key: str) -> Literal["oci", "overlay"]:
+        """Overlay whiteouts on top of a parent; none in a bottom layer.
+
+        A 0:0 device in the lowest lower dir hides nothing but still shows in
+        readdir (and then fails to open), so a parentless snapshot gets the OCI
+        rules, which there simply delete nothing.
+        """
+        return "overlay" if self.parent(key) is not None else "oci"
+
     def lower_dirs(self, key: str) -> list[Path]:
-        """The trees under active snapshot ``key``, nearest first."""
+        """The trees under snapshot ``key``, nearest first."""
         st = self.state.read()
         info = self._get(st, key)
         return [self.fs_dir(p.id) for p in st.chain(info.parent)] if info.parent else []

@@ -1,0 +1,62 @@
+"""Random layer stacks through overlay snapshots (overlay whiteouts, real mounts) == the model."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dockyard.store.snapshots import OverlaySnapshotter
+
+pytestmark = pytest.mark.root
+
+
+def _load_model() -> ModuleType:
+    name = "dockyard_tests_apply_model"
+    if name not in sys.modules:
+        path = Path(__file__).parents[2] / "unit" / "layers" / "test_apply_model.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+model = _load_model()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(model.layers(), min_size=1, max_size=4))
+def test_overlay_stack_matches_model(
+    tb: ModuleType,
+    tmp_path: Path,
+    mount: Callable[..., Any],
+    stack: list[dict[str, tuple[str, bytes]]],
+) -> None:
+    root = tmp_path / "snap"
+    shutil.rmtree(root, ignore_errors=True)
+    snap = OverlaySnapshotter(root)
+    state: dict[str, bytes | None] = {}
+    parent = None
+    for i, layer in enumerate(stack):
+        snap.prepare(f"k{i}", parent)
+        tar = model.to_tar(tb, layer)
+        assert snap.whiteout_format(f"k{i}") == ("overlay" if i else "oci")
+        snap.apply_layer(f"k{i}", io.BytesIO(tar))
+        snap.commit(f"c{i}", f"k{i}")
+        parent = f"c{i}"
+        state = model.model_apply(state, layer)
+    with mount(snap.prepare("ctr", parent), tmp_path / "merged") as merged:
+        assert model.read_tree(merged) == state
