@@ -117,7 +117,7 @@ class Registry2:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 import crypt  # bcrypt through libxcrypt; registry:2 reads only bcrypt
             lines = [
-                f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH))}"
+                f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}"
                 for u, p in self.users.items()
             ]
             htpasswd.write_text("\n".join(lines) + "\n")
