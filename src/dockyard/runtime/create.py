@@ -259,6 +259,13 @@ class _Spawn:
                     return self.init_pid
                 else:
                     raise SetupError(f"protocol error: unexpected message {kind!r}")
+        except Exception as e:
+            # A failure here (a cgroup write, say) is often a consequence of the child
+            # having failed first: its own message says what went wrong.
+            why = parent.pending_error(0.2)
+            if why is not None and not (isinstance(e, SetupError) and str(e) == why):
+                raise SetupError(why) from None
+            raise
         finally:
             if stage1:
                 _kill(stage1)

@@ -63,6 +63,25 @@ class Sync:
             raise SetupError(str(msg.get("msg")))
         return msg
 
+    def pending_error(self, timeout: float) -> str | None:
+        """An "error" message the other side sent (waiting up to timeout), if any."""
+        import select
+
+        end_ms = int(timeout * 1000)
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        while poller.poll(end_ms):
+            try:
+                raw = self.sock.recv(_MAX)
+            except OSError:
+                return None
+            if not raw:
+                return None
+            msg = fastjson.loads(raw)
+            if isinstance(msg, dict) and msg.get("t") == "error":
+                return str(msg.get("msg"))
+        return None
+
     def expect(self, kind: str) -> dict[str, Any]:
         msg = self.recv()
         if msg.get("t") != kind:
