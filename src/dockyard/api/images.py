@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from dockyard.api import registry
 from dockyard.api.http import HttpError, Reply, Request, StreamResponse, json_response
 from dockyard.api.routes import Router
 from dockyard.engine import filters
@@ -200,6 +201,8 @@ async def load(app: App, req: Request) -> Reply:
 async def create(app: App, req: Request) -> Reply:
     src = req.q("fromSrc")
     if src is None:
+        if req.q("fromImage"):
+            return await registry.pull(app, req)
         raise HttpError(501, NO_REGISTRY.format(what="pulling images"))
     if src != "-":
         raise HttpError(
@@ -306,11 +309,11 @@ async def commit(app: App, req: Request) -> Reply:
 
 
 async def push(app: App, req: Request) -> Reply:
-    raise HttpError(501, NO_REGISTRY.format(what="pushing images"))
+    return await registry.push(app, req)
 
 
 async def search(app: App, req: Request) -> Reply:
-    raise HttpError(501, NO_REGISTRY.format(what="searching registries"))
+    return await registry.search(app, req)
 
 
 async def bootstrap(app: App, req: Request) -> Reply:

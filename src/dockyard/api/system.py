@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from dockyard.api import registry
 from dockyard.api.http import HttpError, Reply, Request, Response, StreamResponse, json_response
 from dockyard.api.routes import Router
 from dockyard.api.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, kernel_version
@@ -308,7 +309,4 @@ async def system_df(app: App, req: Request) -> Reply:
 
 
 async def auth(app: App, req: Request) -> Reply:
-    await req.json()
-    raise HttpError(
-        501, "login is not available yet: registry support comes with the distribution feature"
-    )
+    return await registry.auth(app, req)
