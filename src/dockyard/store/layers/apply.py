@@ -459,10 +459,9 @@ class _Applier:
         try:
             os.symlink(a.link, a.name, dir_fd=pfd)
         except FileExistsError:
-            self._remove(pfd, a.name, a.path)
+            self._remove(pfd, a.name, a.path)  # forgets cached fds through the old entry
             os.symlink(a.link, a.name, dir_fd=pfd)
-        self._forget(a.path)
-        if self.as_root:
+        if self.as_root and (m.uid != self.euid or m.gid != self.new_gid.get(a.parent)):
             os.chown(a.name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         if m.xattrs:
             self._link_xattrs(pfd, a.name, m.xattrs)

@@ -131,7 +131,7 @@ def _idle_core() -> bool:
         load = os.getloadavg()[0]
     except OSError:
         return False
-    return cpus > 1 and load < cpus - 1
+    return cpus > 1 and load < cpus - 0.5
 
 
 class _Hasher:
