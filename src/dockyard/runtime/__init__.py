@@ -1,1 +1,19 @@
-"""dockyard-runc: the runc-compatible OCI runtime."""
+"""dockyard-runc: the runc-compatible OCI runtime.
+
+Other parts of dockyard use it as a separate program (never in-process: the container init
+must be a fresh, single-threaded process):
+
+    dockyard-runc [--root DIR] [--log FILE --log-format json] create --bundle B \\
+        [--pid-file F] [--console-socket S] ID
+    dockyard-runc start ID | state ID | kill [--all] ID [SIG] | delete [--force] ID
+    dockyard-runc exec [--process P.json | --tty --cwd D --env K=V --user U[:G] ... ID ARGS]
+    dockyard-runc run [--detach] [--keep] --bundle B ID     (exit status = the process's)
+    dockyard-runc ps|list [--format json], pause, resume, update, spec, features
+
+Modules: cli (verbs), args (flag parsing), config (config.json → typed values, pure),
+mountopts (mount options → flags, pure), create (parent/stage1/init), rootfs (mounts,
+/dev, masks, pivot_root), finalize (user, caps, seccomp, execve), execute (exec),
+lifecycle (start/kill/delete/pause/update/ps), state (state dir), sync (parent↔child
+messages), hooks, cgroup (which cgroup, default device rules), run (run, signal
+forwarding), tty (run's own pty proxy), defaults (spec/features documents).
+"""
