@@ -251,3 +251,18 @@ def test_overlay_format_whiteouts(tb: ModuleType, tmp_path: Path) -> None:
 def test_unreadable_target(tmp_path: Path) -> None:
     with pytest.raises(LayerError, match="cannot open layer target"):
         apply(tmp_path / "missing", b"")
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_side_hashing_same_digest(
+    tb: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, idle: bool
+) -> None:
+    import dockyard.store.layers.source as source
+
+    monkeypatch.setattr(source, "_idle_core", lambda: idle)
+    tar = tb.make_tar([tb.entry(f"f{i}", data=os.urandom(400_000)) for i in range(8)])
+    got = apply_layer(io.BytesIO(tar), tmp_path)
+    assert got.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert got.size == len(tar)
+    with pytest.raises(LayerTooLarge):
+        apply_layer(io.BytesIO(tar), tmp_path, max_size=1 << 20)
