@@ -745,7 +745,7 @@ class Monitor:
 
     def _delivering(self) -> bool:
         """After the exit: are clients still receiving buffered output (within a deadline)?"""
-        if not self.open_clients:
+        if not any(c.outbuf and c.close_after_flush for c in self.open_clients):
             return False
         return self.flush_deadline is not None and time.monotonic() < self.flush_deadline
 
