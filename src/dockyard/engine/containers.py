@@ -65,7 +65,7 @@ LIST_FILTERS = (
     "expose",
 )
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-ATTACH_CONNECT_TIMEOUT = 5.0
+ATTACH_CONNECT_TIMEOUT = 10.0
 
 # Called at start, after the monitor exists and before the process runs, with the
 # attach socket path; the returned future completes once the client is connected.
