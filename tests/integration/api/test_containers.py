@@ -432,3 +432,70 @@ def test_create_time_validation_and_options(api: Any) -> None:
     assert code == 0, api.logs(cid)
     api.delete(f"/containers/{cid}", params={"v": 1})
     assert api.delete("/volumes/anon-opt").status == 204
+
+
+def test_bind_type_volume_and_import(api: Any, tmp_path: Path) -> None:
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    r = api.post(
+        "/volumes/create",
+        {"Name": "bindvol", "DriverOpts": {"type": "none", "o": "bind", "device": str(dev)}},
+    )
+    assert r.status == 201
+    _cid, code = api.run(
+        ["sh", "-c", "echo through > /v/f"],
+        HostConfig={"Binds": ["bindvol:/v"], "AutoRemove": False},
+    )
+    assert code == 0
+    assert (dev / "f").read_text() == "through\n"
+    api.delete(f"/containers/{_cid}")
+    assert api.delete("/volumes/bindvol").status == 204
+    # docker import: a rootfs tarball becomes a one-layer image that runs.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for applet in ("sh", "cat"):
+            ti = tarfile.TarInfo(f"bin/{applet}")
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "busybox"
+            tar.addfile(ti)
+        data = b"imported\n"
+        ti = tarfile.TarInfo("hello.txt")
+        ti.size = len(data)
+        tar.addfile(ti, io.BytesIO(data))
+    r = api.post(
+        "/images/create",
+        params={"fromSrc": "-", "repo": "imported", "tag": "v1"},
+        raw=buf.getvalue(),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    assert r.status == 200 and b"sha256:" in r.body
+    cid, code = api.run(["cat", "/hello.txt"], Image="imported:v1")
+    assert code == 0 and joined(api.logs(cid), 1) == b"imported\n"
+    api.delete(f"/containers/{cid}")
+    assert api.delete("/images/imported:v1").status == 200
+
+
+def test_resize_prune_and_disk_usage(api: Any) -> None:
+    cid = api.create(Cmd=["sh", "-c", "sleep 0.5; stty size; sleep 100"], Tty=True, OpenStdin=True)
+    api.start(cid)
+    assert api.post(f"/containers/{cid}/resize", params={"h": 33, "w": 77}).status == 200
+    time.sleep(1)
+    assert b"33 77" in api.get(f"/containers/{cid}/logs", params={"stdout": 1}).body
+    e = api.post(
+        f"/containers/{cid}/exec",
+        {"Cmd": ["sh", "-c", "sleep 0.3; stty size"], "Tty": True, "AttachStdout": True},
+    ).json()["Id"]
+    s, _ = api.hijack("POST", f"/exec/{e}/start", {"Tty": True})
+    assert api.post(f"/exec/{e}/resize", params={"h": 20, "w": 50}).status == 201
+    assert b"20 50" in read_all(s)
+    s.close()
+    api.delete(f"/containers/{cid}", params={"force": 1})
+    stopped, _ = api.run(["true"])
+    r = api.post("/containers/prune")
+    assert r.status == 200 and stopped in (r.json()["ContainersDeleted"] or [])
+    df = api.get("/system/df").json()
+    assert {"Images", "Containers", "Volumes", "LayersSize"} <= set(df)
+    assert any("busybox:latest" in (i.get("RepoTags") or []) for i in df["Images"])
+    r = api.post("/images/prune", params={"filters": '{"dangling": ["true"]}'})
+    assert r.status == 200 and "SpaceReclaimed" in r.json()
