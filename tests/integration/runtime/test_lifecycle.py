@@ -217,3 +217,10 @@ def test_init_is_in_every_cgroup_hierarchy(rt: Runtime, how: str) -> None:
     pid = rt.state(cid)["pid"]
     lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     assert lines and all(ln.endswith(f"/{cid}") for ln in lines), lines
+
+
+def test_term_ends_a_created_container(rt: Runtime) -> None:
+    cid = rt.create(make_config(["sleep", "100"]))
+    assert rt.cmd("kill", cid, "TERM").returncode == 0
+    assert wait_status(rt, cid, "stopped", timeout=5)["status"] == "stopped"
+    assert rt.cmd("delete", cid).returncode == 0
