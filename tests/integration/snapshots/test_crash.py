@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,13 +21,12 @@ WORKER = """
 import sys
 from pathlib import Path
 from dockyard.store.snapshots import CopySnapshotter, OverlaySnapshotter
-cls = {"overlay": OverlaySnapshotter, "copy": CopySnapshotter}[sys.argv[2]]
-snap = cls(Path(sys.argv[1]))
+if sys.argv[2] == "overlay":
+    snap = OverlaySnapshotter(Path(sys.argv[1]), alias_dir=Path(sys.argv[4]))
+else:
+    snap = CopySnapshotter(Path(sys.argv[1]))
 n = int(sys.argv[3])
-parent = None
-for name in [i.name for i in snap.list()]:
-    if name.startswith("c") and snap.info(name).kind == "committed":
-        parent = name
+parent = None  # a fresh chain each round: deep enough, never too deep to mount
 for i in range(n, n + 1000):
     key = f"a{i}"
     snap.prepare(key, parent)
@@ -61,11 +61,12 @@ def test_sigkill_anywhere(kind: str, tmp_path: Path) -> None:
     cls: type[Snapshotter] = OverlaySnapshotter if kind == "overlay" else CopySnapshotter
     root = tmp_path / "snap"
     rng = random.Random(7)
+    alias_dir = Path(f"/run/dyt-c{os.getpid() % 1000}")
     deadline = time.monotonic() + 40
     rounds = 0
     for rounds in range(1, 25):
         proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(root), kind, str(rounds * 1000)],
+            [sys.executable, "-c", WORKER, str(root), kind, str(rounds * 1000), str(alias_dir)],
         )
         time.sleep(rng.uniform(0.15, 0.6))
         proc.send_signal(signal.SIGKILL)
@@ -74,6 +75,7 @@ def test_sigkill_anywhere(kind: str, tmp_path: Path) -> None:
         check_consistent(snap)
         if time.monotonic() > deadline:
             break
+    shutil.rmtree(alias_dir, ignore_errors=True)
     snap = cls(root)
     committed = [i for i in snap.list() if i.kind == "committed"]
     assert committed, "the workers never got to commit anything"

@@ -18,6 +18,7 @@ from dockyard.store.snapshots import (
     CopySnapshotter,
     Mount,
     OverlaySnapshotter,
+    SnapshotError,
     SnapshotExists,
     SnapshotInUse,
     SnapshotNotFound,
@@ -208,3 +209,21 @@ def test_default_snapshotter_remembers(tmp_path: Path) -> None:
     assert isinstance(first, OverlaySnapshotter)  # root on ext4 here
     second = default_snapshotter(tmp_path)
     assert type(second) is type(first) and second.root == first.root
+
+
+def test_too_deep_is_refused_and_not_kept(tmp_path: Path) -> None:
+    # Long root and alias paths: the option string overflows after a few dozen layers.
+    snap = OverlaySnapshotter(tmp_path / ("y" * 200), alias_dir=tmp_path / ("z" * 100))
+    parent = None
+    for i in range(200):
+        try:
+            snap.prepare(f"k{i}", parent)
+        except SnapshotError as e:
+            assert "too many layers" in str(e)
+            assert not snap.exists(f"k{i}") and snap.exists(parent or "")
+            break
+        snap.commit(f"c{i}", f"k{i}")
+        parent = f"c{i}"
+    else:
+        pytest.fail("200 layers fitted in one page of mount options")
+    assert 10 < i < 200

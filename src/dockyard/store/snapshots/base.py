@@ -47,13 +47,19 @@ class Snapshotter:
 
     def prepare(self, key: str, parent: str | None = None) -> list[Mount]:
         """A new writable snapshot on top of committed ``parent``; its mounts."""
-        self._create(key, parent, ACTIVE)
-        return self.mounts(key)
+        return self._create_mounted(key, parent, ACTIVE)
 
     def view(self, key: str, parent: str | None = None) -> list[Mount]:
         """A new read-only snapshot of committed ``parent``; its mounts."""
-        self._create(key, parent, VIEW)
-        return self.mounts(key)
+        return self._create_mounted(key, parent, VIEW)
+
+    def _create_mounted(self, key: str, parent: str | None, kind: str) -> builtins.list[Mount]:
+        self._create(key, parent, kind)
+        try:
+            return self.mounts(key)
+        except SnapshotError:
+            self.remove(key)  # a snapshot nobody can mount (too deep) is not kept
+            raise
 
     def commit(self, name: str, key: str) -> None:
         """Freeze active snapshot ``key`` as ``name``, which can then be a parent."""
