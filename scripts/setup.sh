@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 want=${1:-base}
 
 base_pkgs=(python3 python3-venv busybox-static iproute2 libseccomp2 zstd)
-test_pkgs=(runc podman containerd skopeo docker.io docker-registry uidmap conmon hyperfine)
+test_pkgs=(runc podman containerd skopeo docker.io docker-registry uidmap conmon hyperfine chromium openssl)
 
 missing=()
 check() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done; }
