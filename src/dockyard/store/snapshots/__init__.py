@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dockyard.store.snapshots.base import Snapshotter
@@ -29,7 +30,9 @@ def default_snapshotter(root: Path) -> Snapshotter:
     except FileNotFoundError:
         driver = "overlayfs" if overlay_supported(root / "overlayfs") else "copy"
         root.mkdir(parents=True, exist_ok=True)
-        marker.write_text(driver + "\n")
+        tmp = root / f".driver.{os.getpid()}.tmp"
+        tmp.write_text(driver + "\n")
+        os.replace(tmp, marker)  # never a half-written choice
     if driver == "overlayfs":
         return OverlaySnapshotter(root / "overlayfs")
     return CopySnapshotter(root / "copy")
