@@ -13,6 +13,7 @@ import contextlib
 import email.utils
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -340,10 +341,16 @@ class Server:
             base = self.base_headers()
             req = Request(method, target, headers, reader, writer, base)
             reply: Reply
+            t0 = time.monotonic()
             try:
                 reply = await self.handler(req)
             except HttpError as e:
                 reply = json_response({"message": e.message}, e.status)
+            if log.isEnabledFor(logging.DEBUG):
+                status = getattr(reply, "status", 101)
+                log.debug(
+                    "%s %s -> %s in %.1f ms", method, target, status, (time.monotonic() - t0) * 1000
+                )
             keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
             if isinstance(reply, Hijacked) or req.hijacked:
                 return

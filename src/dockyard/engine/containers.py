@@ -605,6 +605,7 @@ class Engine:
 
     def _on_exit(self, cid: str, status: dict[str, Any]) -> None:
         # Not under the container's op lock: stop/rm hold it while they wait for this.
+        log.debug("container %s exited: %s", cid[:12], status)
         with self._lock:
             c = self._by_id.get(cid)
         if c is None:
@@ -625,7 +626,9 @@ class Engine:
             )
             if restart:
                 c.state.status = "restarting"
-            self._save(c)
+            # An AutoRemove container is about to go; a crash before that is settled at start.
+            if restart or not c.host_config.get("AutoRemove"):
+                self._save(c)
             self._handles.pop(cid, None)
             ev = self._exited.get(cid)
         if c.state.oom_killed:
@@ -823,13 +826,12 @@ class Engine:
             c.state.status = "removing"
             self._save(c)
             self._finish_remove(c, volumes)
+        log.debug("container %s removed", c.id[:12])
         self._event(c, "destroy")
 
     def _finish_remove(self, c: Container, volumes: bool) -> None:
         """Every step is idempotent, so a removal cut short by a crash is redone at start."""
         self._teardown_runtime(c)
-        shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
-        shutil.rmtree(self.bundle(c.id), ignore_errors=True)
         try:
             self.images.remove_snapshot(c.snapshot_key)
         except Exception:
@@ -856,7 +858,9 @@ class Engine:
         # The record goes last: until then a restarted daemon knows to finish the job.
         with contextlib.suppress(FileNotFoundError):
             (self.cdir(c.id) / records.RECORD_FILE).unlink()
-        shutil.rmtree(self.cdir(c.id), ignore_errors=True)
+        # What is left holds nothing anyone needs (logs, monitor state, an unmounted
+        # bundle): deleted off the request's path; a crash leaves it to the sweep at start.
+        _discard([self.state_dir(c.id), self.bundle(c.id), self.cdir(c.id)])
 
     def rename(self, ref: str, new_name: str) -> None:
         if not new_name:
@@ -1133,12 +1137,27 @@ class Engine:
                     to_restart.append(c)
                 elif c.host_config.get("AutoRemove"):
                     self._auto_remove(c.id)
+        self._sweep_exec_root()
         for c in to_restart:
             try:
                 with self._oplock(c.id):
                     self._start_locked(c)
             except Exception as e:
                 log.warning("restarting %s at daemon start failed: %s", c.id[:12], e)
+
+    def _sweep_exec_root(self) -> None:
+        """Bundles and monitor dirs of containers that no longer exist (a removal cut short)."""
+        for sub in ("containers", "monitors"):
+            base = self.exec_root / sub
+            for d in base.iterdir() if base.exists() else []:
+                if d.name in self._by_id:
+                    continue
+                if sub == "containers":
+                    with contextlib.suppress(EngineError):
+                        unmount_rootfs(d / "rootfs")
+                    if os.path.ismount(d / "rootfs"):
+                        continue
+                shutil.rmtree(d, ignore_errors=True)
 
     @property
     def closing(self) -> bool:
@@ -1147,6 +1166,14 @@ class Engine:
     def close(self) -> None:
         """Daemon shutdown: stop watching; containers keep running under their monitors."""
         self._closing = True
+
+
+def _discard(dirs: list[Path]) -> None:
+    def run() -> None:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+    threading.Thread(target=run, daemon=True, name="discard").start()
 
 
 class _AnyPath(dict[str, str]):

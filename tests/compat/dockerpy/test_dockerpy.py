@@ -26,8 +26,8 @@ def test_containers_run_and_wait(client: Any) -> None:
     c = client.containers.run("busybox", ["sh", "-c", "exit 3"], detach=True)
     assert c.wait()["StatusCode"] == 3
     c.remove()
-    # docker-py pulls a missing image; the pull answers a clear error until distribution lands.
-    with pytest.raises(docker.errors.APIError, match="not available yet"):
+    # docker-py pulls a missing image; with no registry reachable the pull fails clearly.
+    with pytest.raises(docker.errors.APIError, match="registry|not available"):
         client.containers.run("nosuch:image", "true")
     with pytest.raises(docker.errors.NotFound):
         client.containers.get("nosuch")

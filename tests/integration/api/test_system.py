@@ -94,12 +94,15 @@ def test_bad_bodies(api: Any) -> None:
 
 
 def test_registry_features_answer_clearly(api: Any) -> None:
-    r = api.post("/images/create", params={"fromImage": "alpine", "tag": "latest"})
-    assert r.status == 501 and "not available yet" in r.message
-    r = api.post("/images/busybox/push")
-    assert r.status == 501
-    r = api.get("/images/search", params={"term": "x"})
-    assert r.status == 501
+    # No registry is reachable here: a pull, a push and a search each answer with a
+    # status and one clear message (never a crash, never a hang).
+    for r in (
+        api.post("/images/create", params={"fromImage": "alpine", "tag": "latest"}),
+        api.post("/images/busybox/push"),
+        api.get("/images/search", params={"term": "x"}),
+    ):
+        assert 400 <= r.status < 600 and r.status != 500, r
+        assert r.message
 
 
 def test_volumes_lifecycle(api: Any) -> None:
