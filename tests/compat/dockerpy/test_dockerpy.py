@@ -27,7 +27,7 @@ def test_containers_run_and_wait(client: Any) -> None:
     assert c.wait()["StatusCode"] == 3
     c.remove()
     # docker-py pulls a missing image; with no registry reachable the pull fails clearly.
-    with pytest.raises(docker.errors.APIError, match="registry|not available"):
+    with pytest.raises(docker.errors.APIError, match=r"registry|not available"):
         client.containers.run("nosuch:image", "true")
     with pytest.raises(docker.errors.NotFound):
         client.containers.get("nosuch")
