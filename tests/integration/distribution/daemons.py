@@ -1,0 +1,102 @@
+"""dockyardd daemons for the distribution tests, reusing tests/integration/api/support.py
+(loaded by path), optionally started inside a network namespace."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+API_SUPPORT = Path(__file__).resolve().parents[1] / "api" / "support.py"
+
+
+def api_support() -> ModuleType:
+    name = "dockyard_api_test_support"  # the name tests/integration/api/conftest.py uses
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, API_SUPPORT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def registry_auth(user: str, password: str, server: str) -> str:
+    obj = {"username": user, "password": password, "serveraddress": server}
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode()
+
+
+def json_lines(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def make_daemon(env: dict[str, str] | None = None, netns: str | None = None) -> Any:
+    """A started dockyardd with its own roots; ``env`` is added to its environment."""
+    support = api_support()
+    d = support.Daemon(support.new_base())
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        if netns is None:
+            d.start()
+        else:
+            _start_in_netns(d, netns)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return d
+
+
+def _start_in_netns(d: Any, netns: str, timeout: float = 30) -> None:
+    support = api_support()
+    env = dict(os.environ)
+    env.pop("DOCKYARD_HOST", None)
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        netns,
+        str(support.DOCKYARDD),
+        "--data-root",
+        str(d.data_root),
+        "--exec-root",
+        str(d.exec_root),
+        "-H",
+        f"unix://{d.sock}",
+        "--runtime",
+        d.runtime,
+    ]
+    with open(d.log, "ab") as log:
+        d.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"dockyardd exited: {d.log.read_text()[-2000:]}")
+        try:
+            if d.client.get("/_ping", timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("dockyardd did not answer /_ping in time")
+
+
+def run_and_logs(client: Any, image: str, cmd: list[str]) -> tuple[int, bytes]:
+    support = api_support()
+    cid = client.create(Image=image, Cmd=cmd)
+    client.start(cid)
+    code = client.wait(cid)
+    out = support.joined(client.logs(cid), 1)
+    client.delete(f"/containers/{cid}", params={"force": 1})
+    return code, out
