@@ -38,8 +38,9 @@ def json_lines(body: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
-def make_daemon(env: dict[str, str] | None = None, netns: str | None = None) -> Any:
-    """A started dockyardd with its own roots; ``env`` is added to its environment."""
+def make_daemon(env: dict[str, str] | None = None, netns: list[str] | None = None) -> Any:
+    """A started dockyardd with its own roots; ``env`` is added to its environment;
+    ``netns``: a command prefix that runs it in another network namespace."""
     support = api_support()
     d = support.Daemon(support.new_base())
     saved = {k: os.environ.get(k) for k in (env or {})}
@@ -58,15 +59,12 @@ def make_daemon(env: dict[str, str] | None = None, netns: str | None = None) -> 
     return d
 
 
-def _start_in_netns(d: Any, netns: str, timeout: float = 30) -> None:
+def _start_in_netns(d: Any, prefix: list[str], timeout: float = 30) -> None:
     support = api_support()
     env = dict(os.environ)
     env.pop("DOCKYARD_HOST", None)
     cmd = [
-        "ip",
-        "netns",
-        "exec",
-        netns,
+        *prefix,
         str(support.DOCKYARDD),
         "--data-root",
         str(d.data_root),
