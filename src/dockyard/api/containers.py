@@ -60,12 +60,6 @@ async def create(app: App, req: Request) -> Reply:
     body = await req.json()
     if not isinstance(body, dict):
         raise HttpError(400, "invalid JSON: expected an object")
-    if req.api_version is None or req.api_version >= "1.44":
-        # Since 1.44 the CLI sends networking per endpoint; a "bridge" default means ours.
-        hc = body.get("HostConfig") or {}
-        if hc.get("NetworkMode") == "bridge" and not (hc.get("PortBindings") or {}):
-            hc["NetworkMode"] = "default"
-            body["HostConfig"] = hc
     cid, warnings = await app.run(app.engine.create, body, req.q("name") or None)
     return json_response({"Id": cid, "Warnings": warnings}, 201)
 

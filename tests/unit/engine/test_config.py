@@ -50,6 +50,8 @@ def test_default_network_is_none_and_host_is_kept() -> None:
     assert c.check_host_config({"NetworkMode": "host"})["NetworkMode"] == "host"
     with pytest.raises(InvalidParameter):
         c.check_host_config({"NetworkMode": "mynet"})
+    with pytest.raises(InvalidParameter, match="bridge networking"):
+        c.check_host_config({"NetworkMode": "bridge"})
 
 
 def test_autoremove_with_restart_policy_is_refused() -> None:
