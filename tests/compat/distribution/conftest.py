@@ -29,6 +29,7 @@ def _load(name: str, file: Path) -> ModuleType:
 
 ds = _load("dockyard_distribution_test_support", SUPPORT / "distsupport.py")
 images = _load("dockyard_distribution_test_images", SUPPORT / "images.py")
+daemons = _load("dockyard_distribution_test_daemons", SUPPORT / "daemons.py")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,114 @@
+"""The real `docker` CLI through dockyardd: login, push, pull, run, logout against dockyard-hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dockyard_distribution_test_daemons as daemons  # type: ignore[import-not-found]
+import pytest
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture(scope="module")
+def docker() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        pytest.skip("the docker CLI is not installed")
+    if os.geteuid() != 0:
+        pytest.skip("needs root (dockyardd runs containers)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pair(hub: Any, docker: str) -> Iterator[tuple[Any, Any]]:
+    made = []
+    try:
+        for _ in range(2):
+            made.append(daemons.make_daemon({"DOCKYARD_DEFAULT_REGISTRY": hub.addr}))
+        made[0].bootstrap()
+        yield made[0], made[1]
+    finally:
+        for d in made:
+            d.cleanup()
+
+
+def _docker(
+    docker: str, daemon: Any, config: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(config.parent),
+        "DOCKER_HOST": f"unix://{daemon.sock}",
+        "DOCKER_CONFIG": str(config),
+    }
+    return subprocess.run(
+        [docker, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_docker_login_push_pull_run(
+    docker: str, hub: Any, pair: tuple[Any, Any], tmp_path: Path
+) -> None:
+    one, two = pair
+    cfg = tmp_path / "docker-config"
+    image = f"{hub.addr}/alice/viadocker:1"
+
+    r = _docker(
+        docker, one, cfg, "login", hub.addr, "-u", "alice", "--password-stdin", stdin="wrong\n"
+    )
+    assert r.returncode != 0 and "incorrect username or password" in r.stderr, r
+    r = _docker(
+        docker,
+        one,
+        cfg,
+        "login",
+        hub.addr,
+        "-u",
+        "alice",
+        "--password-stdin",
+        stdin="alice-pass-1\n",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Login Succeeded" in r.stdout
+    conf = cfg / "config.json"
+    assert hub.addr in json.loads(conf.read_text())["auths"]
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+
+    assert _docker(docker, one, cfg, "tag", "busybox", image).returncode == 0
+    r = _docker(docker, one, cfg, "push", image)
+    assert r.returncode == 0, r.stderr
+    assert f"The push refers to repository [{hub.addr}/alice/viadocker]" in r.stdout
+    assert "1: digest: sha256:" in r.stdout
+    digest = r.stdout.split("1: digest: ")[1].split()[0]
+
+    r = _docker(docker, two, cfg, "pull", image)
+    assert r.returncode == 0, r.stderr
+    assert f"Digest: {digest}" in r.stdout
+    assert f"Status: Downloaded newer image for {image}" in r.stdout
+    r = _docker(docker, two, cfg, "run", "--rm", image, "echo", "pulled and ran")
+    assert r.returncode == 0 and r.stdout == "pulled and ran\n", r
+    r = _docker(docker, two, cfg, "image", "inspect", "-f", "{{json .RepoDigests}}", image)
+    assert f"{hub.addr}/alice/viadocker@{digest}" in r.stdout
+
+    # Someone else's namespace: Docker's denied message, non-zero exit.
+    assert _docker(docker, one, cfg, "tag", "busybox", f"{hub.addr}/bob/x:1").returncode == 0
+    r = _docker(docker, one, cfg, "push", f"{hub.addr}/bob/x:1")
+    assert r.returncode != 0 and "denied" in r.stderr, r
+
+    r = _docker(docker, one, cfg, "logout", hub.addr)
+    assert r.returncode == 0, r.stderr
+    assert hub.addr not in json.loads(conf.read_text()).get("auths", {})
