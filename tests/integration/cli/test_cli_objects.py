@@ -70,7 +70,8 @@ def test_images_table_quiet_and_inspect_format(daemon: Daemon) -> None:
     assert arch.startswith("linux/")
     missing = daemon.cli("image", "inspect", "nosuchimage")
     assert missing.returncode == 1
-    assert "No such image: nosuchimage" in err(missing)
+    assert err(missing).startswith("Error response from daemon: ")
+    assert "nosuchimage" in err(missing)
 
 
 def test_tag_save_load_roundtrip(daemon: Daemon, tmp_path: Path) -> None:

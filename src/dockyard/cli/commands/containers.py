@@ -665,17 +665,19 @@ def inspect(ctx: Context, opts: Options) -> int:
     if kind and kind not in ("container", "image", "volume"):
         raise CliError(f'"{kind}" is not a valid value for --type')
     found: list[Any] = []
-    failed = False
+    errors: list[str] = []
     for name in opts.args:
         obj = _inspect_one(ctx, name, kind, opts.bool("size"))
         if obj is None:
-            ctx.err(f"Error: No such {kind or 'object'}: {name}")
-            failed = True
+            errors.append(f"Error: No such {kind or 'object'}: {name}")
         else:
             found.append(obj)
     if found or not opts.str("format"):
         print_inspect(ctx, found, opts.str("format"))
-    return 1 if failed else 0
+    # As Docker: what was found first, then one line per name that was not.
+    for line in errors:
+        ctx.err(line)
+    return 1 if errors else 0
 
 
 def _inspect_one(ctx: Context, name: str, kind: str, size: bool) -> Any:

@@ -139,18 +139,20 @@ def images(ctx: Context, opts: Options) -> int:
 
 def inspect(ctx: Context, opts: Options) -> int:
     found: list[Any] = []
-    failed = False
+    errors: list[str] = []
     for name in opts.args:
         try:
             found.append(ctx.json("GET", f"/images/{q(name)}/json"))
         except DaemonError as exc:
             if exc.http_status != 404:
                 raise
-            ctx.err(f"Error: No such image: {name}")
-            failed = True
+            errors.append(str(exc))
     if found or not opts.str("format"):
         print_inspect(ctx, found, opts.str("format"))
-    return 1 if failed else 0
+    # As Docker: what was found first, then one line per name that was not.
+    for line in errors:
+        ctx.err(line)
+    return 1 if errors else 0
 
 
 def rmi(ctx: Context, opts: Options) -> int:
@@ -166,6 +168,9 @@ def rmi(ctx: Context, opts: Options) -> int:
         return "\n".join(lines)
 
     return for_each(ctx, opts.args, one)
+
+
+EPOCH_2000 = 946684800
 
 
 def rfc3339(ts: float) -> str:
@@ -195,7 +200,10 @@ def history(ctx: Context, opts: Options) -> int:
         rows.append(
             {
                 "ID": ident,
-                "CreatedSince": human_duration(now - created) + " ago" if human else created_at,
+                # Docker shows no age for dates up to 2000-01-01 (reproducible builds).
+                "CreatedSince": created_at
+                if not human
+                else (human_duration(now - created) + " ago" if created > EPOCH_2000 else "N/A"),
                 "CreatedAt": created_at,
                 "CreatedBy": created_by,
                 "Size": human_size(size, 3) if human else str(size),

@@ -95,16 +95,18 @@ def ls(ctx: Context, opts: Options) -> int:
 
 def inspect(ctx: Context, opts: Options) -> int:
     found: list[Any] = []
-    failed = False
+    errors: list[str] = []
     for name in opts.args:
         try:
             found.append(ctx.json("GET", f"/volumes/{q(name)}"))
         except DaemonError as exc:
-            ctx.err(f"Error: No such volume: {name}" if exc.http_status == 404 else str(exc))
-            failed = True
+            errors.append(str(exc))
     if found or not opts.str("format"):
         print_inspect(ctx, found, opts.str("format"))
-    return 1 if failed else 0
+    # As Docker: what was found first, then one line per name that was not.
+    for line in errors:
+        ctx.err(line)
+    return 1 if errors else 0
 
 
 def rm(ctx: Context, opts: Options) -> int:
