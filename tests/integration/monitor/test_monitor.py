@@ -430,3 +430,48 @@ def test_slow_reader_gets_all_output_after_the_exit(containers: Any) -> None:
     time.sleep(2.5)  # the container is long gone; its output waits for us
     out = streams(a.read_all())[1]
     assert len(out) == 3_000_004 and out.endswith(b"aend\n")
+
+
+def test_concurrent_spawns_share_one_launcher(containers: Any, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = tmp_path / "launcher"
+    bundles = [containers.bundle(["sh", "-c", f"echo n{i}"]) for i in range(4)]
+
+    def one(i: int) -> tuple[int, str]:
+        cid, bdir = bundles[i]
+        opts = containers.options(cid, bdir)
+        containers.made.append((cid, opts.state_dir))
+        h = spawn_monitor(opts, launcher_dir=str(shared))
+        h.start()
+        code = h.wait(timeout=60)["exit_code"]
+        return code, b"".join(e.line for e in read_logs(opts.log_path)).decode()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(4)))
+    assert results == [(0, f"n{i}\n") for i in range(4)]
+    holders = {int((shared / "monitor-launcher.lock").read_text())}
+    assert len(holders) == 1
+    assert Path(f"/proc/{holders.pop()}").exists()
+
+
+def test_dead_launcher_is_replaced(containers: Any, tmp_path: Path) -> None:
+    import signal
+
+    shared = tmp_path / "launcher"
+    h, _ = containers.spawn(["sleep", "60"], launcher_dir=str(shared))
+    h.start()
+    first = int((shared / "monitor-launcher.lock").read_text())
+    os.kill(first, signal.SIGKILL)  # leaves its socket file behind
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{first}/cwd").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (shared / "monitor-launcher.sock").exists()
+    # The monitor it forked does not depend on it.
+    assert h.status()["running"] is True
+    h2, _ = containers.spawn(["true"], launcher_dir=str(shared))
+    h2.start()
+    assert h2.wait(timeout=30)["exit_code"] == 0
+    assert int((shared / "monitor-launcher.lock").read_text()) != first
+    h.kill(9)
+    assert h.wait(timeout=30)["exit_code"] == 137
