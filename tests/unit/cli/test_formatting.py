@@ -153,3 +153,30 @@ def test_table_header_for_method_fields() -> None:
         'table {{.Names}}\\t{{.Label "app"}}', rows, {"Names": "NAMES", "Label": "LABEL"}
     )
     assert out == "NAMES     app\nweb       shop\n"
+
+
+def test_image_rows_use_familiar_names() -> None:
+    from dockyard.cli.commands.images import familiar_name, image_rows
+
+    assert familiar_name("docker.io/library/busybox") == "busybox"
+    assert familiar_name("docker.io/alice/app") == "alice/app"
+    assert familiar_name("127.0.0.1:5000/x") == "127.0.0.1:5000/x"
+    rows = image_rows(
+        [
+            {
+                "Id": "sha256:" + "ab" * 32,
+                "RepoTags": ["docker.io/library/busybox:1", "a/b:2"],
+                "Created": 0,
+                "Size": 1_984_000,
+            },
+            {"Id": "sha256:" + "cd" * 32, "RepoTags": None, "Created": 0, "Size": 0},
+        ],
+        trunc=True,
+        now=10.0,
+    )
+    assert [(r["Repository"], r["Tag"], r["ID"], r["Size"]) for r in rows] == [
+        ("busybox", "1", "ab" * 6, "1.98MB"),
+        ("a/b", "2", "ab" * 6, "1.98MB"),
+        ("<none>", "<none>", "cd" * 6, "0B"),
+    ]
+    assert rows[0]["CreatedSince"] == "10 seconds ago"

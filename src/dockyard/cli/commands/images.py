@@ -55,6 +55,14 @@ def print_progress(ctx: Context, resp: Any, quiet: bool = False, to_stderr: bool
 # ---------------------------------------------------------------------- listing
 
 
+def familiar_name(repo: str) -> str:
+    """Docker's short form: docker.io/library/busybox -> busybox, docker.io/a/b -> a/b."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if repo.startswith(prefix) and "/" not in repo[len(prefix) :].split("/", 1)[0]:
+            return repo[len(prefix) :]
+    return repo
+
+
 def image_rows(images: list[dict[str, Any]], trunc: bool, now: float) -> list[dict[str, Any]]:
     rows = []
     for img in images:
@@ -65,6 +73,7 @@ def image_rows(images: list[dict[str, Any]], trunc: bool, now: float) -> list[di
         created = float(img.get("Created") or 0)
         for ref in tags:
             repo, tag = split_repo_tag(ref) if ref != "<none>:<none>" else ("<none>", "<none>")
+            repo = familiar_name(repo)
             from datetime import datetime
 
             rows.append(
