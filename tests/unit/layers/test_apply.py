@@ -266,3 +266,44 @@ def test_side_hashing_same_digest(
     assert got.size == len(tar)
     with pytest.raises(LayerTooLarge):
         apply_layer(io.BytesIO(tar), tmp_path, max_size=1 << 20)
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out a few hundred bytes per read, like a slow socket."""
+
+    def __init__(self, data: bytes, seed: int) -> None:
+        self._data = data
+        self._pos = 0
+        self._sizes = [1 + (seed * 7919 + i * 104729) % 700 for i in range(64)]
+        self._n = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        step = self._sizes[self._n % len(self._sizes)]
+        self._n += 1
+        if size >= 0:
+            step = min(step, size)
+        out = self._data[self._pos : self._pos + step]
+        self._pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize(
+    "compress",
+    [lambda b: b, gzip.compress, lambda b: zstandard.ZstdCompressor().compress(b)],
+    ids=["plain", "gzip", "zstd"],
+)
+def test_short_reads(tb: ModuleType, tmp_path: Path, compress: object) -> None:
+    files = {f"d/f{i}": os.urandom(i * 37) for i in range(40)}
+    pax = {"SCHILY.xattr.user.k": "v" * 600, "path": "d/" + "long" * 60}
+    tar = tb.make_tar(
+        [tb.entry("d/", "dir"), tb.entry("x", pax=pax)]
+        + [tb.entry(n, data=d) for n, d in files.items()]
+    )
+    got = apply_layer(_Trickle(compress(tar), 3), tmp_path)  # type: ignore[operator, arg-type]
+    assert got.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    for name, data in files.items():
+        assert (tmp_path / name).read_bytes() == data
+    assert (tmp_path / "d" / ("long" * 60)).exists()
