@@ -180,3 +180,43 @@ def test_image_rows_use_familiar_names() -> None:
         ("<none>", "<none>", "cd" * 6, "0B"),
     ]
     assert rows[0]["CreatedSince"] == "10 seconds ago"
+
+
+def test_ps_row_matches_docker_columns() -> None:
+    from dockyard.cli.commands.containers import ps_row
+
+    c = {
+        "Id": "dba053de0d458ffedb261053e9b9913802ac4b9030a4cd46ed1388b3a67fafda",
+        "Names": ["/c1"],
+        "Image": "docker.io/library/busybox:latest",
+        "ImageID": "sha256:" + "f" * 64,
+        "Command": "sh -c 'echo out; echo err >&2; sleep 100'",
+        "Created": 100,
+        "Ports": [
+            {"PrivatePort": 80, "Type": "tcp"},
+            {"IP": "0.0.0.0", "PrivatePort": 53, "PublicPort": 5353, "Type": "udp"},
+        ],
+        "Labels": {"b": "2", "a": "1"},
+        "State": "running",
+        "Status": "Up 3 seconds",
+        "SizeRw": 3,
+        "SizeRootFs": 1_984_000,
+        "Mounts": [{"Type": "volume", "Name": "averyveryverylongvolumename"}],
+        "NetworkSettings": {"Networks": {"none": {}}},
+    }
+    row = ps_row(c, trunc=True, now=163.0)
+    assert row["ID"] == "dba053de0d45"
+    assert row["Command"] == '"sh -c \'echo out; ec…"'
+    assert row["Image"] == "busybox:latest"
+    assert row["Names"] == "c1"
+    assert row["RunningFor"] == "About a minute ago"
+    assert row["Ports"] == "0.0.0.0:5353->53/udp, 80/tcp"
+    assert row["Labels"] == "a=1,b=2"
+    assert row["Size"] == "3B (virtual 1.98MB)"
+    assert row["Mounts"] == "averyveryveryl…"
+    assert row["LocalVolumes"] == "1"
+    assert row["Networks"] == "none"
+    assert row["Label"]("a") == "1"
+    full = ps_row(c, trunc=False, now=163.0)
+    assert full["ID"] == c["Id"]
+    assert full["Command"] == "\"sh -c 'echo out; echo err >&2; sleep 100'\""
