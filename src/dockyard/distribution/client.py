@@ -377,7 +377,14 @@ class RegistryClient:
         opened.close()
         if not location:
             raise InvalidResponse(f"upload to {repo}: the registry gave no Location")
-        return urljoin(self.endpoint.base_url + "/", location), False
+        return self._upload_url(location), False
+
+    def _upload_url(self, location: str) -> str:
+        """Upload URLs stay on the registry: our token must not travel to another host."""
+        url = urljoin(self.endpoint.base_url + "/", location)
+        if urlsplit(url).netloc != self.endpoint.host:
+            raise InvalidResponse(f"the registry sent an upload location on another host: {url}")
+        return url
 
     def _push_scopes(self, repo: str) -> list[auth.Scope]:
         return [auth.repository_scope(repo, "pull", "push")]
@@ -407,7 +414,7 @@ class RegistryClient:
             raise self._fail(opened, f"chunk at {start} to {repo}")
         nxt = opened.header("location") or location
         opened.close()
-        return urljoin(self.endpoint.base_url + "/", nxt)
+        return self._upload_url(nxt)
 
     def finish_upload(self, repo: str, location: str, digest: Digest) -> None:
         url = _with_query(location, {"digest": str(digest)})

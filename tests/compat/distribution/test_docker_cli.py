@@ -104,6 +104,9 @@ def test_docker_login_push_pull_run(
     r = _docker(docker, two, cfg, "image", "inspect", "-f", "{{json .RepoDigests}}", image)
     assert f"{hub.addr}/alice/viadocker@{digest}" in r.stdout
 
+    r = _docker(docker, two, cfg, "search", "--format", "{{.Name}}", f"{hub.addr}/viadocker")
+    assert r.returncode == 0 and "alice/viadocker" in r.stdout, r
+
     # Someone else's namespace: Docker's denied message, non-zero exit.
     assert _docker(docker, one, cfg, "tag", "busybox", f"{hub.addr}/bob/x:1").returncode == 0
     r = _docker(docker, one, cfg, "push", f"{hub.addr}/bob/x:1")
