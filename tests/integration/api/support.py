@@ -274,6 +274,18 @@ class Daemon:
                 pids.append(int(f.read_text().strip()))
         return pids
 
+    def root_pids(self) -> list[int]:
+        """Processes whose command line names this daemon's temporary roots."""
+        me = str(self.base) + "/"
+        out = []
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit() or int(d.name) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if me.encode() in (d / "cmdline").read_bytes():
+                    out.append(int(d.name))
+        return out
+
     def cleanup(self) -> None:
         """Remove every container (through the API when the daemon runs), then the roots."""
         if self.proc is not None and self.proc.poll() is None:
@@ -284,8 +296,9 @@ class Daemon:
                         f"/containers/{c['Id']}", params={"force": 1, "v": 1}, timeout=30
                     )
             self.stop()
-        # Whatever is left (a test that killed the daemon): our monitors and their containers.
-        for pid in self.monitor_pids():
+        # Whatever is left (a test that killed the daemon): our monitors and their containers,
+        # and any helper the daemon started for this root (found by its command line).
+        for pid in self.monitor_pids() + self.root_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         runtime_root = self.exec_root / "runtime"
