@@ -3,6 +3,10 @@
 Part 1 — the OCI runtime: a bundle made from the host's static busybox runs under
 `dockyard-runc` with a hostname, a memory limit and a read-only root, and shows that it is
 isolated (its own PID 1, its own hostname, its own mounts).
+
+Part 2 — the engine: `dockyard` starts its daemon on demand, makes the busybox base image, runs
+a container detached with limits, shows its logs, an exec and its stats, commits its changes
+as a new image and runs that.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -67,12 +72,65 @@ def runtime_demo(work: Path) -> None:
     print(f"host hostname for comparison: {os.uname().nodename}")
 
 
+DOCKYARD = str(BIN / "dockyard")
+TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done"
+
+
+def cli(*args: str, check: bool = True) -> int:
+    print("$ dockyard " + " ".join(args), flush=True)
+    rc = subprocess.run([DOCKYARD, *args]).returncode
+    if check and rc != 0:
+        raise SystemExit(f"demo: `dockyard {' '.join(args)}` exited with {rc}")
+    return rc
+
+
+def engine_demo() -> None:
+    say("Part 2: the engine — daemon on demand, base image, a detached container with limits")
+    subprocess.run([DOCKYARD, "rm", "-f", "demo-ticker"], capture_output=True)
+    cli("image", "bootstrap", "busybox")
+    cli("images")
+    cli(
+        "run",
+        "-d",
+        "--name",
+        "demo-ticker",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "64",
+        "busybox",
+        "sh",
+        "-c",
+        TICKER,
+    )
+    time.sleep(2.5)
+    cli("ps")
+    cli("logs", "--tail", "3", "demo-ticker")
+    cli(
+        "exec",
+        "demo-ticker",
+        "sh",
+        "-c",
+        'echo "inside: hostname=$(hostname) pid1=$(cat /proc/1/comm)"; '
+        "echo hello from a committed image > /greeting",
+    )
+    cli("stats", "--no-stream", "demo-ticker")
+    say("Commit the container's changes as a new image, and run it")
+    cli("commit", "demo-ticker", "demo/greeter:1")
+    cli("rm", "-f", "demo-ticker")
+    cli("run", "--rm", "demo/greeter:1", "cat", "/greeting")
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("demo: run as root (containers need namespaces, mounts and cgroups)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="dockyard-demo-") as tmp:
         runtime_demo(Path(tmp))
+    engine_demo()
+    print("\nThe daemon keeps running: `dockyard daemon status`, `dockyard daemon stop`.")
     return 0
 
 
