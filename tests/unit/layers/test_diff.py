@@ -143,3 +143,19 @@ def test_tree_diff_property(
         for p in trees["upper"].rglob("*")
     }
     assert got == want
+
+
+def test_odd_names_roundtrip(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    names = [b"caf\xc3\xa9", b"raw\xff\xfe", b"new\nline", b"sp ace", b"-dash", b"x" * 250]
+    for n in names:
+        (src / os.fsdecode(n)).write_bytes(n)
+    out = io.BytesIO()
+    d = write_tree(src, out)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    assert apply_layer(io.BytesIO(out.getvalue()), dst).diff_id == d.diff_id
+    assert sorted(os.listdir(os.fsencode(dst))) == sorted(names)
+    for n in names:
+        assert (dst / os.fsdecode(n)).read_bytes() == n
