@@ -190,3 +190,37 @@ def test_run_it_through_a_pty(docker: Any) -> None:
         os.close(fd)
     assert b"42" in out and b"/dev/pts/" in out
     assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_attach_detach_keys_leave_the_container_running(docker: Any) -> None:
+    docker("run", "-dit", "--name", "cli-detach", "busybox", "sh")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(DOCKER, [DOCKER, "attach", "cli-detach"], docker.env)
+    try:
+        time.sleep(1.5)
+        os.write(fd, b"echo mark$((1+1))\n")
+        out = b""
+        end = time.monotonic() + 15
+        while b"mark2" not in out and time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                out += os.read(fd, 4096)
+        os.write(fd, b"\x10\x11")  # ctrl-p ctrl-q
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert b"mark2" in out
+    # The CLI reports the detach ("read escape sequence", exit 1), the container goes on.
+    assert b"read escape sequence" in out, out
+    st = json.loads(docker("inspect", "cli-detach").stdout)[0]["State"]
+    assert st["Running"]
+    docker("rm", "-f", "cli-detach")

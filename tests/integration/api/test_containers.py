@@ -499,3 +499,22 @@ def test_resize_prune_and_disk_usage(api: Any) -> None:
     assert any("busybox:latest" in (i.get("RepoTags") or []) for i in df["Images"])
     r = api.post("/images/prune", params={"filters": '{"dangling": ["true"]}'})
     assert r.status == 200 and "SpaceReclaimed" in r.json()
+
+
+def test_logs_since_and_until(api: Any) -> None:
+    cid = api.create(Cmd=["sh", "-c", "echo early; sleep 1.5; echo late"])
+    api.start(cid)
+    assert api.wait(cid) == 0
+    entries = api.get(f"/containers/{cid}/logs", params={"stdout": 1, "timestamps": 1}).body
+    stamps = [f[1].split(b" ", 1)[0].decode() for f in demux(entries)]
+    assert len(stamps) == 2
+    from dockyard.engine.logs import parse_timestamp
+
+    t_late = parse_timestamp(stamps[1]) / 1e9
+    assert joined(api.logs(cid, since=t_late - 0.5), 1) == b"late\n"
+    assert joined(api.logs(cid, until=t_late - 0.5), 1) == b"early\n"
+    r = api.get(f"/containers/{cid}/logs", params={"stdout": 1, "tail": "x"})
+    assert r.status == 400
+    r = api.get(f"/containers/{cid}/logs")
+    assert r.status == 400 and "at least one" in r.message
+    api.delete(f"/containers/{cid}")
