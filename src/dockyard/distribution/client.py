@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from dockyard.distribution import auth
+from dockyard.distribution import auth, tls
 from dockyard.distribution.errors import (
     Denied,
     DistributionError,
@@ -143,6 +143,40 @@ class RegistryClient:
         self.config = config or RegistryConfig()
         self.timeout = timeout
         self._ssl = ssl_context
+        self._base: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``https://host``, or ``http://host`` for an insecure registry that has no TLS."""
+        if self._base is None:
+            self._base = self._probe()
+        return self._base
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl is not None:
+            return self._ssl
+        self._ssl = tls.context_for(
+            self.endpoint.host, self.config.certs_dirs, verify=self.endpoint.secure
+        )
+        return self._ssl
+
+    def _probe(self) -> str:
+        """Docker's order for an insecure registry: TLS (unverified) first, then plain HTTP."""
+        https = f"https://{self.endpoint.host}"
+        if self.endpoint.secure:
+            return https
+        parts = urlsplit(https)
+        host, port = parts.hostname or "", parts.port or 443
+        try:
+            with (
+                socket.create_connection((host, port), timeout=min(self.timeout, 10)) as raw,
+                self._tls_context().wrap_socket(raw, server_hostname=host),
+            ):
+                return https
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            return f"http://{self.endpoint.host}"
+        except OSError as e:
+            raise RegistryUnreachable(f"{self.endpoint.host}: {e.strerror or e}") from None
 
     # -- transport ------------------------------------------------------------------------
 
@@ -156,12 +190,17 @@ class RegistryClient:
             target += "?" + parts.query
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
-            ctx = self._ssl or ssl.create_default_context()
+            ctx = (
+                self._tls_context()
+                if host == self.endpoint.host
+                else tls.context_for(host, self.config.certs_dirs)
+            )
             conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=ctx)
         elif parts.scheme == "http":
-            if not self.config.is_insecure(host) and host != self.endpoint.host:
+            if not self.config.is_insecure(host):
                 raise RegistryUnreachable(
-                    f"refusing plain HTTP to {host} (not an insecure registry)"
+                    f"refusing plain HTTP to {host}: not an insecure registry "
+                    "(list it in DOCKYARD_INSECURE_REGISTRIES)"
                 )
             conn = http.client.HTTPConnection(host, timeout=self.timeout)
         else:
@@ -209,7 +248,7 @@ class RegistryClient:
         follow: bool = True,
     ) -> Opened:
         """Send with authentication; the final response is returned open, whatever its status."""
-        url = urljoin(self.endpoint.base_url + "/", path_or_url)
+        url = urljoin(self.base_url + "/", path_or_url)
         flow = auth.auth_flow(
             auth.HttpRequest(method, url, dict(headers or {})),
             self.endpoint.host,
@@ -247,7 +286,7 @@ class RegistryClient:
             opened.close()
             if not location:
                 raise InvalidResponse("redirect without a Location")
-            url = urljoin(self.endpoint.base_url + "/", location)
+            url = urljoin(self.base_url + "/", location)
             hdrs = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             opened = self._send(auth.HttpRequest(method, url, hdrs), None)
             if opened.status not in (301, 302, 303, 307, 308):
@@ -267,7 +306,7 @@ class RegistryClient:
     def ping(self) -> None:
         """``GET /v2/`` answering its challenge with no scope: checks the credentials."""
         flow = auth.login_flow(
-            self.endpoint.base_url + "/v2/",
+            self.base_url + "/v2/",
             self.endpoint.host,
             self.creds or auth.Credentials(),
             self.cache,
@@ -381,7 +420,7 @@ class RegistryClient:
 
     def _upload_url(self, location: str) -> str:
         """Upload URLs stay on the registry: our token must not travel to another host."""
-        url = urljoin(self.endpoint.base_url + "/", location)
+        url = urljoin(self.base_url + "/", location)
         if urlsplit(url).netloc != self.endpoint.host:
             raise InvalidResponse(f"the registry sent an upload location on another host: {url}")
         return url

@@ -15,8 +15,10 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockyard.distribution.errors import RegistryUnreachable
+from dockyard.distribution.tls import certs_dirs
 from dockyard.oci.reference import DEFAULT_DOMAIN, Reference
 
 DOCKER_HUB_HOSTS = frozenset(
@@ -53,17 +55,19 @@ class Endpoint:
     """One registry as the client talks to it."""
 
     host: str  # host[:port], what references and credentials name
-    secure: bool  # https, else plain http
+    secure: bool  # TLS required and verified; else TLS unverified first, then plain HTTP
 
     @property
     def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://{self.host}"
+        """The URL to try first (the client falls back to http for an insecure registry)."""
+        return f"https://{self.host}"
 
 
 @dataclass(frozen=True)
 class RegistryConfig:
     default_registry: str = ""
     insecure: Sequence[str] = field(default_factory=tuple)
+    certs_dirs: Sequence[Path] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
@@ -71,7 +75,7 @@ class RegistryConfig:
         insecure = tuple(
             p.strip() for p in env.get("DOCKYARD_INSECURE_REGISTRIES", "").split(",") if p.strip()
         )
-        return cls(env.get("DOCKYARD_DEFAULT_REGISTRY", "").strip(), insecure)
+        return cls(env.get("DOCKYARD_DEFAULT_REGISTRY", "").strip(), insecure, certs_dirs(env))
 
     def is_insecure(self, host: str) -> bool:
         if is_loopback(host):

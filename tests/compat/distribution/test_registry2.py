@@ -127,3 +127,26 @@ def test_resumed_download_against_registry2(
     assert proxy.cuts_left == 0
     assert b"range: bytes=" in bytes(proxy.sent).lower()
     assert result.image_id == source_store.get(ref).id
+
+
+def test_insecure_loopback_registry_with_tls(
+    tmp_path: Any, source_store: Any, empty_store: Any
+) -> None:
+    """Docker's order for an insecure registry: TLS without verification first."""
+    import shutil as _shutil
+
+    import dockyard_distribution_test_support as ds  # type: ignore[import-not-found]
+
+    if _shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    tls = ds.self_signed(tmp_path / "tls", "127.0.0.1")
+    reg = ds.Registry2(tmp_path / "reg", tls=tls).start()
+    try:
+        ref = f"{reg.addr}/tls/bb:1"
+        source_store.tag("busybox:latest", ref)
+        push(source_store, ref)
+        client = RegistryClient(RegistryConfig().endpoint(reg.addr))
+        assert client.base_url == f"https://{reg.addr}"
+        assert pull(empty_store, ref, unpack=False).image_id == source_store.get(ref).id
+    finally:
+        reg.stop()

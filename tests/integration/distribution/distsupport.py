@@ -102,10 +102,13 @@ class Registry2:
     users: dict[str, str] = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"
+    tls: tuple[Path, Path] | None = None  # (certificate, key)
+    prefix: list[str] = field(default_factory=list)  # e.g. nsenter into a network namespace
 
     @property
     def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> Registry2:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -122,20 +125,24 @@ class Registry2:
             ]
             htpasswd.write_text("\n".join(lines) + "\n")
             auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n"
+        tls = ""
+        if self.tls is not None:
+            tls = f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n"
         cfg = self.root / "config.yml"
         cfg.write_text(
             "version: 0.1\n"
             "log:\n  level: error\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.addr}\n" + auth
+            f"http:\n  addr: {self.addr}\n" + tls + auth
         )
         log = open(self.root / "registry.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [DOCKER_REGISTRY, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT
+            [*self.prefix, DOCKER_REGISTRY, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        wait_port("127.0.0.1", self.port, self.proc, "docker-registry")
+        if not self.prefix:
+            wait_port(self.host, self.port, self.proc, "docker-registry")
         return self
 
     def stop(self) -> None:
@@ -218,3 +225,33 @@ class CuttingProxy:
 
 def needs_root() -> bool:
     return os.geteuid() == 0
+
+
+def self_signed(dest: Path, ip: str) -> tuple[Path, Path]:
+    """A certificate for ``ip`` (its own CA), made with openssl; returns (cert, key)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cert, key = dest / "cert.pem", dest / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            f"/CN={ip}",
+            "-addext",
+            f"subjectAltName=IP:{ip}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key

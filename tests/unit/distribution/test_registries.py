@@ -20,7 +20,7 @@ def test_default_registry_stands_in_for_docker_io() -> None:
     cfg = RegistryConfig.from_env({"DOCKYARD_DEFAULT_REGISTRY": "127.0.0.1:5000"})
     ep = cfg.endpoint_for(normalize("busybox"))
     assert ep.host == "127.0.0.1:5000" and not ep.secure
-    assert ep.base_url == "http://127.0.0.1:5000"
+    assert ep.base_url == "https://127.0.0.1:5000"  # TLS tried first, as Docker does
 
 
 def test_insecure_list_and_cidr() -> None:
