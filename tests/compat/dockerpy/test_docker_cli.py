@@ -215,7 +215,7 @@ def test_attach_detach_keys_leave_the_container_running(docker: Any) -> None:
                     out += os.read(fd, 4096)
                 except OSError:
                     break
-        _, status = os.waitpid(pid, 0)
+        os.waitpid(pid, 0)
     finally:
         os.close(fd)
     assert b"mark2" in out
