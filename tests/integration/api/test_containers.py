@@ -518,3 +518,38 @@ def test_logs_since_and_until(api: Any) -> None:
     r = api.get(f"/containers/{cid}/logs")
     assert r.status == 400 and "at least one" in r.message
     api.delete(f"/containers/{cid}")
+
+
+def test_paused_containers_stop_and_force_remove(api: Any) -> None:
+    a = api.create(Cmd=["sleep", "1000"])
+    b = api.create(Cmd=["sleep", "1000"])
+    for cid in (a, b):
+        api.start(cid)
+        assert api.post(f"/containers/{cid}/pause").status == 204
+    r = api.post(f"/containers/{a}/pause")
+    assert r.status == 409 and "already paused" in r.message
+    r = api.post(f"/containers/{a}/start")
+    assert r.status == 409 and "unpause" in r.message
+    r = api.delete(f"/containers/{a}")
+    assert r.status == 409 and "paused container" in r.message
+    assert api.post(f"/containers/{a}/stop", params={"t": 1}).status == 204
+    assert api.inspect(a)["State"]["Status"] == "exited"
+    assert api.delete(f"/containers/{b}", params={"force": 1}).status == 204
+    assert api.get(f"/containers/{b}/json").status == 404
+    top = api.post(f"/containers/{a}/unpause")
+    assert top.status == 409
+    api.delete(f"/containers/{a}")
+
+
+def test_top_with_ps_args_and_rename_conflict(api: Any) -> None:
+    a = api.create("ren-a", Cmd=["sleep", "1000"])
+    b = api.create("ren-b", Cmd=["true"])
+    api.start(a)
+    top = api.get(f"/containers/{a}/top", params={"ps_args": "-o pid,comm"}).json()
+    assert top["Titles"] == ["PID", "COMMAND"]
+    assert [p[1] for p in top["Processes"]] == ["sleep"]
+    r = api.post(f"/containers/{b}/rename", params={"name": "ren-a"})
+    assert r.status == 409
+    assert api.get(f"/containers/{b}/top").status == 409
+    api.delete(f"/containers/{a}", params={"force": 1})
+    api.delete(f"/containers/{b}")
