@@ -41,6 +41,7 @@ from dockyard.oci.image import (
 )
 from dockyard.oci.platform import Platform, host_platform
 from dockyard.oci.reference import InvalidReference, Reference, normalize
+from dockyard.store.errors import DigestMismatch, IngestLocked, SizeMismatch
 from dockyard.store.operation import LayerInput
 
 Progress = Callable[[pm.Message], None]
@@ -50,6 +51,8 @@ DEFAULT_RETRIES = 5
 # Progress lines per layer are throttled: a 200 MB layer would otherwise print thousands.
 PROGRESS_INTERVAL = 0.1
 RETRY_DELAY = 1.0
+# How long to wait for another pull that is writing the same blob.
+LOCKED_WAIT = 600.0
 
 
 @dataclass(frozen=True)
@@ -243,51 +246,72 @@ class Puller:
     def _download(self, client: RegistryClient, repo: str, d: Descriptor, lease: str) -> None:
         sid = pm.short_id(d.digest)
         attempt = 0
-        last = 0.0
+        waited = 0.0
         while True:
-            with self.store.blob_writer(lease, d.digest, d.size) as w:
+            if self.store.content.exists(d.digest):
+                # Another pull (of another image, in parallel) brought it in meanwhile.
+                self._emit(pm.layer_status("Download complete", sid))
+                return
+            try:
+                writer = self.store.blob_writer(lease, d.digest, d.size)
+            except IngestLocked:
+                # That other pull is writing this very blob: wait for it, bounded.
+                if waited >= LOCKED_WAIT:
+                    raise TransferInterrupted(
+                        f"blob {d.digest} has been written by another pull for {waited:.0f}s"
+                    ) from None
+                time.sleep(0.2)
+                waited += 0.2
+                continue
+            with writer as w:
                 try:
-                    offset = w.offset
-                    if offset < d.size or d.size == 0:
-                        with client.open_blob(repo, d.digest, offset) as opened:
-                            if offset and opened.status == 200:
-                                # The registry ignored Range: start again from byte 0.
-                                w.abort()
-                                attempt -= 1  # not a failure: retry at once, from scratch
-                                raise _Restart
-                            for chunk in opened.iter_chunks():
-                                w.write(chunk)
-                                now = time.monotonic()
-                                if now - last >= PROGRESS_INTERVAL:
-                                    last = now
-                                    self._emit(
-                                        pm.layer_progress("Downloading", sid, w.offset, d.size)
-                                    )
-                    if w.offset != d.size:
-                        raise ConnectionError(
-                            f"blob {d.digest}: connection closed at {w.offset} of {d.size} bytes"
-                        )
+                    self._transfer(client, repo, d, w, sid)
                     self._emit(pm.layer_status("Verifying Checksum", sid))
                     w.commit()
                     self._emit(pm.layer_status("Download complete", sid))
                     return
                 except _Restart:
-                    pass
+                    continue
+                except (DigestMismatch, SizeMismatch) as e:
+                    w.abort()  # bad bytes are not worth resuming from
+                    raise InvalidResponse(
+                        f"{client.endpoint.host}/{repo} sent a wrong blob for {d.digest}: {e}"
+                    ) from None
                 except BaseException as e:
                     if not is_connection_error(e):
                         raise
+                    # Closing (not aborting) keeps what arrived: the retry asks for the rest.
+                    w.close()
                     if attempt >= self.retries:
-                        w.close()
                         raise TransferInterrupted(
                             f"downloading {d.digest} from {client.endpoint.host}/{repo} failed "
                             f"after {attempt + 1} attempts at byte {w.offset} of {d.size}: {e}; "
                             "pull again to resume"
                         ) from None
-                    # Closing (not aborting) keeps what arrived: the retry asks for the rest.
-                    w.close()
                     self._emit(pm.layer_status("Retrying in 1 second", sid))
             attempt += 1
             time.sleep(RETRY_DELAY)
+
+    def _transfer(self, client: RegistryClient, repo: str, d: Descriptor, w: Any, sid: str) -> None:
+        """Fetch from ``w.offset`` (``Range``) to the end into the writer."""
+        offset = w.offset
+        last = 0.0
+        if offset < d.size or d.size == 0:
+            with client.open_blob(repo, d.digest, offset) as opened:
+                if offset and opened.status == 200:
+                    # The registry ignored Range: start again from byte 0.
+                    w.abort()
+                    raise _Restart
+                for chunk in opened.iter_chunks():
+                    w.write(chunk)
+                    now = time.monotonic()
+                    if now - last >= PROGRESS_INTERVAL:
+                        last = now
+                        self._emit(pm.layer_progress("Downloading", sid, w.offset, d.size))
+        if w.offset != d.size:
+            raise ConnectionError(
+                f"blob {d.digest}: connection closed at {w.offset} of {d.size} bytes"
+            )
 
 
 class _Restart(Exception):

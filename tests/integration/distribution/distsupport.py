@@ -155,10 +155,14 @@ class CuttingProxy:
     ``cut_after`` bytes is cut there (once), as a flaky network would. Records what the
     clients sent, so a test can see the ``Range`` of the retry."""
 
-    def __init__(self, target: tuple[str, int], cut_after: int, cuts: int = 1) -> None:
+    def __init__(
+        self, target: tuple[str, int], cut_after: int, cuts: int = 1, corrupt: bool = False
+    ) -> None:
         self.target = target
         self.cut_after = cut_after
         self.cuts_left = cuts
+        # corrupt: flip the byte at ``cut_after`` instead of cutting (a lying network)
+        self.corrupt = corrupt
         self.sent = bytearray()
         self.lock = threading.Lock()
         self.listener = socket.socket()
@@ -205,7 +209,10 @@ class CuttingProxy:
                     cut = self.cuts_left > 0 and passed + len(data) > self.cut_after
                     if cut:
                         self.cuts_left -= 1
-                if cut:
+                if cut and self.corrupt:
+                    i = self.cut_after - passed
+                    data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+                elif cut:
                     client.sendall(data[: max(0, self.cut_after - passed)])
                     break
                 passed += len(data)
