@@ -150,3 +150,33 @@ def test_insecure_loopback_registry_with_tls(
         assert pull(empty_store, ref, unpack=False).image_id == source_store.get(ref).id
     finally:
         reg.stop()
+
+
+def test_docker_schema2_manifest(registry2: Any, source_store: Any, empty_store: Any) -> None:
+    """An image pushed by Docker (schema 2 media types) pulls the same as an OCI one."""
+    ref = f"{registry2.addr}/tools/oci:1"
+    source_store.tag("busybox:latest", ref)
+    push(source_store, ref)  # puts the blobs in place
+    body, _media_type = source_store.manifest(ref)
+    oci = json.loads(body)
+    layer_types = {
+        mt.OCI_LAYER: mt.DOCKER_LAYER,
+        mt.OCI_LAYER_GZIP: mt.DOCKER_LAYER_GZIP,
+    }
+    docker = {
+        "schemaVersion": 2,
+        "mediaType": mt.DOCKER_MANIFEST,
+        "config": {**oci["config"], "mediaType": mt.DOCKER_CONFIG},
+        "layers": [{**x, "mediaType": layer_types[x["mediaType"]]} for x in oci["layers"]],
+    }
+    data = json.dumps(docker, indent=3).encode()
+    client = RegistryClient(RegistryConfig().endpoint(registry2.addr))
+    digest = client.put_manifest("tools/oci", "docker", data, mt.DOCKER_MANIFEST)
+    result = pull(empty_store, f"{registry2.addr}/tools/oci:docker", unpack=False)
+    assert result.image_id == source_store.get(ref).id
+    assert result.manifest_digest == digest
+    stored, stored_type = empty_store.manifest(f"{registry2.addr}/tools/oci:docker")
+    assert stored == data and stored_type == mt.DOCKER_MANIFEST  # kept byte for byte
+    # And pushed back as it is: the digest does not change.
+    again = push(empty_store, f"{registry2.addr}/tools/oci:docker")
+    assert again.digest == digest
