@@ -1090,6 +1090,8 @@ class Engine:
 
         to_restart: list[Container] = []
         for d in sorted(self.containers_dir.iterdir()):
+            if not _is_container_id(d.name) or not d.is_dir():
+                continue
             try:
                 c = records.load(d)
             except (ValueError, OSError) as e:
@@ -1150,7 +1152,9 @@ class Engine:
         for sub in ("containers", "monitors"):
             base = self.exec_root / sub
             for d in base.iterdir() if base.exists() else []:
-                if d.name in self._by_id:
+                # Only container dirs (64 hex digits); the monitor launcher keeps its own
+                # files next to them.
+                if d.name in self._by_id or not _is_container_id(d.name) or not d.is_dir():
                     continue
                 if sub == "containers":
                     with contextlib.suppress(EngineError):
@@ -1166,6 +1170,10 @@ class Engine:
     def close(self) -> None:
         """Daemon shutdown: stop watching; containers keep running under their monitors."""
         self._closing = True
+
+
+def _is_container_id(name: str) -> bool:
+    return len(name) == 64 and all(ch in "0123456789abcdef" for ch in name)
 
 
 def _discard(dirs: list[Path]) -> None:
