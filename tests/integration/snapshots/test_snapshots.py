@@ -227,3 +227,29 @@ def test_too_deep_is_refused_and_not_kept(tmp_path: Path) -> None:
     else:
         pytest.fail("200 layers fitted in one page of mount options")
     assert 10 < i < 200
+
+
+def test_layer_without_parent_entries_keeps_lower_dir_metadata(
+    tb: ModuleType, tmp_path: Path, mount: Mounter
+) -> None:
+    snap = OverlaySnapshotter(tmp_path / "snap")
+    e = tb.entry
+    lower = tb.make_tar(
+        [
+            e("opt/", "dir"),
+            e("opt/app/", "dir", mode=0o750, uid=1000, gid=1000, mtime=1_234_567),
+            e("opt/app/old", data=b"o"),
+        ]
+    )
+    upper = tb.make_tar([e("opt/app/new", data=b"n")])  # no entries for opt/ or opt/app/
+    parent = None
+    for i, layer in enumerate((lower, upper)):
+        snap.prepare(f"k{i}", parent)
+        snap.apply_layer(f"k{i}", io.BytesIO(layer))
+        snap.commit(f"c{i}", f"k{i}")
+        parent = f"c{i}"
+    with mount(snap.view("v", parent), tmp_path / "v") as v:
+        st = (v / "opt" / "app").stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o750)
+        assert st.st_mtime == 1_234_567
+        assert sorted(os.listdir(v / "opt" / "app")) == ["new", "old"]

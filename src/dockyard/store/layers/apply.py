@@ -168,8 +168,8 @@ def _within(path: str, top: str) -> bool:
     return not top or path == top or path.startswith(top + "/")
 
 
-def visible_in_layers(layers: Sequence[str], path: str) -> bool:
-    """Whether ``path`` exists in the overlay stack ``layers`` (nearest first)."""
+def find_in_layers(layers: Sequence[str], path: str) -> os.stat_result | None:
+    """The lstat of ``path`` as the overlay stack ``layers`` (nearest first) shows it."""
     parts = path.split("/")
     live = list(layers)  # the layers still merged at the current depth
     for depth in range(1, len(parts) + 1):
@@ -187,7 +187,7 @@ def visible_in_layers(layers: Sequence[str], path: str) -> bool:
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 break  # a whiteout hides this and every layer below
             if last:
-                return True
+                return st
             if not stat.S_ISDIR(st.st_mode):
                 break  # a file hides the layers below, and holds no children
             below.append(layer)
@@ -197,9 +197,14 @@ def visible_in_layers(layers: Sequence[str], path: str) -> bool:
             except OSError:
                 pass
         if not below:
-            return False
+            return None
         live = below
-    return False
+    return None
+
+
+def visible_in_layers(layers: Sequence[str], path: str) -> bool:
+    """Whether ``path`` exists in the overlay stack ``layers`` (nearest first)."""
+    return find_in_layers(layers, path) is not None
 
 
 def _read_umask() -> int:
@@ -345,6 +350,8 @@ class _Applier:
             if not create:
                 raise
             os.mkdir(name, 0o755, dir_fd=parent_fd)
+            if self.overlay and self.lower_dirs:
+                self._copy_up_meta(path)
             return os.open(name, _O_DIR, dir_fd=parent_fd)
         except NotADirectoryError:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
@@ -359,6 +366,17 @@ class _Applier:
         if create:
             return mkdirall_in_root(self.root, path)
         return open_in_root(self.root, path, _O_DIR & ~os.O_NOFOLLOW)
+
+    def _copy_up_meta(self, path: str) -> None:
+        """An upper dir the layer did not describe takes the lower dir's owner, mode and
+        mtime, as overlayfs's own copy-up would; otherwise it would mask them."""
+        if self.lower_dirs is None:
+            return
+        st = find_in_layers(self.lower_dirs, path)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            self.deferred.setdefault(
+                path, (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+            )
 
     def _remember(self, path: str, fd: int) -> None:
         dirs = self.dirs
