@@ -131,3 +131,26 @@ def test_unqualified_names_use_the_default_registry(hub: Any, two_daemons: tuple
     r = two.client.get("/images/search", params={"term": "busybox"})
     assert r.status == 200, r
     assert any(x["name"] in ("busybox", "library/busybox") for x in r.json()), r.json()
+
+
+def test_push_every_tag_and_pull_by_digest(hub: Any, two_daemons: tuple[Any, Any]) -> None:
+    one, two = two_daemons
+    repo = f"{hub.addr}/alice/alltags"
+    for tag in ("a", "b"):
+        r = one.client.post("/images/busybox/tag", params={"repo": repo, "tag": tag})
+        assert r.status == 201, r
+    r = one.client.post(f"/images/{repo}/push", headers=_auth(hub))  # no tag: all of them
+    lines = daemons.json_lines(r.body)
+    assert r.status == 200 and not [m for m in lines if "error" in m], lines
+    done = sorted(m["aux"]["Tag"] for m in lines if "aux" in m)
+    assert done == ["a", "b"]
+    digest = next(m["aux"]["Digest"] for m in lines if "aux" in m)
+
+    r = two.client.post(
+        "/images/create", params={"fromImage": f"{repo}@{digest}"}, headers=_auth(hub)
+    )
+    lines = daemons.json_lines(r.body)
+    assert r.status == 200 and not [m for m in lines if "error" in m], lines
+    assert lines[0] == {"status": "Pulling from alice/alltags", "id": digest}
+    got = two.client.get(f"/images/{repo}@{digest}/json")
+    assert got.status == 200 and f"{repo}@{digest}" in got.json()["RepoDigests"]
