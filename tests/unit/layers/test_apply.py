@@ -307,3 +307,13 @@ def test_short_reads(tb: ModuleType, tmp_path: Path, compress: object) -> None:
     for name, data in files.items():
         assert (tmp_path / name).read_bytes() == data
     assert (tmp_path / "d" / ("long" * 60)).exists()
+
+
+def test_opaque_keeps_dirs_first_seen_by_a_whiteout(tb: ModuleType, tmp_path: Path) -> None:
+    e = tb.entry
+    apply(tmp_path, tb.make_tar([e("a/b/x", data=b"x"), e("a/y", data=b"y")]))
+    apply(
+        tmp_path,
+        tb.make_tar([e("a/b/.wh.x"), e("a/b/c", data=b"c"), e("a/.wh..wh..opq")]),
+    )
+    assert listing(tmp_path) == {"a", "a/b", "a/b/c"}

@@ -30,6 +30,7 @@ from dockyard.store.layers.plan import (
     Action,
     Kind,
     opaque_keeps,
+    parents_of,
     plan,
     split_parent,
     whiteout_hides,
@@ -325,6 +326,8 @@ class _Applier:
             return self.root
         fd = self.dirs.get(path)
         if fd is not None:
+            if create and path not in self.layer_paths:
+                self._holds_layer_entries(path)  # first seen by a lookup that made nothing
             return fd
         parts = path.split("/")
         # Start from the deepest cached ancestor.
@@ -337,11 +340,15 @@ class _Applier:
             fd = self._open_dir(cur, parts[j], sub, create)
             self._remember(sub, fd)
             self.new_gid[sub] = self._gid_for(os.fstat(fd))
-            if create:
-                # A dir holding this layer's entries: an opaque marker keeps it.
-                self.layer_paths.add(sub)
             cur = fd
+        if create:
+            self._holds_layer_entries(path)
         return cur
+
+    def _holds_layer_entries(self, path: str) -> None:
+        """``path`` and its parents hold this layer's entries: an opaque marker keeps them."""
+        self.layer_paths.add(path)
+        self.layer_paths.update(parents_of(path))
 
     def _open_dir(self, parent_fd: int, name: str, path: str, create: bool) -> int:
         try:
