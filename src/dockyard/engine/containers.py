@@ -66,6 +66,8 @@ LIST_FILTERS = (
 )
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 ATTACH_CONNECT_TIMEOUT = 10.0
+# How long a stop waits for the exit after SIGKILL (or after finding it already dying).
+STOP_EXIT_WAIT = 30.0
 
 # Called at start, after the monitor exists and before the process runs, with the
 # attach socket path; the returned future completes once the client is connected.
@@ -737,29 +739,28 @@ class Engine:
         ev = self._exited.get(c.id) or threading.Event()
         if c.state.status == "paused":
             # A frozen process cannot handle its stop signal; Docker kills it outright.
-            sig, timeout = signal.SIGKILL, 0
+            sig = signal.SIGKILL
             try:
                 self._signal(c, sig)
                 self.runtime.resume(c.id)
             except EngineError:
                 pass
+            self._event(c, "kill", signal=str(int(sig)))
         else:
             try:
                 self._signal(c, sig)
+                self._event(c, "kill", signal=str(int(sig)))
             except Conflict:
-                return
-        self._event(c, "kill", signal=str(sig))
+                timeout = 0  # already on its way out: only its exit is left to wait for
         if timeout < 0:
             ev.wait()
             return
-        if ev.wait(timeout):
-            return
-        try:
-            self._signal(c, signal.SIGKILL)
-        except Conflict:
-            return
-        self._event(c, "kill", signal=str(int(signal.SIGKILL)))
-        if not ev.wait(30):
+        if sig != signal.SIGKILL and not ev.wait(timeout):
+            # "Not running" here means the exit is already in flight.
+            with contextlib.suppress(Conflict):
+                self._signal(c, signal.SIGKILL)
+                self._event(c, "kill", signal=str(int(signal.SIGKILL)))
+        if not ev.wait(STOP_EXIT_WAIT):
             raise EngineError(f"container {c.id} did not exit after SIGKILL")
 
     def restart(self, ref: str, timeout: int | None, sig_name: str | None = None) -> None:
