@@ -30,6 +30,7 @@ from dockyard.runtime.errors import ConfigError, RuntimeErr, SetupError
 from dockyard.runtime.procspec import CapSets, check_lsm, compile_seccomp, parse_capsets
 from dockyard.runtime.record import record
 from dockyard.runtime.sync import Sync
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def create(opts: CreateOptions) -> st_mod.State:
     capsets = parse_capsets(proc)
     check_lsm(proc)
     filt = compile_seccomp(cfg.seccomp)
+    mark("config parsed")
     sdir = st_mod.reserve(opts.root, opts.cid)
     ns_fds: dict[str, int] = {}
     spawn = _Spawn()
@@ -207,8 +209,10 @@ class _Spawn:
         parent, child = Sync.pair()
         if opts.subreaper:
             set_child_subreaper()
+        mark("fork stage1")
         stage1 = os.fork()
         if stage1 == 0:
+            mark("stage1")
             parent.close()
             try:
                 _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, child)
@@ -226,7 +230,9 @@ class _Spawn:
             # for "go" (it is in the cgroup by then) before anything that depends on it.
             from dockyard.runtime.cgroup import add_pid_to, container_cgroup, split_join
 
+            mark("cgroup imported")
             self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
+            mark("cgroup made")
             self.init_pid = int(parent.expect("pid")["pid"])
             os.waitpid(stage1, 0)
             stage1 = 0
@@ -256,6 +262,7 @@ class _Spawn:
                     run_hooks(cfg.hooks.get("createRuntime", []), state.encode(), "createRuntime")
                     parent.send("hooks-done")
                 elif kind == "ready":
+                    mark("ready received")
                     return self.init_pid
                 else:
                     raise SetupError(f"protocol error: unexpected message {kind!r}")
@@ -331,6 +338,7 @@ def _stage1(
     # our /proc/<pid>/exe, fds or memory (runc CVE-2019-5736).
     set_dumpable(False)
     _preload(cfg)
+    mark("stage1 preloaded")
     join_namespaces(ns_fds)
     in_userns = "user" in ns_fds
     if cfg.new_ns("user"):
@@ -354,6 +362,7 @@ def _stage1(
                 f.write(f"{clock} {secs} {nsecs}\n")
     pid = os.fork()
     if pid == 0:
+        mark("init")
         try:
             _init(cfg, opts, capsets, filt, fifo_fd, console, sync, in_userns)
         except BaseException as e:
@@ -435,7 +444,9 @@ def _init(
     rb = RootfsBuilder(cfg, in_userns=in_userns, new_cgroupns=cfg.new_ns("cgroup"))
     rb.before_cgroup_mount = wait_go
     rb.prepare()
+    mark("init rootfs prepared")
     wait_go()
+    mark("init go")
     state_json = go[0]
     if any(cfg.hooks.get(k) for k in ("prestart", "createRuntime")):
         sync.send("hooks")
@@ -450,10 +461,12 @@ def _init(
         console.close()
     if cfg.personality is not None:
         personality(cfg.personality)
+    mark("init ready")
     sync.send("ready")
     sync.close()
     try:
         _wait_for_start(fifo_fd)
+        mark("init started")
         run_hooks(
             cfg.hooks.get("startContainer", []),
             state_json.replace(b'"creating"', b'"running"'),

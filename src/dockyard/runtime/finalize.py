@@ -16,6 +16,7 @@ from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import SetupError
 from dockyard.runtime.procspec import CapSets, selinux_enabled
+from dockyard.runtime.trace import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ def exec_process(
     cloexec_fds_from(3 + preserve_fds)
     if seccomp_filter is not None and p.no_new_privileges:
         seccomp_filter.load()
+    mark("execve")
     try:
         os.execve(path, p.args, _env_dict(env))
     except OSError as e:

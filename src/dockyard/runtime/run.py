@@ -10,6 +10,7 @@ from types import FrameType
 from dockyard.runtime.create import CreateOptions, create
 from dockyard.runtime.errors import ConfigError
 from dockyard.runtime.record import record
+from dockyard.runtime.trace import mark
 
 # Signals `run` and `exec` pass on to the container process, as runc does.
 FORWARDED = (
@@ -101,6 +102,7 @@ def run(o: RunOptions) -> int:
         if proxy is not None:
             proxy.receive()
         start(o.root, o.cid)
+        mark("started")
         if fwd is not None:
             fwd.target(st.pid)
         if o.deferred_join:
@@ -129,8 +131,10 @@ def run(o: RunOptions) -> int:
     finally:
         if proxy is not None:
             proxy.restore()
+    mark("exited")
     if not o.keep:
         delete(o.root, o.cid, force=True)
+    mark("deleted")
     return code
 
 

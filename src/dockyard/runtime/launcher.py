@@ -1,0 +1,82 @@
+"""Write `<venv>/bin/dockyard-runc` as a launcher that starts in a few milliseconds less.
+
+    python -m dockyard.runtime.launcher --install <venv>
+
+pip's console script starts the interpreter with `site` (site-packages scan, .pth files
+of editable installs, setuptools' distutils hook) and cannot pass interpreter flags. This
+one runs `python -I -S` (isolated, no site) with only the directory that holds the
+`dockyard` package appended to sys.path: dockyard-runc imports nothing outside the
+standard library and dockyard itself. It also ends through cli.entry (no interpreter
+teardown). Idempotent; written to a temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+MARKER = "# dockyard-runc launcher (dockyard.runtime.launcher)"
+
+
+def launcher_text(python: str, package_parent: str) -> str:
+    """The launcher script for an interpreter path and the directory holding `dockyard`."""
+    for what, value in (("interpreter", python), ("package directory", package_parent)):
+        if not os.path.isabs(value) or any(c in value for c in "\n\r\"'\\ "):
+            raise ValueError(f"launcher: unusable {what} path {value!r}")
+    return (
+        f"#!{python} -IS\n"
+        f"{MARKER}\n"
+        "import sys\n"
+        f"sys.path.append('{package_parent}')\n"
+        "from dockyard.runtime.cli import entry\n"
+        "entry()\n"
+    )
+
+
+def package_parent() -> str:
+    """The directory that holds the `dockyard` package (src/ for an editable install)."""
+    import dockyard
+
+    pkg_dir = os.path.dirname(os.path.abspath(dockyard.__file__))
+    return os.path.dirname(pkg_dir)
+
+
+def install(venv: str) -> str:
+    bindir = os.path.join(os.path.abspath(venv), "bin")
+    python = os.path.join(bindir, f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    if not os.path.exists(python):
+        python = os.path.join(bindir, "python3")
+    target = os.path.join(bindir, "dockyard-runc")
+    text = launcher_text(python, package_parent())
+    try:
+        with open(target) as f:
+            if f.read() == text:
+                return target
+    except OSError:
+        pass
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "--install":
+        print("usage: python -m dockyard.runtime.launcher --install VENV", file=sys.stderr)
+        return 2
+    import compileall
+
+    # Byte-compile the runtime's packages now: the launcher's isolated interpreter would
+    # otherwise compile them on its first start.
+    parent = package_parent()
+    for pkg in ("runtime", "linux", "oci"):
+        compileall.compile_dir(os.path.join(parent, "dockyard", pkg), quiet=1)
+    print(install(args[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

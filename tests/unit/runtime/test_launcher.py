@@ -1,0 +1,45 @@
+"""The fast `dockyard-runc` launcher: what it writes and that the written script runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockyard.runtime import launcher
+
+
+def test_launcher_text_runs_isolated_without_site() -> None:
+    text = launcher.launcher_text("/v/bin/python3.11", "/w/src")
+    first, *rest = text.splitlines()
+    assert first == "#!/v/bin/python3.11 -IS"
+    assert "sys.path.append('/w/src')" in rest
+    assert rest[-1] == "entry()"
+
+
+@pytest.mark.parametrize("bad", ["relative/python", "/with space/python", "/quote'/python"])
+def test_launcher_text_refuses_unusable_paths(bad: str) -> None:
+    with pytest.raises(ValueError, match="unusable"):
+        launcher.launcher_text(bad, "/w/src")
+
+
+def test_install_writes_a_working_launcher_idempotently(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    ver = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (bindir / ver).symlink_to(os.path.realpath(sys.executable))
+    target = Path(launcher.install(str(tmp_path)))
+    assert target == bindir / "dockyard-runc"
+    assert os.access(target, os.X_OK)
+    first = target.stat().st_mtime_ns
+    launcher.install(str(tmp_path))
+    assert target.stat().st_mtime_ns == first  # unchanged content is not rewritten
+    out = subprocess.run([str(target), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("dockyard-runc version")
+    # entry() ends with os._exit: the exit status and stderr must still get out.
+    bad = subprocess.run([str(target), "no-such-verb"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "unknown command 'no-such-verb'" in bad.stderr
