@@ -19,6 +19,7 @@ from typing import Any
 from dockyard.distribution import progress as pm
 from dockyard.distribution.auth import Credentials, TokenCache
 from dockyard.distribution.client import RegistryClient, is_connection_error
+from dockyard.distribution.diffid import DiffDigester
 from dockyard.distribution.errors import (
     DistributionError,
     InvalidResponse,
@@ -62,6 +63,7 @@ class PullResult:
     reference: Reference
     downloaded: int  # layers fetched (0: everything was already here)
     up_to_date: bool
+    diff_ids_computed: int = 0  # layers whose diff id was computed during the download
 
 
 def _no_progress(_: pm.Message) -> None:
@@ -109,6 +111,9 @@ class Puller:
         self.sources = sources
         self.timeout = timeout
         self._lock = threading.Lock()
+        # diff id and size of each layer, computed while it downloaded
+        self._facts: dict[Digest, tuple[Digest, int]] = {}
+        self._diffs: dict[Digest, DiffDigester] = {}
 
     def _emit(self, msg: pm.Message) -> None:
         with self._lock:
@@ -159,7 +164,7 @@ class Puller:
             fetched = self._fetch_layers(client, repo, manifest.layers, lease)
             self.store.create_image(
                 config_bytes,
-                [(d.digest, d.media_type) for d in manifest.layers],
+                [self._layer_input(d) for d in manifest.layers],
                 target,
                 manifest=body,
                 manifest_media_type=media_type,
@@ -180,7 +185,13 @@ class Puller:
             self.sources.record(client.endpoint.host, repo, [d.digest for d in manifest.layers])
         self._emit(pm.status(f"Digest: {digest}"))
         self._emit(pm.status(f"Status: Downloaded newer image for {ref.familiar()}"))
-        return PullResult(image_id, digest, ref, len(fetched), False)
+        return PullResult(image_id, digest, ref, len(fetched), False, len(self._facts))
+
+    def _layer_input(self, d: Descriptor) -> LayerInput:
+        facts = self._facts.get(d.digest)
+        if facts is None:
+            return LayerInput(d.digest, d.media_type)
+        return LayerInput(d.digest, d.media_type, facts[0], facts[1])
 
     def _resolve(
         self, client: RegistryClient, repo: str, body: bytes, media_type: str, digest: Digest
@@ -268,6 +279,7 @@ class Puller:
                     self._transfer(client, repo, d, w, sid)
                     self._emit(pm.layer_status("Verifying Checksum", sid))
                     w.commit()
+                    self._keep_facts(d)
                     self._emit(pm.layer_status("Download complete", sid))
                     return
                 except _Restart:
@@ -296,6 +308,15 @@ class Puller:
         """Fetch from ``w.offset`` (``Range``) to the end into the writer."""
         offset = w.offset
         last = 0.0
+        diff = self._diffs.get(d.digest)
+        if diff is None or diff.fed != offset:
+            # Followed from byte 0 only: bytes resumed from an earlier pull were not seen.
+            diff = DiffDigester(d.media_type) if offset == 0 else None
+        with self._lock:
+            if diff is None:
+                self._diffs.pop(d.digest, None)
+            else:
+                self._diffs[d.digest] = diff
         if offset < d.size or d.size == 0:
             with client.open_blob(repo, d.digest, offset) as opened:
                 if offset and opened.status == 200:
@@ -304,6 +325,8 @@ class Puller:
                     raise _Restart
                 for chunk in opened.iter_chunks():
                     w.write(chunk)
+                    if diff is not None:
+                        diff.update(chunk)
                     now = time.monotonic()
                     if now - last >= PROGRESS_INTERVAL:
                         last = now
@@ -312,6 +335,13 @@ class Puller:
             raise ConnectionError(
                 f"blob {d.digest}: connection closed at {w.offset} of {d.size} bytes"
             )
+
+    def _keep_facts(self, d: Descriptor) -> None:
+        with self._lock:
+            diff = self._diffs.pop(d.digest, None)
+            facts = diff.result() if diff is not None and diff.fed == d.size else None
+            if facts is not None:
+                self._facts[d.digest] = facts
 
 
 class _Restart(Exception):

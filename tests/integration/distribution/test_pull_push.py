@@ -94,6 +94,7 @@ def test_layers_already_present_are_skipped(hub: Any, source_store: Any, empty_s
     msgs: list[dict[str, Any]] = []
     result = pull(empty_store, child_ref, creds=ALICE, progress=msgs.append, unpack=False)
     assert result.image_id == child and result.downloaded == 1
+    assert result.diff_ids_computed == 1  # the gzip layer, followed as it arrived
     base_layer = source_store.layers(base_ref)[0].blob_digest.split(":")[1][:12]
     assert {"status": "Already exists", "progressDetail": {}, "id": base_layer} in msgs
     downloaded = [m["id"] for m in msgs if m.get("status") == "Download complete"]
