@@ -345,6 +345,9 @@ class RegistryClient:
         )
         what = f"{self.endpoint.host}/{repo}:{reference}"
         if opened.status != 200:
+            if opened.status == 404:
+                # Docker's wording: "manifest for h/r:t not found: manifest unknown: …"
+                raise self._fail(opened, f"manifest for {what} not found")
             raise self._fail(opened, f"manifest for {what}")
         media_type = opened.header("content-type").split(";")[0].strip()
         body = opened.read(MAX_MANIFEST)
