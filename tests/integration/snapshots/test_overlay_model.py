@@ -38,12 +38,13 @@ model = _load_model()
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(model.layers(), min_size=1, max_size=4))
+@given(st.lists(model.layers(), min_size=1, max_size=4), st.none() | st.integers(0, 2**16))
 def test_overlay_stack_matches_model(
     tb: ModuleType,
     tmp_path: Path,
     mount: Callable[..., Any],
     stack: list[dict[str, tuple[str, bytes]]],
+    shuffle: int | None,
 ) -> None:
     root = tmp_path / "snap"
     shutil.rmtree(root, ignore_errors=True)
@@ -52,7 +53,7 @@ def test_overlay_stack_matches_model(
     parent = None
     for i, layer in enumerate(stack):
         snap.prepare(f"k{i}", parent)
-        tar = model.to_tar(tb, layer)
+        tar = model.to_tar(tb, layer, shuffle)
         assert snap.whiteout_format(f"k{i}") == ("overlay" if i else "oci")
         snap.apply_layer(f"k{i}", io.BytesIO(tar))
         snap.commit(f"c{i}", f"k{i}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -92,8 +93,11 @@ def model_apply(state: State, layer: dict[str, tuple[str, bytes]]) -> State:
     return new
 
 
-def to_tar(tb: ModuleType, layer: dict[str, tuple[str, bytes]]) -> bytes:
-    """Entries in the order image builders use: per dir, whiteouts first, then by name."""
+def to_tar(
+    tb: ModuleType, layer: dict[str, tuple[str, bytes]], shuffle: int | None = None
+) -> bytes:
+    """Entries in the order image builders use (per dir, whiteouts first, then by name),
+    or shuffled by seed ``shuffle``: the result must not depend on the order."""
     entries = []
     for p in sorted(layer, key=lambda x: (x.count("/"), x)):
         k, data = layer[p]
@@ -115,6 +119,8 @@ def to_tar(tb: ModuleType, layer: dict[str, tuple[str, bytes]]) -> bytes:
 
     # Parents before children, and inside a directory the whiteouts first.
     entries.sort(key=lambda e: (str(getattr(e[0], "name", "")).count("/"), order(e)))
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(entries)
     return bytes(tb.make_tar(entries))
 
 
@@ -132,13 +138,18 @@ def read_tree(root: Path) -> State:
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(layers(), min_size=1, max_size=4))
-def test_applier_matches_model(tb: ModuleType, tmp_path: Path, stack: list[dict]) -> None:  # type: ignore[type-arg]
+@given(st.lists(layers(), min_size=1, max_size=4), st.none() | st.integers(0, 2**16))
+def test_applier_matches_model(
+    tb: ModuleType,
+    tmp_path: Path,
+    stack: list[dict[str, tuple[str, bytes]]],
+    shuffle: int | None,
+) -> None:
     root = tmp_path / "root"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     state: State = {}
     for layer in stack:
-        apply_layer(io.BytesIO(to_tar(tb, layer)), root)
+        apply_layer(io.BytesIO(to_tar(tb, layer, shuffle)), root)
         state = model_apply(state, layer)
         assert read_tree(root) == state

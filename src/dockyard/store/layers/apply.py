@@ -363,6 +363,15 @@ class _Applier:
         except NotADirectoryError:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
             if not stat.S_ISLNK(st.st_mode):
+                if not create:
+                    raise  # a lookup (whiteout, link target): the caller decides
+                if path not in self.layer_paths:
+                    # A lower layer's file where this layer has a directory (its own
+                    # entry for it may come later in the archive): replace it.
+                    os.unlink(name, dir_fd=parent_fd)
+                    self._forget(path)
+                    os.mkdir(name, 0o755, dir_fd=parent_fd)
+                    return os.open(name, _O_DIR, dir_fd=parent_fd)
                 raise LayerError(
                     f"layer entry path goes through a non-directory: {path!r}"
                 ) from None
