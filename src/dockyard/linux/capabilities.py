@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterable
 
 from dockyard.linux.libc import check, libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "CAP_NAMES",

@@ -12,7 +12,12 @@ eBPF program (``devices_bpf``).
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Literal, NamedTuple
+
+# typing costs milliseconds to import (it pulls in re); dockyard-runc plans a cgroup on every
+# container start, so typing is only read by the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "DEVICE_PROGRAM",
@@ -33,7 +38,10 @@ __all__ = [
     "systemd_path",
 ]
 
-Mode = Literal["v1", "hybrid", "v2"]
+if TYPE_CHECKING:
+    Mode = Literal["v1", "hybrid", "v2"]
+else:
+    Mode = str
 Write = tuple[str, str, str]  # (controller, file name, value)
 
 
@@ -52,17 +60,38 @@ UNLIMITED_V1 = "-1"
 UNLIMITED_V2 = "max"
 
 
-class Hierarchy(NamedTuple):
-    """One mounted cgroup hierarchy: its mount point, the cgroup path mounted there
-    (not "/" inside containers) and its controllers ("" for the v2 one)."""
+if TYPE_CHECKING:
 
-    mountpoint: str
-    root: str
-    controllers: frozenset[str]
+    class Hierarchy(NamedTuple):
+        """One mounted cgroup hierarchy: its mount point, the cgroup path mounted there
+        (not "/" inside containers) and its controllers ("" for the v2 one)."""
 
-    @property
-    def unified(self) -> bool:
-        return not self.controllers
+        mountpoint: str
+        root: str
+        controllers: frozenset[str]
+
+        @property
+        def unified(self) -> bool:
+            return not self.controllers
+
+else:
+
+    class Hierarchy(tuple):
+        """The same named tuple, built by hand (typing.NamedTuple is not imported here)."""
+
+        __slots__ = ()
+        _fields = ("mountpoint", "root", "controllers")
+
+        def __new__(cls, mountpoint, root, controllers):
+            return tuple.__new__(cls, (mountpoint, root, controllers))
+
+        def __repr__(self):
+            return f"Hierarchy(mountpoint={self[0]!r}, root={self[1]!r}, controllers={self[2]!r})"
+
+        mountpoint = property(lambda self: self[0])
+        root = property(lambda self: self[1])
+        controllers = property(lambda self: self[2])
+        unified = property(lambda self: not self[2])
 
 
 def parse_mountinfo_cgroups(text: str) -> list[Hierarchy]:

@@ -7,14 +7,11 @@ signals, reports usage and removes everything again.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 import posixpath
-import signal
 import time
-from typing import Any
 
 from dockyard.linux.cgroup_plan import (
     DEVICE_PROGRAM,
@@ -28,6 +25,7 @@ from dockyard.linux.cgroup_plan import (
     plan_resources,
 )
 from dockyard.linux.libc import libc
+from dockyard.linux.suppress import suppress
 
 __all__ = [
     "V1_CONTROLLERS",
@@ -38,6 +36,11 @@ __all__ = [
     "plan_resources",
 ]
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any  # (typing itself costs milliseconds: type checker only)
+
+_SIGKILL = 9  # (not signal.SIGKILL: the signal module builds enums at import)
 CGROUP_ROOT = "/sys/fs/cgroup"
 _CGROUP2_SUPER_MAGIC = 0x63677270
 _FREEZE_TIMEOUT_S = 10.0
@@ -233,7 +236,7 @@ class Cgroup:
         if not os.path.isdir(top):
             return out
         for d, _, _ in os.walk(top):
-            with contextlib.suppress(FileNotFoundError):
+            with suppress(FileNotFoundError):
                 out.extend(int(x) for x in _read(posixpath.join(d, "cgroup.procs")).split())
         return sorted(set(out))
 
@@ -337,9 +340,9 @@ class Cgroup:
 
     # --- the end -----------------------------------------------------------------
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = _SIGKILL) -> None:
         """Signal every process in the cgroup, with no chance to escape by forking."""
-        if self.mode == "v2" and sig == signal.SIGKILL:
+        if self.mode == "v2" and sig == _SIGKILL:
             kill_file = posixpath.join(self.dirs[""], "cgroup.kill")
             if os.path.exists(kill_file):
                 _write(kill_file, "1")
@@ -354,7 +357,7 @@ class Cgroup:
             self.freeze()
         try:
             for pid in self.pids():
-                with contextlib.suppress(ProcessLookupError):
+                with suppress(ProcessLookupError):
                     os.kill(pid, sig)
         finally:
             if must_freeze:
@@ -380,7 +383,7 @@ def _make_cpuset(d: str) -> None:
         missing.append(cur)
         cur = posixpath.dirname(cur)
     for path in reversed(missing):
-        with contextlib.suppress(FileExistsError):
+        with suppress(FileExistsError):
             os.mkdir(path)
     # Also fix existing levels left empty by someone else.
     chain: list[str] = []
@@ -420,10 +423,10 @@ def _make_v2(d: str) -> None:
                 _write(control, " ".join("+" + c for c in want))
             except OSError:
                 for c in want:  # one by one: EBUSY when processes live at this level
-                    with contextlib.suppress(OSError):
+                    with suppress(OSError):
                         _write(control, "+" + c)
         cur = posixpath.join(cur, part)
-        with contextlib.suppress(FileExistsError):
+        with suppress(FileExistsError):
             os.mkdir(cur)
 
 
@@ -471,6 +474,6 @@ def _read_kv(path: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in _maybe(path).splitlines():
         key, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
+        with suppress(ValueError):
             out[key] = int(value)
     return out

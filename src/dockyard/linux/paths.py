@@ -14,14 +14,19 @@ variable ``DOCKYARD_NO_OPENAT2=1`` (or calling ``use_openat2(False)``) forces th
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 import stat
-from collections import deque
 
 from dockyard.linux.libc import libc
+from dockyard.linux.suppress import suppress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections import deque
+else:
+    from _collections import deque  # the C type itself: `collections` costs a millisecond
 
 __all__ = [
     "MAX_SYMLINKS",
@@ -205,7 +210,7 @@ def _walk(root_fd: int, path: str, flags: int, mode: int, *, mkdir: bool = False
             if found is None:
                 if mkdir:
                     # Made by someone else meanwhile: just look again.
-                    with contextlib.suppress(FileExistsError):
+                    with suppress(FileExistsError):
                         os.mkdir(name, mode, dir_fd=w.cur)
                     todo.appendleft(name)
                     continue
@@ -316,7 +321,7 @@ def mkfile_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
     parent = mkdirall_in_root(root_fd, "/".join(parts[:-1]))
     try:
         name = parts[-1]
-        with contextlib.suppress(FileExistsError):
+        with suppress(FileExistsError):
             os.close(
                 os.open(
                     name,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
+from dockyard.linux.suppress import suppress
 from dockyard.runtime.config import Config
 from dockyard.runtime.errors import SetupError
 
@@ -76,7 +76,7 @@ def container_cgroup(cfg: Config, cid: str, systemd: bool) -> Any:
     except SetupError:
         raise
     except Exception as e:
-        with contextlib.suppress(Exception):
+        with suppress(Exception):
             cg.destroy()
         raise SetupError(f"cgroup: {e}") from None
     return cg

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 
 from dockyard.runtime import args as argmod
 from dockyard.runtime.errors import RuntimeErr, UsageError
 from dockyard.runtime.log import Log
 from dockyard.runtime.state import DEFAULT_ROOT
 from dockyard.runtime.trace import mark
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 VERSION = "0.1.0"
 

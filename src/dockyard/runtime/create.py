@@ -374,20 +374,24 @@ def _die_on_signals() -> None:
     """Until it execs, the init is PID 1 of its namespace: the kernel drops signals it has
     no handler for, so `kill ID TERM` on a created container would do nothing. Handlers
     make them end it, like runc's init (execve resets them)."""
-    import signal
+    if TYPE_CHECKING:
+        import signal as _signal
+    else:
+        import _signal  # (no enums)
 
     def die(sig: int, _frame: object) -> None:
         os._exit(128 + sig)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, die)
+    for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT):
+        _signal.signal(sig, die)
 
 
 def _preload(cfg: Config) -> None:
     """Import everything the init needs while we can: inside a user namespace the host's
     Python library may be unreadable, and after pivot_root it is out of reach. (The parent
     doesn't import these; here they load in parallel with its cgroup work.)"""
-    import signal  # noqa: F401  (_die_on_signals)
+    if not TYPE_CHECKING:
+        import _signal  # noqa: F401  (_die_on_signals)
 
     import dockyard.runtime.cgroup
     import dockyard.runtime.finalize

@@ -6,13 +6,13 @@ no_new_privs, every unrequested fd marked close-on-exec, seccomp last.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 
 from dockyard.linux import capabilities as caps
 from dockyard.linux.paths import mkdirall_in_root, open_in_root
 from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
+from dockyard.linux.suppress import suppress
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import SetupError
 from dockyard.runtime.procspec import CapSets, selinux_enabled
@@ -149,7 +149,7 @@ def exec_process(
         set_no_new_privs()
     path = find_executable(p.args[0], env)
     for fd in range(3, 3 + preserve_fds):
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.set_inheritable(fd, True)
     cloexec_fds_from(3 + preserve_fds)
     if seccomp_filter is not None and p.no_new_privileges:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import time
 
 from dockyard.linux.process import SIGKILL
+from dockyard.linux.suppress import suppress
 from dockyard.runtime.config import Hook
 from dockyard.runtime.errors import HookError
 
@@ -33,7 +33,7 @@ def run_hook(hook: Hook, state_json: bytes, kind: str) -> None:
     os.close(stdin_r)
     os.close(out_w)
     # A hook may exit without reading stdin; never fail on EPIPE for that.
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         os.write(stdin_w, state_json)
     os.close(stdin_w)
     output, status = _wait(pid, out_r, hook.timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import select
@@ -10,6 +9,7 @@ import sys
 import time
 
 from dockyard.linux.process import SIGKILL, is_alive, pidfd_send_signal
+from dockyard.linux.suppress import suppress
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import _hooks
 from dockyard.runtime.errors import ContainerNotFound, StateError, UsageError
@@ -155,7 +155,7 @@ def delete(root: str, cid: str, force: bool) -> None:
                     cg.thaw()
             except Exception:
                 pass
-        with contextlib.suppress(StateError):
+        with suppress(StateError):
             send_signal(st.pid, st.pid_start, SIGKILL)
         if not _wait_gone(st.pid, st.pid_start, 10.0):
             raise StateError(f"container {cid} did not die after SIGKILL")
@@ -179,7 +179,7 @@ def _destroy_cgroup(cg: Any) -> None:
             cg.destroy()
             return
         except OSError:
-            with contextlib.suppress(Exception):
+            with suppress(Exception):
                 cg.kill_all(SIGKILL)
             time.sleep(0.01)
     cg.destroy()

@@ -7,12 +7,10 @@ mount onto the host (runc CVE-2021-30465, CVE-2025-31133, CVE-2025-52565).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import posixpath
 import stat
-from collections.abc import Callable
 
 from dockyard.linux import mounts as m
 from dockyard.linux.paths import (
@@ -23,9 +21,14 @@ from dockyard.linux.paths import (
     open_in_root,
     proc_fd_path,
 )
+from dockyard.linux.suppress import suppress
 from dockyard.runtime.config import Config, Device, Mount
 from dockyard.runtime.errors import SetupError
 from dockyard.runtime.mountopts import PROPAGATION, REMOUNT_FLAGS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # (name, major, minor): the nodes a fresh /dev always gets (runtime-spec "Default Devices").
 DEFAULT_DEVICES = (
@@ -103,7 +106,7 @@ class RootfsBuilder:
             if dest in ("/proc", "/sys"):
                 return self._real_dir(dest)
             # Most targets exist already: one openat2(RESOLVE_IN_ROOT) instead of a walk.
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            with suppress(FileNotFoundError, NotADirectoryError):
                 fd = open_in_root(self.root_fd, dest, _O_PATH)
                 if stat.S_ISDIR(os.fstat(fd).st_mode) == is_dir:
                     return fd
@@ -449,9 +452,9 @@ def _make_parent_mount_private(root: str) -> None:
 
 def _symlink(dirfd: int, target: str, name: str, replace: bool = False) -> None:
     if replace:
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(name, dir_fd=dirfd)
-    with contextlib.suppress(FileExistsError):
+    with suppress(FileExistsError):
         os.symlink(target, name, dir_fd=dirfd)
 
 

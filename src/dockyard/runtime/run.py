@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-from types import FrameType
 
+from dockyard.linux.suppress import suppress
 from dockyard.runtime.create import CreateOptions, create
 from dockyard.runtime.errors import ConfigError
 from dockyard.runtime.record import record
 from dockyard.runtime.trace import mark
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from types import FrameType
+else:
+    import _signal  # signal.py wraps it in enums, which cost milliseconds at import
+
 # Signals `run` and `exec` pass on to the container process, as runc does.
 FORWARDED = (
-    signal.SIGHUP,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTERM,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
-    signal.SIGTSTP,
+    _signal.SIGHUP,
+    _signal.SIGINT,
+    _signal.SIGQUIT,
+    _signal.SIGTERM,
+    _signal.SIGUSR1,
+    _signal.SIGUSR2,
+    _signal.SIGCONT,
+    _signal.SIGTSTP,
 )
 
 
@@ -45,11 +50,11 @@ class Forwarder:
         self.pid = 0
         self.pending: list[int] = []
         for s in FORWARDED:
-            signal.signal(s, self._handle)
+            _signal.signal(s, self._handle)
 
     def _handle(self, sig: int, _frame: FrameType | None) -> None:
         if self.pid:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
         else:
             self.pending.append(sig)
@@ -57,7 +62,7 @@ class Forwarder:
     def target(self, pid: int) -> None:
         self.pid = pid
         for sig in self.pending:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, sig)
         self.pending.clear()
 
