@@ -6,7 +6,6 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.api import registry
@@ -14,6 +13,7 @@ from dockyard.api.http import HttpError, Reply, Request, StreamResponse, json_re
 from dockyard.api.routes import Router
 from dockyard.engine import filters
 from dockyard.engine.errors import Unavailable
+from dockyard.store.images import SnapshotChanges
 
 if TYPE_CHECKING:
     from dockyard.api.app import App
@@ -277,7 +277,6 @@ async def commit(app: App, req: Request) -> Reply:
     ref = (f"{repo}:{t}" if t else repo) or None
     pause = req.qbool("pause", True)
     store = _store(app)
-    upper = app.engine.images.upper_dir(c.snapshot_key)
     paused_here = False
     if pause and c.state.status == "running":
         await app.run(app.engine.pause, c.id)
@@ -290,7 +289,7 @@ async def commit(app: App, req: Request) -> Reply:
         overrides.pop("Hostname", None)
         image_id = await app.run(
             lambda: store.commit(
-                Path(upper),
+                SnapshotChanges(c.snapshot_key),
                 c.image_id,
                 overrides or None,
                 ref,

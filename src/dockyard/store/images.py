@@ -14,6 +14,7 @@ import fcntl
 import importlib
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
@@ -102,6 +103,21 @@ class Snapshotter(Protocol):
     def exists(self, name: str) -> bool: ...
 
     def apply_dir(self, key: str) -> Path: ...
+
+    def apply_layer(self, key: str, stream: BinaryIO, *, max_size: int | None = None) -> Any: ...
+
+    def diff(self, key: str, out: BinaryIO) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SnapshotChanges:
+    """A container's active snapshot: its changes against its parent become the new layer.
+
+    Only the snapshotter knows how to diff its own snapshots (an overlay upper holds overlay
+    whiteouts; a copy snapshot holds the whole tree), so ``commit`` asks it.
+    """
+
+    key: str
 
 
 def _ref_from_record(name: str) -> Reference:
@@ -705,7 +721,7 @@ class ImageStore:
 
     def commit(
         self,
-        diff: BinaryIO | Path,
+        diff: BinaryIO | Path | SnapshotChanges,
         parent_image_id: str | None,
         config_overrides: dict[str, Any] | None = None,
         ref: str | None = None,
@@ -724,7 +740,9 @@ class ImageStore:
         base.update(config_overrides or {})
         config = apply_changes(base, changes)
         with self._op() as op:
-            if isinstance(diff, Path):
+            if isinstance(diff, SnapshotChanges):
+                digest, size = self._diff_snapshot(op, diff.key)
+            elif isinstance(diff, Path):
                 digest, size = self._diff_upper(op, diff)
             else:
                 digest, size = self._store_layer(op, diff)
@@ -767,6 +785,16 @@ class ImageStore:
                 new.tags.append(named)
             self._register([new])
             return new.record.id
+
+    def _diff_snapshot(self, op: Operation, key: str) -> tuple[Digest, int]:
+        if self.snapshotter is None:
+            raise InvalidImage("commit of a snapshot needs a snapshotter")
+        ref = ephemeral_ref()
+        with self.content.writer(ref) as w:
+            self.snapshotter.diff(key, cast(BinaryIO, w))
+            op.hold(w.digest())
+            digest = w.commit()
+        return digest, self.content.info(digest).size
 
     def _diff_upper(self, op: Operation, upper: Path) -> tuple[Digest, int]:
         from dockyard.store.layers import write_diff

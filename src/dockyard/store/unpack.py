@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from dockyard.oci.digest import Digest
 from dockyard.store.errors import UnpackError
@@ -17,11 +17,9 @@ if TYPE_CHECKING:
 
 def unpack(store: ImageStore, image_id: str) -> str | None:
     """Apply every layer into committed snapshots; returns the top chain id."""
-    from dockyard.store.layers import LayerError, apply_layer
+    from dockyard.store.layers import LayerError
 
     snap = store.snapshotter
-    # An overlay upper dir records deletions as overlay whiteouts; a copy deletes in place.
-    whiteouts: Literal["oci", "overlay"] = "overlay" if snap.driver == "overlayfs" else "oci"
     parent: str | None = None
     with store.shared_lock():
         for layer in store.meta.layers(image_id):
@@ -29,11 +27,10 @@ def unpack(store: ImageStore, image_id: str) -> str | None:
                 key = f"extract-{os.getpid()}-{uuid.uuid4().hex[:12]}"
                 snap.prepare(key, parent)
                 try:
-                    target = snap.apply_dir(key)
+                    # The snapshotter knows its whiteout format and the lower dirs a whiteout
+                    # must hide something in.
                     with store.content.open(Digest.parse(layer.blob_digest)) as f:
-                        applied = apply_layer(
-                            f, target, max_size=store.max_layer_size, whiteout_format=whiteouts
-                        )
+                        applied = snap.apply_layer(key, f, max_size=store.max_layer_size)
                     if applied.diff_id != layer.diff_id:
                         raise UnpackError(
                             f"layer {layer.blob_digest} unpacked to {applied.diff_id}, "
