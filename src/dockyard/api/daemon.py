@@ -59,7 +59,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "-p", "--pidfile", default=None, help="pid file (default: EXEC_ROOT/dockyardd.pid)"
     )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]|CIDR",
+        help="registry reachable over plain HTTP or unverified TLS (repeatable; "
+        "env DOCKYARD_INSECURE_REGISTRIES, comma-separated)",
+    )
+    p.add_argument(
+        "--default-registry",
+        default=None,
+        metavar="HOST[:PORT]",
+        help="registry for unqualified names such as busybox (env DOCKYARD_DEFAULT_REGISTRY)",
+    )
+    p.add_argument(
+        "--registry-certs",
+        default=None,
+        metavar="DIR",
+        help="certs.d-style directory of registry CA certificates and client keys "
+        "(env DOCKYARD_CERTS_D)",
+    )
     return p.parse_args(argv)
+
+
+def registry_environment(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    """The DOCKYARD_* variables the registry flags set; dockyard.distribution reads them per
+    request. Insecure registries add to those the environment already lists."""
+    out: dict[str, str] = {}
+    if args.insecure_registry:
+        current = [p.strip() for p in env.get("DOCKYARD_INSECURE_REGISTRIES", "").split(",")]
+        wanted = [p for p in current if p]
+        for entry in args.insecure_registry:
+            entry = entry.strip()
+            for prefix in ("http://", "https://"):
+                entry = entry.removeprefix(prefix)
+            if not entry or "," in entry:
+                raise DaemonError(f"invalid --insecure-registry {entry!r}")
+            if entry not in wanted:
+                wanted.append(entry)
+        out["DOCKYARD_INSECURE_REGISTRIES"] = ",".join(wanted)
+    if args.default_registry is not None:
+        value = args.default_registry.strip().removeprefix("https://").removeprefix("http://")
+        if not value or "/" in value.rstrip("/"):
+            raise DaemonError(f"invalid --default-registry {args.default_registry!r}: HOST[:PORT]")
+        out["DOCKYARD_DEFAULT_REGISTRY"] = value.rstrip("/")
+    if args.registry_certs is not None:
+        out["DOCKYARD_CERTS_D"] = str(Path(args.registry_certs).resolve())
+    return out
 
 
 def socket_path(host: str) -> str:
@@ -190,6 +237,11 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        os.environ.update(registry_environment(args, dict(os.environ)))
+    except DaemonError as e:
+        print(f"dockyardd: {e}", file=sys.stderr)
+        return 1
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper())
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr

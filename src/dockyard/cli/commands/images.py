@@ -3,7 +3,6 @@ pull, push, search, login, logout."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -370,110 +369,14 @@ def bootstrap(ctx: Context, opts: Options) -> int:
 
 # ---------------------------------------------------------------------- registry
 
+# The registry verbs live in their own module; the catalog and `run` find them here too.
+from dockyard.cli.commands.registry import (  # noqa: E402
+    login,
+    logout,
+    pull,
+    pull_image,
+    push,
+    search,
+)
 
-def _auth_header(server: str = "") -> dict[str, str]:
-    auth = json.dumps({"serveraddress": server}).encode()
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(auth).decode()}
-
-
-def pull_image(ctx: Context, ref: str, quiet: bool, to_stderr: bool = False) -> None:
-    name, tag_ = split_repo_tag(ref)
-    if "@" in ref:
-        name, tag_ = ref.split("@", 1)[0], ref.split("@", 1)[1]
-    resp = ctx.client.request(
-        "POST",
-        "/images/create",
-        {"fromImage": name, "tag": tag_ or "latest"},
-        headers=_auth_header(),
-    )
-    print_progress(ctx, resp, quiet=quiet, to_stderr=to_stderr)
-
-
-def pull(ctx: Context, opts: Options) -> int:
-    ref = opts.args[0]
-    if not opts.bool("all_tags") and ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref:
-        if not opts.bool("quiet"):
-            ctx.line("Using default tag: latest")
-        ref += ":latest"
-    pull_image(ctx, ref, quiet=opts.bool("quiet"))
-    if opts.bool("quiet"):
-        ctx.line(ref)
-    return 0
-
-
-def push(ctx: Context, opts: Options) -> int:
-    name, tag_ = split_repo_tag(opts.args[0])
-    resp = ctx.client.request(
-        "POST", f"/images/{q(name)}/push", {"tag": tag_ or None}, headers=_auth_header()
-    )
-    print_progress(ctx, resp, quiet=opts.bool("quiet"))
-    return 0
-
-
-def search(ctx: Context, opts: Options) -> int:
-    results = (
-        ctx.json(
-            "GET",
-            "/images/search",
-            {
-                "term": opts.args[0],
-                "limit": opts.int("limit"),
-                "filters": filters_param(opts.list("filter")),
-            },
-        )
-        or []
-    )
-    trunc = not opts.bool("no_trunc")
-    rows = [
-        {
-            "Name": r.get("name", ""),
-            "Description": ellipsis(str(r.get("description") or ""), 45)
-            if trunc
-            else str(r.get("description") or ""),
-            "StarCount": str(r.get("star_count", 0)),
-            "IsOfficial": "[OK]" if r.get("is_official") else "",
-        }
-        for r in results
-    ]
-    fmt = opts.str("format") or "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
-    render_format(
-        ctx,
-        fmt,
-        rows,
-        {
-            "Name": "NAME",
-            "Description": "DESCRIPTION",
-            "StarCount": "STARS",
-            "IsOfficial": "OFFICIAL",
-        },
-    )
-    return 0
-
-
-def login(ctx: Context, opts: Options) -> int:
-    server = opts.args[0] if opts.args else ""
-    username = opts.str("username")
-    password = opts.str("password")
-    if opts.bool("password_stdin"):
-        password = sys.stdin.read().rstrip("\n")
-    if not username or not password:
-        raise CliError(
-            "Error: Cannot perform an interactive login from a non TTY device"
-            if not os.isatty(0)
-            else "Error: username and password are required"
-        )
-    result = ctx.json(
-        "POST", "/auth", None, {"username": username, "password": password, "serveraddress": server}
-    )
-    ctx.line(str((result or {}).get("Status") or "Login Succeeded"))
-    return 0
-
-
-def logout(ctx: Context, opts: Options) -> int:
-    server = opts.args[0] if opts.args else "default registry"
-    # Credentials are never stored by this client, so there is nothing to remove locally.
-    ctx.line(f"Not logged in to {server}")
-    return 0
-
-
-__all__ = ["for_each"]
+__all__ = ["for_each", "login", "logout", "pull", "pull_image", "push", "search"]
