@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DOCKER_HUB_INDEX = "https://index.docker.io/v1/"
 PASSWORD_FLAG_WARNING = "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
 STORE_WARNING = (
-    "WARNING! Your credentials are stored unencrypted in '{path}'.\n"
+    "\nWARNING! Your credentials are stored unencrypted in '{path}'.\n"
     "Configure a credential helper to remove this warning. See\n"
     "https://docs.docker.com/go/credential-store/\n"
 )
@@ -196,7 +196,6 @@ def search_rows(results: list[dict[str, Any]], trunc: bool) -> list[dict[str, An
                 "Description": ellipsis(desc, 45) if trunc else desc,
                 "StarCount": str(r.get("star_count", 0)),
                 "IsOfficial": "[OK]" if r.get("is_official") else "",
-                "IsAutomated": "[OK]" if r.get("is_automated") else "",
             }
         )
     return rows
@@ -207,7 +206,6 @@ SEARCH_HEADERS = {
     "Description": "DESCRIPTION",
     "StarCount": "STARS",
     "IsOfficial": "OFFICIAL",
-    "IsAutomated": "AUTOMATED",
 }
 SEARCH_TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
 
