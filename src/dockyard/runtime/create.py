@@ -16,6 +16,7 @@ import select
 from dockyard.linux import namespaces as ns
 from dockyard.linux.process import (
     SIGKILL,
+    fork_into_cgroup,
     join_session_keyring,
     personality,
     set_child_subreaper,
@@ -56,6 +57,9 @@ class CreateOptions:
     # period, which `run` overlaps with the container's own start. Output: the dirs left.
     defer_cgroup_join: bool = False
     deferred_join: list[str] = []  # noqa: RUF012 (@record copies it)
+    # Output: the container's Cgroup (None without one), for `run` to remove it without
+    # finding it again.
+    made_cgroup: Any = None
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -155,6 +159,7 @@ def create(opts: CreateOptions) -> st_mod.State:
             has_cgroup=spawn.cg is not None,
         )
         st_mod.save(opts.root, state)
+        opts.made_cgroup = spawn.cg
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
         return state
@@ -233,13 +238,21 @@ class _Spawn:
             mark("cgroup imported")
             self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
             mark("cgroup made")
-            self.init_pid = int(parent.expect("pid")["pid"])
+            # The init joins the v1 hierarchies itself (cheap, see cgroup.split_join). The
+            # v2 one (the hybrid's unified, or all of v2) has no such cheap way in: stage1
+            # creates the init inside it (clone3 CLONE_INTO_CGROUP) where it can; else we
+            # move it there while it keeps working.
+            in_userns = cfg.new_ns("user") or cfg.has_ns("user")
+            own, ours = split_join(self.cg, in_userns=in_userns)
+            into = ours[0] if len(ours) == 1 and not in_userns else ""
+            parent.send("cgroup", into=into)
+            born = parent.expect("pid")
+            self.init_pid = int(born["pid"])
+            if born.get("into"):
+                ours = [d for d in ours if d != into]
             os.waitpid(stage1, 0)
             stage1 = 0
             state = _hook_state(cfg, opts.cid, self.init_pid)
-            # The init joins the v1 hierarchies itself (cheap, see cgroup.split_join); we
-            # move it into the others (the hybrid's unified one) while it keeps working.
-            own, ours = split_join(self.cg, in_userns=cfg.new_ns("user") or cfg.has_ns("user"))
             # The init must wait for the rest when it needs to read its final cgroup paths:
             # to root a cgroup namespace, or (no v1 hierarchy) to bind its v2 directory.
             wait = bool(ours) and (cfg.new_ns("cgroup") or not own)
@@ -356,18 +369,37 @@ def _stage1(
         ns.unshare(flags)
     except OSError as e:
         raise SetupError(f"cannot create namespaces: {e.strerror}") from None
+    # The parent names the v2 cgroup directory to create the init in, or "" when it moves
+    # the init itself. (Our mount namespace is new, an untouched copy of the host's: the
+    # path still names the host's cgroup directory.)
+    into = str(sync.expect("cgroup").get("into") or "")
+    cgroup_fd = -1
+    if into:
+        try:
+            cgroup_fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            into = ""
     if cfg.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             for clock, (secs, nsecs) in cfg.time_offsets.items():
                 f.write(f"{clock} {secs} {nsecs}\n")
-    pid = os.fork()
+    pid = -1
+    if cgroup_fd >= 0:
+        try:
+            pid = fork_into_cgroup(cgroup_fd)
+        except OSError:
+            into = ""  # refused (old kernel, seccomp): a plain fork, the parent moves it
+    if pid < 0:
+        pid = os.fork()
     if pid == 0:
+        if cgroup_fd >= 0:
+            os.close(cgroup_fd)
         mark("init")
         try:
             _init(cfg, opts, capsets, filt, fifo_fd, console, sync, in_userns)
         except BaseException as e:
             _report_and_exit(sync, e)
-    sync.send("pid", pid=pid)
+    sync.send("pid", pid=pid, into=bool(into))
 
 
 def _die_on_signals() -> None:

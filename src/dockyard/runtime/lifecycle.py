@@ -56,8 +56,10 @@ def _cgroup(st: st_mod.State) -> Any:
     return open_cgroup(st.cgroups_path, st.id, st.systemd_cgroup)
 
 
-def start(root: str, cid: str) -> None:
-    st = st_mod.load(root, cid)
+def start(root: str, cid: str, st: st_mod.State | None = None) -> None:
+    """Start a created container (st: its state when the caller has it in hand)."""
+    if st is None:
+        st = st_mod.load(root, cid)
     status = st_mod.status(root, st)
     if status != "created":
         raise StateError(f"cannot start a container that is {status}")
@@ -130,9 +132,13 @@ def _wait_gone(pid: int, started: int | None, timeout: float) -> bool:
     return True
 
 
-def delete(root: str, cid: str, force: bool) -> None:
+def delete(
+    root: str, cid: str, force: bool, st: st_mod.State | None = None, cg: Any = None
+) -> None:
+    """Remove a container (st and cg: its state and Cgroup when the caller has them)."""
     try:
-        st = st_mod.load(root, cid)
+        if st is None:
+            st = st_mod.load(root, cid)
     except ContainerNotFound:
         d = st_mod.container_dir(root, cid)
         if os.path.isdir(d):
@@ -146,7 +152,8 @@ def delete(root: str, cid: str, force: bool) -> None:
     status = st_mod.status(root, st)
     if status in ("running", "paused") and not force:
         raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
-    cg = _cgroup(st)
+    if cg is None:
+        cg = _cgroup(st)
     if status != "stopped":
         if cg is not None:
             try:

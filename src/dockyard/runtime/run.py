@@ -106,7 +106,7 @@ def run(o: RunOptions) -> int:
     try:
         if proxy is not None:
             proxy.receive()
-        start(o.root, o.cid)
+        start(o.root, o.cid, st)
         mark("started")
         if fwd is not None:
             fwd.target(st.pid)
@@ -138,7 +138,7 @@ def run(o: RunOptions) -> int:
             proxy.restore()
     mark("exited")
     if not o.keep:
-        delete(o.root, o.cid, force=True)
+        delete(o.root, o.cid, force=True, st=st, cg=o.made_cgroup)
     mark("deleted")
     return code
 
