@@ -206,6 +206,21 @@ def test_login_stores_credentials_0600(
     assert base64.b64decode(entry["auth"]) == b"alice:right"
 
 
+def test_login_again_with_the_same_credentials_keeps_the_file(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run_cli(["login", "-u", "alice", "--password-stdin", HUB], capsys, "right")
+    path = tmp_path / "cfg" / "config.json"
+    before = path.stat().st_ino
+    code, out, err = run_cli(["login", "-u", "alice", "--password-stdin", HUB], capsys, "right")
+    assert (code, out, err) == (0, "Login Succeeded\n", "")
+    assert path.stat().st_ino == before
+    daemon.password = "changed"
+    code, _out, err = run_cli(["login", "-u", "alice", "--password-stdin", HUB], capsys, "changed")
+    assert code == 0 and "stored unencrypted" in err
+    assert base64.b64decode(json.loads(path.read_text())["auths"][HUB]["auth"]) == b"alice:changed"
+
+
 def test_login_password_flag_warns(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["login", "-u", "alice", "-p", "right", HUB], capsys)
     assert code == 0

@@ -287,10 +287,16 @@ def login(ctx: Context, opts: Options) -> int:
         {"username": username, "password": password, "serveraddress": server},
     )
     try:
-        path = store_credentials(server, username, password)
-    except (InvalidAuthConfig, OSError) as exc:
-        raise CliError(f"Error saving credentials: {exc}") from None
-    ctx.err(STORE_WARNING.format(path=path))
+        before = get_credentials(server)
+    except InvalidAuthConfig:
+        before = None
+    # As docker 28: the file (and the warning about it) only when the credentials change.
+    if before is None or (before.username, before.password) != (username, password):
+        try:
+            path = store_credentials(server, username, password)
+        except (InvalidAuthConfig, OSError) as exc:
+            raise CliError(f"Error saving credentials: {exc}") from None
+        ctx.err(STORE_WARNING.format(path=path))
     ctx.line(str((result or {}).get("Status") or "Login Succeeded"))
     return 0
 
