@@ -5,12 +5,13 @@ these messages to `docker pull`)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from dockyard.cli.progress import ProgressRenderer, StreamError, go_duration, progress_text
 
-TWO_LAYERS = [
+TWO_LAYERS: list[dict[str, Any]] = [
     {"status": "Pulling from alice/app", "id": "2"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "aaaaaaaaaaaa"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "bbbbbbbbbbbb"},
@@ -87,7 +88,7 @@ DOCKER_NO_TTY = (
 )
 
 
-def render(messages: list[dict[str, object]], tty: bool, width: int = 200) -> str:
+def render(messages: list[dict[str, Any]], tty: bool, width: int = 200) -> str:
     r = ProgressRenderer(tty, width)
     # Through JSON, as the messages arrive from the daemon.
     return "".join(r.feed(json.loads(json.dumps(m))) for m in messages)
@@ -103,7 +104,7 @@ def test_two_layer_pull_matches_docker(tty: bool, width: int, expected: str) -> 
 
 
 def test_push_stream_collects_aux_and_prints_status_lines() -> None:
-    stream = [
+    stream: list[dict[str, Any]] = [
         {"status": "The push refers to repository [127.0.0.1:5000/alice/bb]"},
         {"status": "Preparing", "progressDetail": {}, "id": "0485470834a3"},
         {"status": "Pushed", "progressDetail": {}, "id": "0485470834a3"},
