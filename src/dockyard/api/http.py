@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from dockyard.engine import trace
+
 log = logging.getLogger(__name__)
 
 HEAD_LIMIT = 64 * 1024
@@ -342,6 +344,7 @@ class Server:
             req = Request(method, target, headers, reader, writer, base)
             reply: Reply
             t0 = time.monotonic()
+            trace.mark(f"http {method} {target[:60]} in")
             try:
                 reply = await self.handler(req)
             except HttpError as e:
@@ -360,6 +363,7 @@ class Server:
                 except HttpError:
                     keep = False
             await self._write(req, reply, base, keep)
+            trace.mark(f"http {method} {target[:60]} out")
             if not keep or isinstance(reply, StreamResponse):
                 if not req.body_done:
                     # A client still sending a refused body would see a broken pipe

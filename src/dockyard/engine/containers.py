@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dockyard.engine import config as cfgmod
-from dockyard.engine import names, records
+from dockyard.engine import names, records, trace
 from dockyard.engine.errors import (
     Conflict,
     EngineError,
@@ -237,9 +237,12 @@ class Engine:
         try:
             c.mounts = self._make_volumes(plans)
             self.cdir(cid).mkdir(parents=True, exist_ok=False)
+            trace.mark("create: volumes, dir")
             self.images.prepare(img.id, cid)
+            trace.mark("create: snapshot prepared")
             self.images.add_use(img.id, cid)
             self._save(c)
+            trace.mark("create: saved")
         except BaseException:
             with self._lock:
                 self._names.pop(canon, None)
@@ -467,11 +470,14 @@ class Engine:
 
         cid = c.id
         self._clear_runtime_leftovers(c)
+        trace.mark("start: leftovers cleared")
         mounts = self.images.mounts(c.image_id, c.snapshot_key)
         mount_rootfs(mounts, self.rootfs(cid))
+        trace.mark("start: rootfs mounted")
         try:
             files = write_etc_files(self.cdir(cid), c.config["Hostname"], c.host_config)
             spec = self._spec(c, files)
+            trace.mark("start: spec made")
             records.write_atomic(
                 self.bundle(cid) / "config.json", json.dumps(spec).encode(), durable=False
             )
@@ -490,6 +496,7 @@ class Engine:
                 stdin_once=bool(c.config.get("StdinOnce")),
             )
             handle = spawn_monitor(opts)
+            trace.mark("start: monitor ready (runtime created)")
         except BaseException as e:
             self._unmount_quietly(c)
             c.state.error = str(e)
@@ -509,13 +516,17 @@ class Engine:
                 f.result(timeout=ATTACH_CONNECT_TIMEOUT)
             except Exception:
                 log.debug("attach waiter did not connect", exc_info=True)
+        trace.mark("start: attach waiters connected")
+        pending = handle.begin_wait()  # queued before the process can exit
         try:
             started = handle.start()
+            trace.mark("start: runtime started")
         except Exception as e:
             # A process that exits at once can take its monitor down before the reply to
             # "start" is sent; an exit status on disk proves that it did run.
             done = handle.exit_status()
             if done is None:
+                pending.close()
                 self._start_failed(c, e)
                 raise EngineError(str(e)) from None
             started = {"pid": done.get("pid") or 0}
@@ -533,7 +544,8 @@ class Engine:
             self._handles[cid] = handle
             self._exited[cid] = threading.Event()
         self._event(c, "start")
-        self._watch(c, handle)
+        self._watch(c, handle, pending)
+        trace.mark("start: done")
 
     def _fail_attach_waiters(self, cid: str) -> None:
         """Release clients attached before a start that failed ("" means: no stream)."""
@@ -569,15 +581,19 @@ class Engine:
         shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
         self.bundle(c.id).mkdir(parents=True, exist_ok=True)
 
-    def _watch(self, c: Container, handle: Any) -> None:
+    def _watch(self, c: Container, handle: Any, pending: Any = None) -> None:
         t = threading.Thread(
-            target=self._wait_exit, args=(c.id, handle), daemon=True, name=f"wait-{c.id[:12]}"
+            target=self._wait_exit,
+            args=(c.id, handle, pending),
+            daemon=True,
+            name=f"wait-{c.id[:12]}",
         )
         t.start()
 
-    def _wait_exit(self, cid: str, handle: Any) -> None:
+    def _wait_exit(self, cid: str, handle: Any, pending: Any = None) -> None:
         try:
-            code = handle.wait()
+            code = pending.result() if pending is not None else handle.wait()
+            trace.mark("exit: monitor reported")
         except Exception:
             log.warning("monitor of %s lost", cid[:12], exc_info=True)
             code = None
@@ -593,7 +609,10 @@ class Engine:
         else:
             st = {"exit_code": 255}
         try:
-            extra = handle.exit_status()
+            # The wait's answer holds exit.json's fields; the file is read only without one.
+            extra = code if isinstance(code, dict) and "exit_code" in code else None
+            if extra is None:
+                extra = handle.exit_status()
             if isinstance(extra, dict):
                 if "exit_code" in extra:
                     st["exit_code"] = int(extra["exit_code"])
@@ -614,6 +633,7 @@ class Engine:
             return
         # Unmounted before anyone can see the exit, so that a restart cannot race it.
         self._teardown_runtime(c)
+        trace.mark("exit: runtime torn down")
         with self._lock:
             ran_for = time.time() - records.parse_rfc3339(c.state.started_at)
             c.state.status = "exited"
@@ -636,6 +656,7 @@ class Engine:
         if c.state.oom_killed:
             self._event(c, "oom")
         self._event(c, "die", exitCode=str(c.state.exit_code))
+        trace.mark("exit: die published")
         if ev is not None:
             ev.set()
         if restart:
@@ -829,12 +850,15 @@ class Engine:
             self._finish_remove(c, volumes)
         log.debug("container %s removed", c.id[:12])
         self._event(c, "destroy")
+        trace.mark("rm: destroy published")
 
     def _finish_remove(self, c: Container, volumes: bool) -> None:
         """Every step is idempotent, so a removal cut short by a crash is redone at start."""
         self._teardown_runtime(c)
+        trace.mark("rm: runtime torn down")
         try:
             self.images.remove_snapshot(c.snapshot_key)
+            trace.mark("rm: snapshot removed")
         except Exception:
             log.warning("removing the snapshot of %s", c.id[:12], exc_info=True)
         try:

@@ -17,7 +17,14 @@ import dockyard
 from dockyard.engine.monitor import protocol as P
 from dockyard.engine.monitor.protocol import MonitorOptions
 
-__all__ = ["MonitorError", "MonitorGone", "MonitorHandle", "MonitorOptions", "spawn_monitor"]
+__all__ = [
+    "MonitorError",
+    "MonitorGone",
+    "MonitorHandle",
+    "MonitorOptions",
+    "PendingWait",
+    "spawn_monitor",
+]
 
 _SUN_PATH_MAX = 107
 # The directory that holds the ``dockyard`` package (src/ in a checkout, site-packages else).
@@ -278,6 +285,54 @@ class AttachedSocket:
         self.close()
 
 
+# How long a monitor that has closed its sockets may take to write exit.json and exit.
+_EXIT_WRITE_GRACE = 2.0
+
+
+def _wait_process_exit(pid: int | None, timeout: float) -> None:
+    """Block until process ``pid`` exits (or ``timeout``); returns at once if it is gone."""
+    if not pid or pid <= 0:
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already (or pidfds unsupported: then the caller reads what is there)
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+class PendingWait:
+    """A ``wait`` request already sent to a monitor (see ``MonitorHandle.begin_wait``)."""
+
+    def __init__(self, handle: MonitorHandle, sock: socket.socket | None) -> None:
+        self.handle = handle
+        self.sock = sock
+
+    def result(self) -> dict[str, Any]:
+        """Block until the container exits; its exit.json fields (as ``MonitorHandle.wait``)."""
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return self.handle.wait()
+        try:
+            line, _ = _read_line(sock)
+        except (OSError, MonitorGone):
+            return self.handle._status_after_exit()
+        finally:
+            sock.close()
+        reply = _decode(line)
+        if not reply.get("ok"):
+            raise MonitorError(str(reply.get("error") or "monitor wait failed"))
+        reply.pop("ok", None)
+        return reply
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
 class MonitorHandle:
     """Talk to the monitor of one container, by its state dir (also after a daemon restart)."""
 
@@ -363,14 +418,48 @@ class MonitorHandle:
             reply.pop("ok", None)
             return reply
         except MonitorGone:
-            # It may have exited between our connect and its answer: exit.json is final.
-            for _ in range(20):
-                info = self.exit_status()
-                if info is not None:
-                    return info
-                if not self.alive():
-                    time.sleep(0.05)
-            raise
+            return self._status_after_exit()
+
+    def begin_wait(self) -> PendingWait:
+        """Send a ``wait`` now and read its answer later (``PendingWait.result``).
+
+        Sent before ``start``, it is queued before the container can exit, so the exit
+        is reported the moment it is recorded, instead of being found after the monitor
+        has already closed its sockets.
+        """
+        try:
+            sock = connect_unix(self._path(P.CONTROL_SOCKET), timeout=10.0)
+        except OSError:
+            return PendingWait(self, None)
+        try:
+            sock.sendall(P.encode_message({"cmd": "wait"}))
+            sock.settimeout(None)
+        except OSError:
+            sock.close()
+            return PendingWait(self, None)
+        return PendingWait(self, sock)
+
+    def _status_after_exit(self) -> dict[str, Any]:
+        """The stored exit status of a monitor that no longer answers.
+
+        The monitor closes its sockets just before it writes exit.json, so one that is
+        still running gets a moment (woken by its exit, not polled) to finish writing.
+        """
+        info = self.exit_status()
+        if info is not None:
+            return info
+        _wait_process_exit(self._monitor_pid(), _EXIT_WRITE_GRACE)
+        info = self.exit_status()
+        if info is not None:
+            return info
+        raise MonitorGone("container monitor exited without an exit status")
+
+    def _monitor_pid(self) -> int | None:
+        try:
+            with open(self._path(P.PID_FILE)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
 
     def alive(self) -> bool:
         try:

@@ -29,6 +29,7 @@ import socket
 import sys
 import time
 
+from dockyard.engine import trace
 from dockyard.engine.monitor import protocol as P
 from dockyard.engine.monitor import server
 from dockyard.linux.process import set_child_subreaper  # noqa: F401 - shared by forks
@@ -54,6 +55,7 @@ def _become_monitor(state_dir: str, ready_fd: int) -> int:
 
 
 def _launch(listener: socket.socket, lock_fd: int, conn: socket.socket, state_dir: str) -> None:
+    trace.mark("launcher: fork")
     pid = os.fork()
     if pid == 0:
         code = 0

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from dockyard.engine import trace
 from dockyard.engine.logs import LogWriter, format_timestamp
 from dockyard.engine.monitor import protocol as P
 
@@ -657,10 +658,12 @@ class Monitor:
             if console is not None:
                 argv += ["--console-socket", _socket_arg(P.CONSOLE_SOCKET)]
             offset = self.log_offset()
+            trace.mark("monitor: runtime create")
             pid = self.spawn(self.runtime_argv(*argv, o.container_id), *stdio)
             _close(err_w)
             err_w = -1
             _, status = os.waitpid(pid, 0)
+            trace.mark("monitor: runtime created")
             if status != 0:
                 stderr_text = self._read_available(err_r)
                 if not o.tty:
@@ -789,6 +792,7 @@ class Monitor:
 
     # -- exits
     def _on_init_exit(self, status: int) -> None:
+        trace.mark("monitor: init exited")
         self.init.status = status
         self.init.exit_code = P.exit_code_from_status(status)
         self.finished_at = _now_ns()
@@ -858,7 +862,9 @@ class Monitor:
             if not ex.finished:
                 ex.close_outputs()
                 ex.finish_clients()
+        trace.mark("monitor: finish, runtime delete")
         status, err = self.run_sync(self.runtime_argv("delete", "--force", self.opts.container_id))
+        trace.mark("monitor: runtime deleted")
         if status != 0:
             self.note(f"runtime delete: {err}")
         result = self.exit_info()
@@ -868,6 +874,7 @@ class Monitor:
             _write_atomic(self.opts.path(P.EXIT_FILE), json.dumps(result).encode())
         except OSError as e:
             self.note(f"cannot write {P.EXIT_FILE}: {e}")  # waiters still get the status
+        trace.mark("monitor: exit written")
         for w in self.waiters:
             self._reply(w, **result)
             w.finish()
@@ -940,6 +947,7 @@ class Monitor:
         self.started = True
         self.started_at = _now_ns()
         offset = self.log_offset()
+        trace.mark("monitor: runtime start")
         pid = self.spawn(
             self.runtime_argv("start", self.opts.container_id),
             self.devnull,
@@ -948,6 +956,7 @@ class Monitor:
         )
 
         def done(status: int) -> None:
+            trace.mark("monitor: runtime started")
             if status == 0:
                 self._reply(conn, pid=self.init.pid)
             else:
@@ -1226,13 +1235,17 @@ def run(state_dir: str, ready_fd: int) -> int:
     mon: Monitor | None = None
     pid_written = False
     try:
+        trace.mark("monitor: run")
         set_child_subreaper()
         os.chdir(state_dir)
         with open(P.OPTIONS_FILE) as f:
             opts = P.MonitorOptions.from_json(f.read())
+        trace.mark("monitor: options read")
         _write_atomic(P.PID_FILE, str(os.getpid()).encode())
         pid_written = True
+        trace.mark("monitor: pid written")
         mon = Monitor(opts, ready_fd)
+        trace.mark("monitor: made")
         mon.create()
         mon.serve()
         return 0
