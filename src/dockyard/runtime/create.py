@@ -36,6 +36,7 @@ from dockyard.runtime.trace import mark
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 
@@ -143,22 +144,31 @@ def create(opts: CreateOptions) -> st_mod.State:
             console = connect_console(opts.console_socket)
         elif opts.console_sock is not None:
             console = opts.console_sock
+        saved: list[st_mod.State] = []
+
+        def save_state(init_pid: int) -> None:
+            state = st_mod.State(
+                id=opts.cid,
+                bundle=cfg.bundle,
+                rootfs=cfg.root,
+                created=st_mod.rfc3339_now(),
+                config=cfg.raw,
+                pid=init_pid,
+                pid_start=start_time(init_pid),
+                annotations=cfg.annotations,
+                cgroups_path=cfg.cgroups_path,
+                systemd_cgroup=opts.systemd,
+                has_cgroup=spawn.cg is not None,
+            )
+            st_mod.save(opts.root, state)
+            saved.append(state)
+
+        # The state is written while the init builds its root, not after: one step less
+        # between "ready" and the container's start.
+        spawn.save_state = save_state
         init_pid = spawn.run(cfg, opts, capsets, filt, ns_fds, fifo_fd, console)
         os.close(fifo_fd)
-        state = st_mod.State(
-            id=opts.cid,
-            bundle=cfg.bundle,
-            rootfs=cfg.root,
-            created=st_mod.rfc3339_now(),
-            config=cfg.raw,
-            pid=init_pid,
-            pid_start=start_time(init_pid),
-            annotations=cfg.annotations,
-            cgroups_path=cfg.cgroups_path,
-            systemd_cgroup=opts.systemd,
-            has_cgroup=spawn.cg is not None,
-        )
-        st_mod.save(opts.root, state)
+        state = saved[0]
         opts.made_cgroup = spawn.cg
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
@@ -200,6 +210,7 @@ class _Spawn:
     def __init__(self) -> None:
         self.cg: Any = None
         self.init_pid = 0
+        self.save_state: Callable[[int], None] = lambda _pid: None
 
     def run(
         self,
@@ -266,6 +277,7 @@ class _Spawn:
                     raise SetupError(f"cannot join the container's cgroup: {e}") from None
             if wait:
                 parent.send("joined")
+            self.save_state(self.init_pid)
             while True:
                 kind = parent.recv()["t"]
                 if kind == "hooks":
