@@ -432,8 +432,17 @@ def _make_v2(d: str) -> None:
 
 def _rmtree_cgroup(top: str, deadline: float) -> list[str]:
     """rmdir ``top`` and its sub-cgroups, leaves first; the paths still busy."""
-    if not os.path.isdir(top):
+    # Most cgroups are empty leaves by now: one rmdir, no listing of the cgroupfs directory
+    # (dozens of files each). Sub-cgroups or tasks still leaving make it EBUSY.
+    try:
+        os.rmdir(top)
         return []
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        return []
+    except OSError:
+        pass  # (busy or refused: the walk below retries, children first, and reports)
     subdirs = [root for root, _, _ in os.walk(top)]
     busy: list[str] = []
     for d in sorted(subdirs, key=lambda p: p.count("/"), reverse=True):
