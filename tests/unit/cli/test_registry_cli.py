@@ -407,3 +407,86 @@ def test_search_table_and_filters(daemon: FakeDaemon, capsys: pytest.CaptureFixt
     assert json.loads(q["filters"][0]) == {"is-official": {"true": True}, "stars": {"3": True}}
     code, out, _ = run_cli(["search", "--format", "{{.Name}}:{{.StarCount}}", "b"], capsys)
     assert out == "busybox:12\nalice/bb:0\n"
+
+
+# ---------------------------------------------------------------------- stored and prompted
+
+
+def test_login_without_flags_uses_stored_credentials(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_cli(["login", "-u", "alice", "--password-stdin", HUB], capsys, "right")
+    code, out, err = run_cli(["login", HUB], capsys)
+    assert (code, out) == (0, "Login Succeeded\n")
+    assert err.startswith("Authenticating with existing credentials... [Username: alice]\n")
+    assert json.loads(daemon.requests("/auth")[-1].body)["password"] == "right"
+
+    daemon.password = "rotated"
+    code, out, err = run_cli(["login", HUB], capsys)
+    assert code == 1 and out == ""
+    assert err.endswith(
+        "Stored credentials invalid or expired\n"
+        "Error: Cannot perform an interactive login from a non TTY device\n"
+    )
+
+
+def _read_until(fd: int, want: bytes, limit: float = 20.0) -> bytes:
+    import select
+    import time
+
+    got = b""
+    end = time.monotonic() + limit
+    while want not in got and time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def test_login_prompts_on_a_terminal(daemon: FakeDaemon, tmp_path: Path) -> None:
+    import fcntl
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = os.openpty()
+
+    def own_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    exe = str(Path(sys.executable).parent / "dockyard")
+    proc = subprocess.Popen(
+        [exe, "login", HUB],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=own_terminal,  # the child must own the pty: getpass reads /dev/tty
+        env=dict(os.environ),
+    )
+    os.close(slave)
+    try:
+        seen = _read_until(master, b"Username: ")
+        assert seen.endswith(b"Username: "), seen
+        os.write(master, b"alice\n")
+        seen = _read_until(master, b"Password: ")
+        assert b"Password: " in seen, seen
+        os.write(master, b"right\n")
+        seen = _read_until(master, b"Login Succeeded")
+        assert b"Login Succeeded" in seen, seen
+        assert b"right" not in seen  # the password is not echoed
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert get_credentials(HUB) is not None
+    sent = json.loads(daemon.requests("/auth")[-1].body)
+    assert (sent["username"], sent["password"]) == ("alice", "right")

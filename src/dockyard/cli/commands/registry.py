@@ -28,6 +28,12 @@ STORE_WARNING = (
     "https://docs.docker.com/go/credential-store/\n"
 )
 
+STORED_NOTICE = (
+    "Authenticating with existing credentials... [Username: {user}]\n\n"
+    " Info -> To login with a different account, run 'docker logout' followed by "
+    "'docker login'\n\n"
+)
+
 # ---------------------------------------------------------------------- references
 
 
@@ -255,6 +261,15 @@ def _server_arg(opts: Options) -> str:
     return server or DOCKER_HUB_INDEX
 
 
+def _auth(ctx: Context, username: str, password: str, server: str) -> Any:
+    return ctx.json(
+        "POST",
+        "/auth",
+        None,
+        {"username": username, "password": password, "serveraddress": server},
+    )
+
+
 def login(ctx: Context, opts: Options) -> int:
     from dockyard.distribution.credentials import get_credentials, store_credentials
     from dockyard.distribution.errors import InvalidAuthConfig
@@ -270,28 +285,29 @@ def login(ctx: Context, opts: Options) -> int:
         if not username:
             raise CliError("Must provide --username with --password-stdin")
         password = sys.stdin.read().rstrip("\n").rstrip("\r")
+    try:
+        stored = get_credentials(server)
+    except InvalidAuthConfig:
+        stored = None
+    if not username and not password and stored is not None and stored.password:
+        # Docker first tries what it has; only a refusal leads to the prompts.
+        ctx.err(STORED_NOTICE.format(user=stored.username))
+        try:
+            result = _auth(ctx, stored.username, stored.password, server)
+        except DaemonError:
+            ctx.err("Stored credentials invalid or expired")
+        else:
+            ctx.line(str((result or {}).get("Status") or "Login Succeeded"))
+            return 0
     if not username or not password:
         if not sys.stdin.isatty():
             raise CliError("Error: Cannot perform an interactive login from a non TTY device")
-        try:
-            stored = get_credentials(server)
-        except InvalidAuthConfig:
-            stored = None
         username, password = _prompt_credentials(
             username, password, stored.username if stored else ""
         )
-    result = ctx.json(
-        "POST",
-        "/auth",
-        None,
-        {"username": username, "password": password, "serveraddress": server},
-    )
-    try:
-        before = get_credentials(server)
-    except InvalidAuthConfig:
-        before = None
+    result = _auth(ctx, username, password, server)
     # As docker 28: the file (and the warning about it) only when the credentials change.
-    if before is None or (before.username, before.password) != (username, password):
+    if stored is None or (stored.username, stored.password) != (username, password):
         try:
             path = store_credentials(server, username, password)
         except (InvalidAuthConfig, OSError) as exc:
