@@ -225,38 +225,44 @@ class _Spawn:
         parent, child = Sync.pair()
         if opts.subreaper:
             set_child_subreaper()
+        _preload(cfg)
+        from dockyard.runtime.cgroup import add_pid_to, container_cgroup, split_join
+
+        # The cgroup is made before the fork: cgroupfs work right after a fork costs
+        # copy-on-write faults on top, and stage1 would wait for it anyway. The init joins
+        # the v1 hierarchies itself (cheap, see cgroup.split_join). The v2 one (the hybrid's
+        # unified, or all of v2) has no such cheap way in: stage1 creates the init inside
+        # it (clone3 CLONE_INTO_CGROUP, through the directory fd it inherits) where it can;
+        # else we move the init there while it keeps working.
+        self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
+        mark("cgroup made")
+        in_userns = cfg.new_ns("user") or cfg.has_ns("user")
+        own, ours = split_join(self.cg, in_userns=in_userns)
+        into = ours[0] if len(ours) == 1 and not in_userns else ""
+        cgroup_fd = -1
+        if into:
+            try:
+                cgroup_fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                into = ""
         mark("fork stage1")
         stage1 = os.fork()
         if stage1 == 0:
             mark("stage1")
             parent.close()
             try:
-                _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, child)
+                _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cgroup_fd, child)
             except BaseException as e:
                 _report_and_exit(child, e)
             os._exit(0)
         child.close()
+        if cgroup_fd >= 0:
+            os.close(cgroup_fd)
         try:
             if cfg.new_ns("user"):
                 parent.expect("userns")
                 _write_id_maps(stage1, cfg)
                 parent.send("mapped")
-            # The cgroup is made while stage1 and the init build namespaces and mounts: the
-            # import and the cgroupfs writes overlap with the child's work. The init waits
-            # for "go" (it is in the cgroup by then) before anything that depends on it.
-            from dockyard.runtime.cgroup import add_pid_to, container_cgroup, split_join
-
-            mark("cgroup imported")
-            self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
-            mark("cgroup made")
-            # The init joins the v1 hierarchies itself (cheap, see cgroup.split_join). The
-            # v2 one (the hybrid's unified, or all of v2) has no such cheap way in: stage1
-            # creates the init inside it (clone3 CLONE_INTO_CGROUP) where it can; else we
-            # move it there while it keeps working.
-            in_userns = cfg.new_ns("user") or cfg.has_ns("user")
-            own, ours = split_join(self.cg, in_userns=in_userns)
-            into = ours[0] if len(ours) == 1 and not in_userns else ""
-            parent.send("cgroup", into=into)
             born = parent.expect("pid")
             self.init_pid = int(born["pid"])
             if born.get("into"):
@@ -357,13 +363,12 @@ def _stage1(
     ns_fds: dict[str, int],
     fifo_fd: int,
     console: socket.socket | None,
+    cgroup_fd: int,
     sync: Sync,
 ) -> None:
     # Non-dumpable before touching any namespace: the container can't ptrace us or open
     # our /proc/<pid>/exe, fds or memory (runc CVE-2019-5736).
     set_dumpable(False)
-    _preload(cfg)
-    mark("stage1 preloaded")
     join_namespaces(ns_fds)
     in_userns = "user" in ns_fds
     if cfg.new_ns("user"):
@@ -381,26 +386,18 @@ def _stage1(
         ns.unshare(flags)
     except OSError as e:
         raise SetupError(f"cannot create namespaces: {e.strerror}") from None
-    # The parent names the v2 cgroup directory to create the init in, or "" when it moves
-    # the init itself. (Our mount namespace is new, an untouched copy of the host's: the
-    # path still names the host's cgroup directory.)
-    into = str(sync.expect("cgroup").get("into") or "")
-    cgroup_fd = -1
-    if into:
-        try:
-            cgroup_fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            into = ""
     if cfg.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             for clock, (secs, nsecs) in cfg.time_offsets.items():
                 f.write(f"{clock} {secs} {nsecs}\n")
-    pid = -1
+    # cgroup_fd: the v2 cgroup directory to create the init in (-1: the parent moves it).
+    pid, into = -1, False
     if cgroup_fd >= 0:
         try:
             pid = fork_into_cgroup(cgroup_fd)
+            into = True
         except OSError:
-            into = ""  # refused (old kernel, seccomp): a plain fork, the parent moves it
+            pass  # refused (old kernel, seccomp): a plain fork, the parent moves the init
     if pid < 0:
         pid = os.fork()
     if pid == 0:
@@ -411,7 +408,7 @@ def _stage1(
             _init(cfg, opts, capsets, filt, fifo_fd, console, sync, in_userns)
         except BaseException as e:
             _report_and_exit(sync, e)
-    sync.send("pid", pid=pid, into=bool(into))
+    sync.send("pid", pid=pid, into=into)
 
 
 def _die_on_signals() -> None:
@@ -431,9 +428,13 @@ def _die_on_signals() -> None:
 
 
 def _preload(cfg: Config) -> None:
-    """Import everything the init needs while we can: inside a user namespace the host's
-    Python library may be unreadable, and after pivot_root it is out of reach. (The parent
-    doesn't import these; here they load in parallel with its cgroup work.)"""
+    """Import, before forking, everything the parent and the init will need: inside a user
+    namespace the host's Python library may be unreadable, after pivot_root it is out of
+    reach, and after a fork every import costs copy-on-write faults in both processes
+    (the import machinery touches objects all over the heap): measured, an import right
+    after the fork took several times as long as the same import before it."""
+    import dockyard.linux.cgroups
+
     if not TYPE_CHECKING:
         import _signal  # noqa: F401  (_die_on_signals)
 
