@@ -51,6 +51,28 @@ def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
+
+
+class _Rlimit64(ctypes.Structure):
+    _fields_ = [("rlim_cur", ctypes.c_uint64), ("rlim_max", ctypes.c_uint64)]
+
+
+_prlimit64 = libc["prlimit64"]
+_prlimit64.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+
+
+def set_rlimit(resource: int, soft: int, hard: int) -> None:
+    """setrlimit(2) of the calling process; a negative value or one of 2**63 and up means
+    unlimited. (prlimit64 through libc: the `resource` module is one more dlopen per start.)"""
+
+    def lim(v: int) -> int:
+        return RLIM_INFINITY if v < 0 or v >= 2**63 else v
+
+    new = _Rlimit64(lim(soft), lim(hard))
+    check(_prlimit64(0, resource, ctypes.addressof(new), None), f"setrlimit({resource})")
+
+
 def set_parent_death_signal(sig: int) -> None:
     prctl(PR_SET_PDEATHSIG, sig)
 

@@ -8,14 +8,14 @@ thin Python wrappers are skipped. Results equal json.loads/json.dumps (compact f
 from __future__ import annotations
 
 import _json
-import math
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 _WS = " \t\n\r"
-_CONSTANTS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# (float(), not math: every extension module is a dlopen on each start)
+_CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 class _ScanContext:

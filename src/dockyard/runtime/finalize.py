@@ -7,11 +7,10 @@ no_new_privs, every unrequested fd marked close-on-exec, seccomp last.
 from __future__ import annotations
 
 import os
-import resource
 
 from dockyard.linux import capabilities as caps
 from dockyard.linux.paths import mkdirall_in_root, open_in_root
-from dockyard.linux.process import cloexec_fds_from, set_no_new_privs
+from dockyard.linux.process import cloexec_fds_from, set_no_new_privs, set_rlimit
 from dockyard.linux.suppress import suppress
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import SetupError
@@ -89,13 +88,9 @@ def _write_attr(path: str, value: str) -> None:
 def set_rlimits(p: Process) -> None:
     for res, soft, hard in p.rlimits:
         try:
-            resource.setrlimit(res, (_rl(soft), _rl(hard)))
+            set_rlimit(res, soft, hard)
         except (OSError, ValueError) as e:
             raise SetupError(f"cannot set rlimit {res}: {e}") from None
-
-
-def _rl(v: int) -> int:
-    return resource.RLIM_INFINITY if v < 0 or v >= 2**63 else v
 
 
 def set_user(p: Process, setgroups_allowed: bool = True) -> None:
