@@ -196,6 +196,11 @@ def test_login_push_pull_run_logout(setup: Setup) -> None:
     assert f"Digest: {digest}" in pulled.stdout.splitlines()
     assert pulled.stdout.endswith(f"\n{ref}\n")
 
+    # Without credentials the same push is refused: the stored ones were what got it in.
+    anonymous = setup.cli("push", ref, config="anonymous")
+    assert anonymous.returncode == 1
+    assert "authentication required" in anonymous.stderr
+
     ran = setup.cli("run", "--rm", ref, "echo", "from the hub")
     assert (ran.returncode, ran.stdout) == (0, "from the hub\n"), ran.stderr
 
@@ -232,19 +237,21 @@ def test_default_registry_and_unqualified_names(setup: Setup) -> None:
         "Using default tag: latest\nThe push refers to repository [docker.io/library/busybox]\n"
     )
     assert setup.cli("rmi", "busybox").returncode == 0
-    ran = setup.cli("run", "--rm", "busybox", "echo", "official")
+    ran = setup.cli("run", "--rm", "busybox", "echo", "official", config="boss")
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "official\n"
     assert "Unable to find image 'busybox:latest' locally" in ran.stderr
-    quiet = setup.cli("pull", "-q", "busybox")
+    quiet = setup.cli("pull", "-q", "busybox", config="boss")
     assert (quiet.returncode, quiet.stdout) == (0, "docker.io/library/busybox:latest\n")
 
-    found = setup.cli("search", "busybox")
+    found = setup.cli("search", "busybox", config="boss")
     assert found.returncode == 0, found.stderr
     rows = found.stdout.splitlines()
     assert rows[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
     assert any(r.split()[0] == "busybox" and r.split()[-1] == "[OK]" for r in rows[1:])
-    official = setup.cli("search", "--filter", "is-official=true", "--format", "{{.Name}}", "b")
+    official = setup.cli(
+        "search", "--filter", "is-official=true", "--format", "{{.Name}}", "b", config="boss"
+    )
     assert official.returncode == 0, official.stderr
     assert "busybox" in official.stdout.split() and "alice/bb" not in official.stdout.split()
 
