@@ -294,3 +294,56 @@ def test_outputs_match_the_docker_client(setup: Setup) -> None:
         theirs.stdout,
         theirs.stderr,
     )
+
+
+def _on_pty(argv: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, bytes]:
+    """Run with stdout and stderr on a pseudo-terminal (150 columns); all it wrote, raw."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.ONLCR  # bytes as written, no \n -> \r\n
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the last writer closed the pty
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=10), out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_pull_on_a_terminal_draws_layer_lines(setup: Setup) -> None:
+    ref = f"{setup.hub}/alice/tty:1"
+    login = setup.cli("login", "-u", "alice", "--password-stdin", setup.hub, stdin=ALICE_PW)
+    assert login.returncode == 0, login.stderr
+    assert setup.cli("tag", "busybox", ref).returncode == 0
+    assert setup.cli("push", ref).returncode == 0
+    assert setup.cli("rmi", ref).returncode == 0
+    code, out = _on_pty([DOCKYARD, "pull", ref], setup.env())
+    assert code == 0, out
+    text = out.decode()
+    assert text.startswith("1: Pulling from alice/tty\n\n\x1b[1A\x1b[2K\r")
+    # Every layer line is redrawn in place: cursor up, erase, status, cursor back down.
+    assert ": Pull complete \r\x1b[1B" in text or ": Already exists \r\x1b[1B" in text
+    assert text.endswith(f"\nStatus: Downloaded newer image for {ref}\n{ref}\n")
