@@ -8,6 +8,13 @@ one runs `python -I -S` (isolated, no site) with only the directory that holds t
 `dockyard` package appended to sys.path: dockyard-runc imports nothing outside the
 standard library and dockyard itself. It also ends through cli.entry (no interpreter
 teardown). Idempotent; written to a temporary file and renamed into place.
+
+Which interpreter: the distribution's /usr/bin/pythonX.Y when it is the venv's X.Y and has
+ctypes, else the venv's own. Only the standard library is needed, and a distribution build
+(libpython linked in statically, optimised with PGO/LTO, socket/select/struct built in)
+starts about 2 ms sooner and runs the set-up faster than a shared-libpython build such as
+pyenv's. The same X.Y shares the bytecode caches (one magic number per minor release).
+`--python PATH` chooses explicitly.
 """
 
 from __future__ import annotations
@@ -41,11 +48,36 @@ def package_parent() -> str:
     return os.path.dirname(pkg_dir)
 
 
-def install(venv: str) -> str:
+def _usable(python: str) -> bool:
+    """The interpreter runs isolated, is this X.Y, and has ctypes."""
+    import subprocess
+
+    want = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    code = "import sys, ctypes; print('%d.%d' % sys.version_info[:2])"
+    try:
+        out = subprocess.run(
+            [python, "-IS", "-c", code], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == want
+
+
+def pick_python(venv: str) -> str:
     bindir = os.path.join(os.path.abspath(venv), "bin")
-    python = os.path.join(bindir, f"python{sys.version_info[0]}.{sys.version_info[1]}")
-    if not os.path.exists(python):
-        python = os.path.join(bindir, "python3")
+    ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    own = os.path.join(bindir, f"python{ver}")
+    if not os.path.exists(own):
+        own = os.path.join(bindir, "python3")
+    system = f"/usr/bin/python{ver}"
+    if os.path.exists(system) and _usable(system):
+        return system
+    return own
+
+
+def install(venv: str, python: str | None = None) -> str:
+    bindir = os.path.join(os.path.abspath(venv), "bin")
+    python = python or pick_python(venv)
     target = os.path.join(bindir, "dockyard-runc")
     text = launcher_text(python, package_parent())
     try:
@@ -64,8 +96,15 @@ def install(venv: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    python = None
+    if len(args) == 4 and args[2] == "--python":
+        python = args[3]
+        args = args[:2]
     if len(args) != 2 or args[0] != "--install":
-        print("usage: python -m dockyard.runtime.launcher --install VENV", file=sys.stderr)
+        print(
+            "usage: python -m dockyard.runtime.launcher --install VENV [--python PATH]",
+            file=sys.stderr,
+        )
         return 2
     import compileall
 
@@ -74,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parent = package_parent()
     for pkg in ("runtime", "linux", "oci"):
         compileall.compile_dir(os.path.join(parent, "dockyard", pkg), quiet=1)
-    print(install(args[1]))
+    print(install(args[1], python))
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -186,11 +185,21 @@ def _sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _runtime_interpreter() -> str:
+    """The interpreter dockyard-runc runs on: its launcher's shebang (it may be the
+    distribution's python, not the one running the tests)."""
+    from .conftest import RUNC
+
+    first = Path(RUNC).read_text().splitlines()[0]
+    assert first.startswith("#!")
+    return os.path.realpath(first[2:].split()[0])
+
+
 def test_host_binaries_not_reachable_via_proc_exe(rt: Runtime) -> None:
     # runc CVE-2019-5736. A container process watches /proc for our setup processes while
     # we `exec` into it repeatedly: it may see them (comm) but must never resolve or open
     # their /proc/<pid>/exe (they are non-dumpable), and the host interpreter is unchanged.
-    python = os.path.realpath(sys.executable)
+    python = _runtime_interpreter()
     before = _sha256(python)
     # A link that resolves while comm still says dockyard-runc is the instant inside
     # execve() after the new image is in place: it then names the container's binary,

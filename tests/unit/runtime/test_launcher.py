@@ -31,11 +31,12 @@ def test_install_writes_a_working_launcher_idempotently(tmp_path: Path) -> None:
     bindir.mkdir()
     ver = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     (bindir / ver).symlink_to(os.path.realpath(sys.executable))
-    target = Path(launcher.install(str(tmp_path)))
+    target = Path(launcher.install(str(tmp_path), python=str(bindir / ver)))
     assert target == bindir / "dockyard-runc"
+    assert target.read_text().startswith(f"#!{bindir / ver} -IS\n")
     assert os.access(target, os.X_OK)
     first = target.stat().st_mtime_ns
-    launcher.install(str(tmp_path))
+    launcher.install(str(tmp_path), python=str(bindir / ver))
     assert target.stat().st_mtime_ns == first  # unchanged content is not rewritten
     out = subprocess.run([str(target), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("dockyard-runc version")
@@ -43,3 +44,19 @@ def test_install_writes_a_working_launcher_idempotently(tmp_path: Path) -> None:
     bad = subprocess.run([str(target), "no-such-verb"], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "unknown command 'no-such-verb'" in bad.stderr
+
+
+def test_default_interpreter_is_the_systems_same_version_or_the_venvs(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    (bindir / f"python{ver}").symlink_to(os.path.realpath(sys.executable))
+    chosen = launcher.pick_python(str(tmp_path))
+    assert chosen in (f"/usr/bin/python{ver}", str(bindir / f"python{ver}"))
+    out = subprocess.run(
+        [chosen, "-IS", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == ver
