@@ -7,6 +7,10 @@ isolated (its own PID 1, its own hostname, its own mounts).
 Part 2 — the engine: `dockyard` starts its daemon on demand, makes the busybox base image, runs
 a container detached with limits, shows its logs, an exec and its stats, commits its changes
 as a new image and runs that.
+
+Part 3 — the hub: `dockyard-hub` starts on 127.0.0.1:5000, a user is registered, the image
+committed in part 2 is pushed to the user's namespace, pulled into a second daemon with its own
+data root, and run there: create on one machine, run on any other.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -123,13 +129,131 @@ def engine_demo() -> None:
     cli("run", "--rm", "demo/greeter:1", "cat", "/greeting")
 
 
+HUB = "127.0.0.1:5000"
+HUB_USER, HUB_PASSWORD = "demo", "demo-password"
+
+
+def hub_answers() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HUB}/v2/", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # 401: it is up and asks for a token
+    except OSError:
+        return False
+
+
+def start_hub() -> None:
+    data = Path(os.environ.get("DOCKYARD_HUB_DATA", "/var/lib/dockyard-hub"))
+    data.mkdir(parents=True, exist_ok=True)
+    if not hub_answers():
+        log = (data / "hub.log").open("ab")
+        print(f"$ dockyard-hub serve --listen {HUB} --data {data} &   (log: {data / 'hub.log'})")
+        subprocess.Popen(
+            [str(BIN / "dockyard-hub"), "serve", "--listen", HUB, "--data", str(data)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while not hub_answers():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"demo: the hub did not answer on {HUB}; see {data / 'hub.log'}")
+            time.sleep(0.2)
+    hub = [str(BIN / "dockyard-hub"), "user"]
+    print(f"$ dockyard-hub user add {HUB_USER} --password-stdin")
+    added = subprocess.run(
+        [*hub, "add", HUB_USER, "--password-stdin", "--data", str(data)],
+        input=HUB_PASSWORD,
+        text=True,
+        capture_output=True,
+    )
+    if added.returncode != 0:  # already registered by an earlier demo: reset the password
+        subprocess.run(
+            [*hub, "passwd", HUB_USER, "--password-stdin", "--data", str(data)],
+            input=HUB_PASSWORD,
+            text=True,
+            check=True,
+        )
+
+
+def start_second_daemon(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    sock = f"unix://{work}/m2/run/dockyard.sock"
+    args = [
+        str(BIN / "dockyardd"),
+        "--data-root",
+        f"{work}/m2/data",
+        "--exec-root",
+        f"{work}/m2/run",
+        "-H",
+        sock,
+    ]
+    print("$ " + " ".join(["dockyardd", *args[1:]]) + " &   # a second 'machine'")
+    daemon = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "m2.log").open("wb"),
+    )
+    deadline = time.monotonic() + 30
+    while subprocess.run([DOCKYARD, "-H", sock, "version"], capture_output=True).returncode:
+        if time.monotonic() > deadline or daemon.poll() is not None:
+            raise SystemExit(f"demo: the second daemon did not start; see {work / 'm2.log'}")
+        time.sleep(0.2)
+    return daemon, sock
+
+
+def hub_demo(work: Path) -> None:
+    say("Part 3: the hub — push from this daemon, pull and run on a second one")
+    start_hub()
+    os.environ["DOCKER_CONFIG"] = str(work / "docker-config")
+    image = f"{HUB}/{HUB_USER}/greeter:1"
+    print(f"$ echo $PASSWORD | dockyard login -u {HUB_USER} --password-stdin {HUB}")
+    subprocess.run(
+        [DOCKYARD, "login", "-u", HUB_USER, "--password-stdin", HUB],
+        input=HUB_PASSWORD.encode(),
+        check=True,
+    )
+    cli("tag", "demo/greeter:1", image)
+    cli("push", image)
+    daemon, sock = start_second_daemon(work)
+    try:
+        cli("-H", sock, "pull", image)
+        cli("-H", sock, "run", "--rm", image, "cat", "/greeting")
+        ids = {
+            where: subprocess.run(
+                [DOCKYARD, *h, "image", "inspect", "--format", "{{.Id}}", image],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for where, h in (("here", []), ("second daemon", ["-H", sock]))
+        }
+        print(f"image id here: {ids['here']}\nimage id there: {ids['second daemon']}")
+        if len(set(ids.values())) != 1:
+            raise SystemExit("demo: the pulled image differs from the pushed one")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    print(
+        f"\nThe hub is at http://{HUB}/ (user {HUB_USER!r}, password {HUB_PASSWORD!r}).\n"
+        "Try next:\n"
+        f"  dockyard run -it --rm busybox sh\n"
+        f"  dockyard search {HUB}/greeter\n"
+        f"  DOCKER_HOST=unix:///run/dockyard/dockyard.sock docker ps -a\n"
+        f"  skopeo inspect --tls-verify=false docker://{image}"
+    )
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("demo: run as root (containers need namespaces, mounts and cgroups)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="dockyard-demo-") as tmp:
         runtime_demo(Path(tmp))
-    engine_demo()
+        engine_demo()
+        hub_demo(Path(tmp))
     print("\nThe daemon keeps running: `dockyard daemon status`, `dockyard daemon stop`.")
     return 0
 
