@@ -14,6 +14,7 @@ from dockyard.runtime.trace import mark
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
 VERSION = "0.1.0"
 
@@ -374,6 +375,14 @@ COMMANDS: dict[str, Callable[[Ctx, list[str]], int]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Without argv (the program itself, e.g. pip's console script)
+    the process then ends at once, like entry(); with argv it returns the exit status."""
+    if argv is None:
+        entry()
+    return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     mark("main")
     argv = sys.argv[1:] if argv is None else argv
     log = Log()
@@ -405,11 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def entry() -> None:
+def entry() -> NoReturn:
     """The program's entry point: main, then exit without the interpreter's teardown
     (freeing every module and object costs milliseconds on every container start; no
     atexit work is registered on these paths)."""
-    code = main()
+    code = _main(None)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
