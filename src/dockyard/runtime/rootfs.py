@@ -190,6 +190,12 @@ class RootfsBuilder:
     def _remount(self, dest: str, flags: int) -> None:
         fd = self._reopen(dest)
         try:
+            self._remount_fd(fd, dest, flags)
+        finally:
+            os.close(fd)
+
+    def _remount_fd(self, fd: int, dest: str, flags: int) -> None:
+        try:
             base = m.MS_REMOUNT | m.MS_BIND | flags
             try:
                 m.mount(None, proc_fd_path(fd), None, base, None)
@@ -199,8 +205,6 @@ class RootfsBuilder:
                 m.mount(None, proc_fd_path(fd), None, base | _locked_flags(fd), None)
         except OSError as e:
             raise _err(f"cannot remount {dest}", e) from None
-        finally:
-            os.close(fd)
 
     def _after_mount(self, mnt: Mount) -> None:
         opts = mnt.options
@@ -240,31 +244,48 @@ class RootfsBuilder:
             os.close(fd)
         if not hier.v1:
             return
-        for name, options, host_mnt, path in hier.v1:
-            sub = posixpath.join(mnt.destination, name)
-            sfd = self._target(sub, True)
-            try:
-                if self.new_cgroupns and not self.in_userns:
-                    m.mount("cgroup", proc_fd_path(sfd), "cgroup", flags, options)
-                else:
-                    m.mount(host_mnt + path, proc_fd_path(sfd), None, m.MS_BIND | m.MS_REC, None)
-                    if flags & REMOUNT_FLAGS:
-                        self._remount(sub, flags & REMOUNT_FLAGS)
-            except OSError as e:
-                raise _err(f"cannot mount cgroup {name} on {sub}", e) from None
-            finally:
-                os.close(sfd)
-            for alias in name.split(","):
-                if alias != name and "=" not in alias:
-                    dfd = mkdirall_in_root(self.root_fd, mnt.destination)
-                    try:
-                        os.symlink(name, alias, dir_fd=dfd)
-                    except FileExistsError:
-                        pass
-                    finally:
-                        os.close(dfd)
+        # The tmpfs just mounted there is ours and empty: nothing in the image can have
+        # planted a symlink in it, so its subdirectories are made and opened relative to it
+        # (two syscalls each instead of a resolution from the root).
+        base = self._reopen(mnt.destination)
+        try:
+            for name, options, host_mnt, path in hier.v1:
+                self._cgroup_v1_mount(base, mnt.destination, name, options, host_mnt + path, flags)
+        finally:
+            os.close(base)
         if flags & m.MS_RDONLY:
             self._remount(mnt.destination, m.MS_RDONLY | (flags & REMOUNT_FLAGS))
+
+    def _cgroup_v1_mount(
+        self, base: int, dest: str, name: str, options: str, host_dir: str, flags: int
+    ) -> None:
+        sub = posixpath.join(dest, name)
+        try:
+            with suppress(FileExistsError):
+                os.mkdir(name, 0o755, dir_fd=base)
+            sfd = os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=base)
+        except OSError as e:
+            raise _err(f"cannot create mount target {sub}", e) from None
+        try:
+            if self.new_cgroupns and not self.in_userns:
+                m.mount("cgroup", proc_fd_path(sfd), "cgroup", flags, options)
+            else:
+                m.mount(host_dir, proc_fd_path(sfd), None, m.MS_BIND | m.MS_REC, None)
+                if flags & REMOUNT_FLAGS:
+                    # Reopened: the fd taken before the bind names the covered directory.
+                    mounted = os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=base)
+                    try:
+                        self._remount_fd(mounted, sub, flags & REMOUNT_FLAGS)
+                    finally:
+                        os.close(mounted)
+        except OSError as e:
+            raise _err(f"cannot mount cgroup {name} on {sub}", e) from None
+        finally:
+            os.close(sfd)
+        for alias in name.split(","):
+            if alias != name and "=" not in alias:
+                with suppress(FileExistsError):
+                    os.symlink(name, alias, dir_fd=base)
 
     def _default_devices(self) -> None:
         devfd = mkdirall_in_root(self.root_fd, "/dev")
