@@ -3,8 +3,14 @@
 Tag → manifest (an index picks the host's platform) → config → layers, downloaded a few at a
 time, each streamed into the store's resumable blob writer (which verifies size and digest on
 commit). A connection cut mid-blob is retried with ``Range`` from the writer's offset; blobs
-already in the store are not downloaded again. The image is registered in one store
-transaction only when every blob is in, then unpacked into snapshots.
+already in the store are not downloaded again.
+
+While they download, the layers are applied in order into snapshots named by chain id: each
+download also feeds its bytes to the applier (feed.py), so a layer is unpacked as it arrives
+when its parent is already committed, and read back from its just-verified blob otherwise.
+A snapshot is committed only after its blob's digest and its diff id check out; layers whose
+snapshot exists are not applied again. The image is registered in one store transaction only
+when every blob is in.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,7 @@ from dockyard.distribution.errors import (
     NoMatchingPlatform,
     TransferInterrupted,
 )
+from dockyard.distribution.feed import LayerFeed
 from dockyard.distribution.registries import RegistryConfig
 from dockyard.distribution.sources import BlobSources
 from dockyard.oci import mediatypes as mt
@@ -33,10 +40,12 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.image import (
     MAX_CONFIG_BYTES,
     Descriptor,
+    ImageConfig,
     Index,
     InvalidConfig,
     InvalidManifest,
     Manifest,
+    chain_ids,
     parse_config,
     parse_manifest_or_index,
 )
@@ -114,6 +123,7 @@ class Puller:
         # diff id and size of each layer, computed while it downloaded
         self._facts: dict[Digest, tuple[Digest, int]] = {}
         self._diffs: dict[Digest, DiffDigester] = {}
+        self._stop = threading.Event()  # a failed pull stops its other downloads
 
     def _emit(self, msg: pm.Message) -> None:
         with self._lock:
@@ -161,7 +171,10 @@ class Puller:
             return PullResult(image_id, digest, ref, 0, True)
         lease = self.store.create_lease()
         try:
-            fetched = self._fetch_layers(client, repo, manifest.layers, lease)
+            if self.unpack:
+                fetched = self._fetch_and_apply(client, repo, manifest.layers, cfg, lease)
+            else:
+                fetched = self._fetch_layers(client, repo, manifest.layers, lease)
             self.store.create_image(
                 config_bytes,
                 [self._layer_input(d) for d in manifest.layers],
@@ -174,13 +187,12 @@ class Puller:
             self.store.release_lease(lease)
             raise
         if self.unpack:
+            # Every snapshot is there by now; this records any a concurrent pull committed.
+            self.store.ensure_unpacked(image_id)
+        else:
             for d in manifest.layers:
                 if d.digest in fetched:
-                    self._emit(pm.layer_status("Extracting", pm.short_id(d.digest)))
-            self.store.ensure_unpacked(image_id)
-        for d in manifest.layers:
-            if d.digest in fetched:
-                self._emit(pm.layer_status("Pull complete", pm.short_id(d.digest)))
+                    self._emit(pm.layer_status("Pull complete", pm.short_id(d.digest)))
         if self.sources is not None:
             self.sources.record(client.endpoint.host, repo, [d.digest for d in manifest.layers])
         self._emit(pm.status(f"Digest: {digest}"))
@@ -226,6 +238,117 @@ class Puller:
     def _fetch_layers(
         self, client: RegistryClient, repo: str, layers: tuple[Descriptor, ...], lease: str
     ) -> set[Digest]:
+        todo = self._plan(layers, lease)
+        if not todo:
+            return set()
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="pull") as pool:
+            futures = [pool.submit(self._download, client, repo, d, lease) for d in todo]
+            errors = [f.exception() for f in futures]
+        for err in errors:
+            if err is not None:
+                raise err
+        return {d.digest for d in todo}
+
+    def _fetch_and_apply(
+        self,
+        client: RegistryClient,
+        repo: str,
+        layers: tuple[Descriptor, ...],
+        cfg: ImageConfig,
+        lease: str,
+    ) -> set[Digest]:
+        todo = self._plan(layers, lease)
+        feeds = {d.digest: LayerFeed() for d in todo}
+        pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="pull")
+        try:
+            futures = {
+                d.digest: pool.submit(self._download, client, repo, d, lease, feeds[d.digest])
+                for d in todo
+            }
+            self._apply_in_order(layers, cfg, futures, feeds, lease)
+            errors = [f.exception() for f in futures.values()]
+            for err in errors:
+                if err is not None:
+                    raise err
+        except BaseException:
+            self._stop.set()
+            for feed in feeds.values():
+                feed.detach()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return {d.digest for d in todo}
+
+    def _apply_in_order(
+        self,
+        layers: tuple[Descriptor, ...],
+        cfg: ImageConfig,
+        futures: dict[Digest, Future[None]],
+        feeds: dict[Digest, LayerFeed],
+        lease: str,
+    ) -> None:
+        snap = self.store.snapshotter
+        parent: str | None = None
+        with self.store.shared_lock():
+            for d, diff_id, chain in zip(
+                layers, cfg.diff_ids, chain_ids(cfg.diff_ids), strict=True
+            ):
+                sid = pm.short_id(d.digest)
+                if snap.exists(str(chain)):
+                    self.store.meta.add_lease_resource(lease, "snapshot", str(chain))
+                else:
+                    # A blob listed twice is fed once: the second time it comes from the store.
+                    feed = feeds.pop(d.digest, None)
+                    if d.digest in futures:
+                        self._emit(pm.layer_status("Extracting", sid))
+                    applied = self._apply(d, str(diff_id), str(chain), parent, feed, futures, lease)
+                    if applied is not None and feed is not None:
+                        with self._lock:
+                            self._facts[d.digest] = (Digest.parse(applied.diff_id), applied.size)
+                if d.digest in futures:
+                    self._emit(pm.layer_status("Pull complete", sid))
+                parent = str(chain)
+
+    def _apply(
+        self,
+        d: Descriptor,
+        diff_id: str,
+        chain: str,
+        parent: str | None,
+        feed: LayerFeed | None,
+        futures: dict[Digest, Future[None]],
+        lease: str,
+    ) -> Any:
+        label = str(d.digest)
+        if feed is not None and feed.attach():
+            try:
+                return self.store.unpack_layer(
+                    chain,
+                    parent,
+                    diff_id,
+                    feed,
+                    label=label,
+                    lease=lease,
+                    before_commit=feed.wait_verified,
+                )
+            except BaseException:
+                if feed.error is not None:
+                    raise feed.error from None
+                if not feed.broken:
+                    raise
+                # The download resumed after a cut: apply the blob once it verified.
+            finally:
+                feed.detach()
+        elif feed is not None:
+            feed.detach()
+        future = futures.get(d.digest)
+        if future is not None:
+            future.result()
+        with self.store.content.open(d.digest) as f:
+            return self.store.unpack_layer(chain, parent, diff_id, f, label=label, lease=lease)
+
+    def _plan(self, layers: tuple[Descriptor, ...], lease: str) -> list[Descriptor]:
+        """The layers to download (announced as Docker does); the rest are leased."""
         todo: list[Descriptor] = []
         seen: set[Digest] = set()
         for d in layers:
@@ -244,23 +367,43 @@ class Puller:
         if len(todo) > self.parallel:
             for d in todo[self.parallel :]:
                 self._emit(pm.layer_status("Waiting", pm.short_id(d.digest)))
-        if not todo:
-            return set()
-        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="pull") as pool:
-            futures = [pool.submit(self._download, client, repo, d, lease) for d in todo]
-            errors = [f.exception() for f in futures]
-        for err in errors:
-            if err is not None:
-                raise err
-        return {d.digest for d in todo}
+        return todo
 
-    def _download(self, client: RegistryClient, repo: str, d: Descriptor, lease: str) -> None:
+    def _download(
+        self,
+        client: RegistryClient,
+        repo: str,
+        d: Descriptor,
+        lease: str,
+        feed: LayerFeed | None = None,
+    ) -> None:
+        try:
+            self._download_into(client, repo, d, lease, feed)
+        except BaseException as e:
+            if feed is not None:
+                feed.fail(e)
+            raise
+        if feed is not None:
+            feed.done()
+
+    def _download_into(
+        self,
+        client: RegistryClient,
+        repo: str,
+        d: Descriptor,
+        lease: str,
+        feed: LayerFeed | None,
+    ) -> None:
         sid = pm.short_id(d.digest)
         attempt = 0
         waited = 0.0
         while True:
+            if self._stop.is_set():
+                raise TransferInterrupted(f"pull stopped before {d.digest} was complete")
             if self.store.content.exists(d.digest):
                 # Another pull (of another image, in parallel) brought it in meanwhile.
+                if feed is not None:
+                    feed.interrupted()
                 self._emit(pm.layer_status("Download complete", sid))
                 return
             try:
@@ -276,7 +419,7 @@ class Puller:
                 continue
             with writer as w:
                 try:
-                    self._transfer(client, repo, d, w, sid)
+                    self._transfer(client, repo, d, w, sid, feed)
                     self._emit(pm.layer_status("Verifying Checksum", sid))
                     w.commit()
                     self._keep_facts(d)
@@ -284,6 +427,11 @@ class Puller:
                     return
                 except _Restart:
                     continue
+                except _Stopped:
+                    # Another layer failed. What arrived is kept for the next pull to resume.
+                    if w.offset == 0:
+                        w.abort()
+                    raise TransferInterrupted(f"pull stopped while fetching {d.digest}") from None
                 except (DigestMismatch, SizeMismatch) as e:
                     w.abort()  # bad bytes are not worth resuming from
                     raise InvalidResponse(
@@ -294,6 +442,8 @@ class Puller:
                         raise
                     # Closing (not aborting) keeps what arrived: the retry asks for the rest.
                     w.close()
+                    if feed is not None:
+                        feed.interrupted()
                     if attempt >= self.retries:
                         raise TransferInterrupted(
                             f"downloading {d.digest} from {client.endpoint.host}/{repo} failed "
@@ -304,12 +454,25 @@ class Puller:
             attempt += 1
             time.sleep(RETRY_DELAY)
 
-    def _transfer(self, client: RegistryClient, repo: str, d: Descriptor, w: Any, sid: str) -> None:
-        """Fetch from ``w.offset`` (``Range``) to the end into the writer."""
+    def _transfer(
+        self,
+        client: RegistryClient,
+        repo: str,
+        d: Descriptor,
+        w: Any,
+        sid: str,
+        feed: LayerFeed | None,
+    ) -> None:
+        """Fetch from ``w.offset`` (``Range``) to the end into the writer (and the feed)."""
         offset = w.offset
         last = 0.0
+        if feed is not None:
+            feed.start(offset)
         diff = self._diffs.get(d.digest)
-        if diff is None or diff.fed != offset:
+        if feed is not None:
+            # The applier computes the diff id; following it here would gunzip twice.
+            diff = None
+        elif diff is None or diff.fed != offset:
             # Followed from byte 0 only: bytes resumed from an earlier pull were not seen.
             diff = DiffDigester(d.media_type) if offset == 0 else None
         with self._lock:
@@ -324,7 +487,11 @@ class Puller:
                     w.abort()
                     raise _Restart
                 for chunk in opened.iter_chunks():
+                    if self._stop.is_set():
+                        raise _Stopped
                     w.write(chunk)
+                    if feed is not None:
+                        feed.push(chunk)
                     if diff is not None:
                         diff.update(chunk)
                     now = time.monotonic()
@@ -345,6 +512,10 @@ class Puller:
 
 
 class _Restart(Exception):
+    pass
+
+
+class _Stopped(Exception):
     pass
 
 

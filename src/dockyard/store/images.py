@@ -847,6 +847,32 @@ class ImageStore:
         """Apply every layer into committed snapshots; returns the top chain id."""
         return unpack.unpack(self, self.resolve(ref_or_id))
 
+    def unpack_layer(
+        self,
+        chain_id: str,
+        parent: str | None,
+        diff_id: str,
+        stream: BinaryIO,
+        *,
+        label: str = "",
+        lease: str | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> Any:
+        """Apply one layer tar from ``stream`` as snapshot ``chain_id`` (see unpack.unpack_layer).
+
+        For a pull that applies layers while they download: hold ``shared_lock()`` around it.
+        """
+        return unpack.unpack_layer(
+            self,
+            chain_id,
+            parent,
+            diff_id,
+            stream,
+            label=label,
+            lease=lease,
+            before_commit=before_commit,
+        )
+
     def _stale_extract_keys(self) -> builtins.list[str]:
         return unpack.stale_extract_keys(self._existing_snapshotter())
 

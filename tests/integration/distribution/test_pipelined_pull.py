@@ -1,0 +1,166 @@
+"""Pull applies layers while they download: same snapshots as unpacking afterwards, nothing
+left by a layer whose bytes are wrong, resumes still work."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.distribution.auth import Credentials
+from dockyard.distribution.errors import InvalidResponse
+from dockyard.distribution.pull import pull
+from dockyard.distribution.push import push
+from dockyard.store.images import ImageStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+import images
+
+pytestmark = pytest.mark.root
+
+ALICE = Credentials("alice", "alice-pass-1")
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Path → kind and content hash of every entry under ``root``."""
+    out: dict[str, str] = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "link:" + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _rootfs(store: Any, chain: str) -> dict[str, str]:
+    """The merged view of a chain: lower layers first, upper entries replacing them."""
+    snap = store.snapshotter
+    chains = []
+    name: str | None = chain
+    while name is not None:
+        chains.append(name)
+        name = snap.parent(name)
+    merged: dict[str, str] = {}
+    for c in reversed(chains):
+        merged.update(_tree(snap.fs_dir(snap.info(c).id)))
+    return merged
+
+
+@pytest.fixture(scope="module")
+def layered(hub: Any, source_store: Any) -> str:
+    """busybox plus four layers (a big one, many small files, one overwriting, one more)."""
+    ref = f"{hub.addr}/alice/layered:1"
+    images.derive(
+        source_store,
+        "busybox:latest",
+        ref,
+        [
+            images.random_files(3_000_000, 3, "big"),
+            images.random_files(400_000, 200, "small"),
+            {"data/big-0.bin": b"replaced", "etc/motd": b"hello\n"},
+            images.random_files(1_500_000, 5, "top"),
+        ],
+    )
+    push(source_store, ref, creds=ALICE)
+    return ref
+
+
+def test_pipelined_pull_matches_unpacking_afterwards(
+    layered: str, source_store: Any, tmp_path: Path
+) -> None:
+    streamed = ImageStore(tmp_path / "streamed")
+    later = ImageStore(tmp_path / "later")
+    try:
+        msgs: list[dict[str, Any]] = []
+        a = pull(streamed, layered, creds=ALICE, progress=msgs.append)
+        b = pull(later, layered, creds=ALICE, unpack=False)
+        assert a.image_id == b.image_id == source_store.get(layered).id
+        # Diff ids came from applying the stream: the store did not read the blobs again.
+        assert a.diff_ids_computed == 5
+        snaps = [r.chain_id for r in streamed.layers(a.image_id)]
+        assert all(streamed.snapshotter.exists(c) for c in snaps)
+        assert all(streamed.meta.get_snapshot(c) is not None for c in snaps)
+        top = later.ensure_unpacked(b.image_id)
+        assert top == snaps[-1]
+        assert _rootfs(streamed, top) == _rootfs(later, top)
+        assert "data/small-7.bin" in _rootfs(streamed, top)
+        statuses = [m.get("status") for m in msgs]
+        assert statuses.count("Extracting") == 5 and statuses.count("Pull complete") == 5
+        assert not [s for s in streamed.snapshotter.list() if s.name.startswith("extract-")]
+        streamed.verify(layered, deep=True)
+        # Nothing is applied twice: a second image sharing the layers pulls without extracting.
+        msgs.clear()
+        streamed.untag(layered)
+        pull(streamed, layered, creds=ALICE, progress=msgs.append)
+        assert "Extracting" not in [m.get("status") for m in msgs]
+    finally:
+        streamed.close()
+        later.close()
+
+
+@pytest.mark.parametrize("cut_after", [1_000_000, 2_500_000])
+def test_corrupted_byte_leaves_nothing_and_retry_succeeds(
+    layered: str, hub: Any, source_store: Any, tmp_path: Path, cut_after: int
+) -> None:
+    from dockyard_distribution_test_support import CuttingProxy  # type: ignore[import-not-found]
+
+    store = ImageStore(tmp_path / "store")
+    host, port = hub.addr.split(":")
+    proxy = CuttingProxy((host, int(port)), cut_after=cut_after, corrupt=True)
+    via = f"{proxy.addr}/alice/layered:1"
+    try:
+        with pytest.raises(InvalidResponse, match="wrong blob"):
+            pull(store, via, creds=ALICE)
+        assert proxy.cuts_left == 0
+        assert store.list() == []
+        expected = source_store.layers(source_store.get(layered).id)
+        blobs = {r.blob_digest: r.blob_size for r in expected}
+        # Only prefixes of good blobs stay, for the next pull to resume from.
+        for ingest in store.content.ingests():
+            assert str(ingest.expected) in blobs and 0 < ingest.offset < ingest.total
+        names = [s.name for s in store.snapshotter.list()]
+        assert not [n for n in names if n.startswith("extract-")]
+        # Whatever was committed is a verified layer; the corrupted blob is not in the store.
+        recorded = {s.chain_id for s in store.meta.list_snapshots()}
+        assert set(names) == recorded
+        assert len(recorded) < len(expected)
+        result = pull(store, via, creds=ALICE)
+    finally:
+        proxy.close()
+    assert result.image_id == source_store.get(layered).id
+    store.verify(via, deep=True)
+    assert not store.content.ingests()
+    top = store.ensure_unpacked(via)
+    assert top == expected[-1].chain_id and store.snapshotter.exists(top)
+    store.close()
+
+
+def test_resumed_download_with_range_while_applying(
+    layered: str, hub: Any, source_store: Any, tmp_path: Path
+) -> None:
+    from dockyard_distribution_test_support import CuttingProxy
+
+    store = ImageStore(tmp_path / "store")
+    host, port = hub.addr.split(":")
+    proxy = CuttingProxy((host, int(port)), cut_after=1_200_000)
+    try:
+        result = pull(store, f"{proxy.addr}/alice/layered:1", creds=ALICE)
+    finally:
+        proxy.close()
+    assert proxy.cuts_left == 0
+    assert b"range: bytes=" in bytes(proxy.sent).lower()
+    assert result.image_id == source_store.get(layered).id
+    top = store.ensure_unpacked(result.image_id)
+    assert top is not None and store.snapshotter.exists(top)
+    store.verify(result.image_id, deep=True)
+    assert not store.content.ingests()
+    store.close()
