@@ -440,8 +440,10 @@ def _preload(cfg: Config) -> None:
 
     import dockyard.runtime.cgroup
     import dockyard.runtime.finalize
-    import dockyard.runtime.hooks
     import dockyard.runtime.rootfs
+
+    if any(cfg.hooks.values()):
+        import dockyard.runtime.hooks
 
     if cfg.process is not None and cfg.process.terminal:
         import dockyard.linux.terminal  # noqa: F401
@@ -459,7 +461,6 @@ def _init(
 ) -> NoReturn:
     from dockyard.runtime.cgroup import join_self
     from dockyard.runtime.finalize import exec_process
-    from dockyard.runtime.hooks import run_hooks
     from dockyard.runtime.rootfs import RootfsBuilder
 
     proc = cfg.process
@@ -500,7 +501,10 @@ def _init(
     if any(cfg.hooks.get(k) for k in ("prestart", "createRuntime")):
         sync.send("hooks")
         sync.expect("hooks-done")
-    run_hooks(cfg.hooks.get("createContainer", []), state_json, "createContainer")
+    if cfg.hooks.get("createContainer"):
+        from dockyard.runtime.hooks import run_hooks  # (preloaded: configs with hooks)
+
+        run_hooks(cfg.hooks["createContainer"], state_json, "createContainer")
     rb.pivot(opts.no_pivot)
     _post_pivot(cfg)
     rb.finish()
@@ -516,11 +520,11 @@ def _init(
     try:
         _wait_for_start(fifo_fd)
         mark("init started")
-        run_hooks(
-            cfg.hooks.get("startContainer", []),
-            state_json.replace(b'"creating"', b'"running"'),
-            "startContainer",
-        )
+        if cfg.hooks.get("startContainer"):
+            from dockyard.runtime.hooks import run_hooks
+
+            running = state_json.replace(b'"creating"', b'"running"')
+            run_hooks(cfg.hooks["startContainer"], running, "startContainer")
         extra = []
         preserve = opts.preserve_fds
         nlisten = listen_fds()

@@ -13,7 +13,6 @@ from dockyard.linux.suppress import suppress
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import _hooks
 from dockyard.runtime.errors import ContainerNotFound, StateError, UsageError
-from dockyard.runtime.hooks import run_hooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,6 +78,8 @@ def start(root: str, cid: str, st: st_mod.State | None = None) -> None:
     hooks = _hooks(st.config.get("hooks")).get("poststart", [])
     if hooks:
         try:
+            from dockyard.runtime.hooks import run_hooks
+
             run_hooks(hooks, st_mod.hook_state(st, "running"), "poststart")
         except Exception as e:
             print(f"dockyard-runc: warning: {e}", file=sys.stderr)
@@ -174,6 +175,8 @@ def delete(
     hooks = _hooks(st.config.get("hooks")).get("poststop", [])
     if hooks:
         try:
+            from dockyard.runtime.hooks import run_hooks
+
             run_hooks(hooks, st_mod.hook_state(st, "stopped"), "poststop")
         except Exception as e:
             print(f"dockyard-runc: warning: {e}", file=sys.stderr)
