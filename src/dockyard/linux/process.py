@@ -162,19 +162,27 @@ _clone3.restype = ctypes.c_long
 _clone3.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_size_t]
 
 
-def fork_into_cgroup(cgroup_fd: int) -> int:
-    """fork(), with the child born in the cgroup v2 directory cgroup_fd (clone3 with
-    CLONE_INTO_CGROUP): moving a process through cgroup.procs later makes the writer wait
-    for an RCU grace period (the kernel's threadgroup lock), often 10 ms or more.
+def clone_process(flags: int = 0, cgroup_fd: int = -1) -> int:
+    """fork() through clone3(2): with extra clone flags (CLONE_NEW* namespaces the child
+    is born in) and, given a cgroup v2 directory fd, CLONE_INTO_CGROUP: the child is born
+    in that cgroup. (Moving a process through cgroup.procs later makes the writer wait
+    for an RCU grace period, the kernel's threadgroup lock: often 10 ms or more.)
 
     Only for single-threaded callers that hold no lock: unlike os.fork() no at-fork
     handlers run. Returns 0 in the child and its pid in the parent, like fork(); OSError
     when the kernel (before 5.7) or a seccomp profile refuses clone3, or the fd is not
     a v2 cgroup, and then no child exists.
     """
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    if cgroup_fd >= 0:
+        flags |= CLONE_INTO_CGROUP
+    args = _CloneArgs(flags=flags, exit_signal=_SIGCHLD, cgroup=max(cgroup_fd, 0))
     ret = int(_clone3(_SYS_CLONE3, ctypes.addressof(args), ctypes.sizeof(args)))
-    return check(ret, "clone3(CLONE_INTO_CGROUP)")
+    return check(ret, f"clone3({flags:#x})")
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """fork(), with the child born in the cgroup v2 directory cgroup_fd (see clone_process)."""
+    return clone_process(0, cgroup_fd)
 
 
 def pidfd_send_signal(pidfd: int, sig: int) -> None:

@@ -4,7 +4,10 @@ on the exec fifo for `start`).
 
 Process tree while creating:  create ──fork──▶ stage1 ──fork──▶ init (PID 1 of a new pid ns)
 stage1 exits as soon as the init exists, so no runtime process stays the init's parent:
-conmon or containerd-shim (subreapers) inherit and reap it.
+conmon or containerd-shim (subreapers) inherit and reap it. When there is nothing to join
+first (no namespace paths, no user or time namespace), one clone3 from `create` makes the
+init directly in its new namespaces (crun's way); `create` exits once it is ready, so the
+same holds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import select
 from dockyard.linux import namespaces as ns
 from dockyard.linux.process import (
     SIGKILL,
+    clone_process,
     fork_into_cgroup,
     join_session_keyring,
     personality,
@@ -231,9 +235,9 @@ class _Spawn:
         # The cgroup is made before the fork: cgroupfs work right after a fork costs
         # copy-on-write faults on top, and stage1 would wait for it anyway. The init joins
         # the v1 hierarchies itself (cheap, see cgroup.split_join). The v2 one (the hybrid's
-        # unified, or all of v2) has no such cheap way in: stage1 creates the init inside
-        # it (clone3 CLONE_INTO_CGROUP, through the directory fd it inherits) where it can;
-        # else we move the init there while it keeps working.
+        # unified, or all of v2) has no such cheap way in: the init is created inside it
+        # (clone3 CLONE_INTO_CGROUP, by us or by stage1 through the directory fd it
+        # inherits) where the kernel allows; else we move the init there while it works.
         self.cg = container_cgroup(cfg, opts.cid, opts.systemd)
         mark("cgroup made")
         in_userns = cfg.new_ns("user") or cfg.has_ns("user")
@@ -245,30 +249,56 @@ class _Spawn:
                 cgroup_fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
                 into = ""
-        mark("fork stage1")
-        stage1 = os.fork()
-        if stage1 == 0:
-            mark("stage1")
-            parent.close()
+        stage1 = 0
+        if not ns_fds and not in_userns and not cfg.time_offsets:
+            # Nothing to join first: like crun, one clone3 makes the init in its new
+            # namespaces (and its v2 cgroup), without a stage1 process. We become
+            # non-dumpable first and the init inherits it (see _stage1 for why).
+            set_dumpable(False)
             try:
-                _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cgroup_fd, child)
-            except BaseException as e:
-                _report_and_exit(child, e)
-            os._exit(0)
+                pid = clone_process(_new_ns_flags(cfg), cgroup_fd)
+            except OSError:
+                pid = -1  # refused (seccomp, old kernel): through stage1
+            if pid > 0:
+                self.init_pid = pid
+            elif pid == 0:
+                parent.close()
+                if cgroup_fd >= 0:
+                    os.close(cgroup_fd)
+                mark("init")
+                try:
+                    _init(cfg, opts, capsets, filt, fifo_fd, console, child, False)
+                except BaseException as e:
+                    _report_and_exit(child, e)
+        if not self.init_pid:
+            mark("fork stage1")
+            stage1 = os.fork()
+            if stage1 == 0:
+                mark("stage1")
+                parent.close()
+                try:
+                    _stage1(cfg, opts, capsets, filt, ns_fds, fifo_fd, console, cgroup_fd, child)
+                except BaseException as e:
+                    _report_and_exit(child, e)
+                os._exit(0)
         child.close()
         if cgroup_fd >= 0:
             os.close(cgroup_fd)
         try:
-            if cfg.new_ns("user"):
-                parent.expect("userns")
-                _write_id_maps(stage1, cfg)
-                parent.send("mapped")
-            born = parent.expect("pid")
-            self.init_pid = int(born["pid"])
-            if born.get("into"):
-                ours = [d for d in ours if d != into]
-            os.waitpid(stage1, 0)
-            stage1 = 0
+            if not stage1:
+                if cgroup_fd >= 0:
+                    ours = [d for d in ours if d != into]
+            else:
+                if cfg.new_ns("user"):
+                    parent.expect("userns")
+                    _write_id_maps(stage1, cfg)
+                    parent.send("mapped")
+                born = parent.expect("pid")
+                self.init_pid = int(born["pid"])
+                if born.get("into"):
+                    ours = [d for d in ours if d != into]
+                os.waitpid(stage1, 0)
+                stage1 = 0
             state = _hook_state(cfg, opts.cid, self.init_pid)
             # The init must wait for the rest when it needs to read its final cgroup paths:
             # to root a cgroup namespace, or (no v1 hierarchy) to bind its v2 directory.
@@ -378,12 +408,8 @@ def _stage1(
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         in_userns = True
-    flags = 0
-    for kind, path in cfg.namespaces:
-        if path is None and kind not in ("user", "cgroup"):
-            flags |= ns.NAMESPACES[kind][0]
     try:
-        ns.unshare(flags)
+        ns.unshare(_new_ns_flags(cfg))
     except OSError as e:
         raise SetupError(f"cannot create namespaces: {e.strerror}") from None
     if cfg.time_offsets:
@@ -409,6 +435,16 @@ def _stage1(
         except BaseException as e:
             _report_and_exit(sync, e)
     sync.send("pid", pid=pid, into=into)
+
+
+def _new_ns_flags(cfg: Config) -> int:
+    """The CLONE_NEW* flags of the namespaces made for the init (the user namespace comes
+    first and apart; the init makes its cgroup namespace once it is in its cgroups)."""
+    flags = 0
+    for kind, path in cfg.namespaces:
+        if path is None and kind not in ("user", "cgroup"):
+            flags |= ns.NAMESPACES[kind][0]
+    return flags
 
 
 def _die_on_signals() -> None:

@@ -69,3 +69,24 @@ def test_a_directory_that_is_no_cgroup_is_refused_without_a_child(tmp_path: Path
         assert _children() == before  # no child was created
     finally:
         os.close(fd)
+
+
+def test_clone_process_makes_the_child_in_new_namespaces() -> None:
+    from dockyard.linux.namespaces import CLONE_NEWPID, CLONE_NEWUTS
+    from dockyard.linux.process import clone_process, sethostname
+
+    r, w = os.pipe()
+    pid = clone_process(CLONE_NEWUTS | CLONE_NEWPID)
+    if pid == 0:  # pragma: no cover - child
+        try:
+            sethostname("dockyard-clone-test")
+            os.write(w, f"{os.getpid()} {os.uname().nodename}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = os.read(r, 4096).decode()
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert out == "1 dockyard-clone-test"  # PID 1 of its own pid namespace, own hostname
+    assert os.uname().nodename != "dockyard-clone-test"
