@@ -57,11 +57,6 @@ class CreateOptions:
     systemd: bool = False
     subreaper: bool = False
     console_sock: socket.socket | None = None  # `run` with a terminal: our own socketpair
-    # `run` may defer moving the init into the hierarchies without a `tasks` file (the
-    # hybrid layout's controller-less unified one): that move waits for an RCU grace
-    # period, which `run` overlaps with the container's own start. Output: the dirs left.
-    defer_cgroup_join: bool = False
-    deferred_join: list[str] = []  # noqa: RUF012 (@record copies it)
     # Output: the container's Cgroup (None without one), for `run` to remove it without
     # finding it again.
     made_cgroup: Any = None
@@ -304,13 +299,12 @@ class _Spawn:
             # to root a cgroup namespace, or (no v1 hierarchy) to bind its v2 directory.
             wait = bool(ours) and (cfg.new_ns("cgroup") or not own)
             parent.send("go", state=state, join=own, wait=wait)
-            if opts.defer_cgroup_join and not wait and own:
-                opts.deferred_join = ours
-            else:
-                try:
-                    add_pid_to(ours, self.init_pid)
-                except OSError as e:
-                    raise SetupError(f"cannot join the container's cgroup: {e}") from None
+            # (Only without clone3: this write waits for an RCU grace period, overlapped
+            # with the init's work; the container's process starts in every cgroup.)
+            try:
+                add_pid_to(ours, self.init_pid)
+            except OSError as e:
+                raise SetupError(f"cannot join the container's cgroup: {e}") from None
             if wait:
                 parent.send("joined")
             self.save_state(self.init_pid)

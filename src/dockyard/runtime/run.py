@@ -100,7 +100,6 @@ def run(o: RunOptions) -> int:
         proc = load_config_file(o.bundle).get("process")
         if isinstance(proc, dict) and proc.get("terminal"):
             raise ConfigError("cannot allocate a terminal when detaching without --console-socket")
-    o.defer_cgroup_join = True
     fwd = None if o.detach else Forwarder()
     st = create(o)
     try:
@@ -110,8 +109,6 @@ def run(o: RunOptions) -> int:
         mark("started")
         if fwd is not None:
             fwd.target(st.pid)
-        if o.deferred_join:
-            _late_join(o.deferred_join, st.pid)
     except BaseException:
         delete(o.root, o.cid, force=True)
         if proxy is not None:
@@ -141,17 +138,6 @@ def run(o: RunOptions) -> int:
         delete(o.root, o.cid, force=True, st=st, cg=o.made_cgroup)
     mark("deleted")
     return code
-
-
-def _late_join(dirs: list[str], pid: int) -> None:
-    """Finish the cgroup moves create deferred (controller-less hierarchies only: every
-    limit was in force before the container's process started)."""
-    from dockyard.runtime.cgroup import add_pid_to
-
-    try:
-        add_pid_to(dirs, pid)
-    except ProcessLookupError:
-        return  # already exited: nothing left to move
 
 
 def exec_and_wait(o: ExecOptions) -> int:  # type: ignore[name-defined]  # noqa: F821

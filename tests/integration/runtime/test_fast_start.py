@@ -17,7 +17,13 @@ def _own_hierarchies() -> list[str]:
     return [ln.split(":", 2)[1] for ln in Path("/proc/self/cgroup").read_text().splitlines()]
 
 
-def test_run_puts_the_init_in_every_hierarchy(rt: Runtime) -> None:
+@pytest.mark.parametrize("clone3", ["1", "0"], ids=["clone3", "fork-fallback"])
+def test_run_puts_the_init_in_every_hierarchy(
+    rt: Runtime, clone3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without clone3 (old kernels, seccomp) stage1 forks the init and we move it into the
+    # v2 hierarchy through cgroup.procs after the start.
+    monkeypatch.setenv("DOCKYARD_NO_CLONE3", "0" if clone3 == "1" else "1")
     r = rt.run(make_config(["cat", "/proc/self/cgroup"]))
     assert r.returncode == 0, r.stderr
     cid = rt.created[-1]
@@ -29,7 +35,11 @@ def test_run_puts_the_init_in_every_hierarchy(rt: Runtime) -> None:
     assert not (rt.root / cid).exists()
 
 
-def test_cgroup_namespace_is_rooted_at_the_container(rt: Runtime) -> None:
+@pytest.mark.parametrize("no_clone3", ["0", "1"])
+def test_cgroup_namespace_is_rooted_at_the_container(
+    rt: Runtime, no_clone3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKYARD_NO_CLONE3", no_clone3)
     cfg = make_config(["cat", "/proc/self/cgroup"])
     cfg["linux"]["namespaces"].append({"type": "cgroup"})
     out = rt.output(cfg)
