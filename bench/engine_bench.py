@@ -9,7 +9,7 @@ containerd). Both get the same busybox image (bootstrapped by dockyard, `docker 
 Docker). Runs are interleaved so both see the same machine load. Memory is PSS (shared
 pages split between their users), from /proc/PID/smaps_rollup:
 
-- per idle container: (daemon delta + monitors) for dockyard against
+- per idle container: (daemon delta + monitors + their launcher) for dockyard against
   (dockerd delta + containerd delta + shims) for Docker, with N `sleep` containers; the
   containers' own processes are not counted on either side;
 - daemon idle: dockyardd against dockerd + containerd, with no container.
@@ -161,6 +161,10 @@ class Dockyard(Side):
     def overhead_pids(self) -> list[int]:
         assert self.proc is not None
         pids = [self.proc.pid]
+        # The launcher that forks the monitors shares their pages: its share counts too.
+        lock = self.base / "exec" / "monitors" / "monitor-launcher.lock"
+        with contextlib.suppress(OSError, ValueError):
+            pids.append(int(lock.read_text().strip()))
         for f in (self.base / "exec" / "monitors").glob("*/monitor.pid"):
             with contextlib.suppress(OSError, ValueError):
                 pids.append(int(f.read_text().strip()))

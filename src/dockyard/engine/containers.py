@@ -68,6 +68,9 @@ STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", 
 ATTACH_CONNECT_TIMEOUT = 10.0
 # How long a stop waits for the exit after SIGKILL (or after finding it already dying).
 STOP_EXIT_WAIT = 30.0
+# A monitor reports the exit first and then deletes the runtime's container: how long
+# whoever needs that container gone (a new start, the removal's cleanup) waits for it.
+MONITOR_EXIT_WAIT = 15.0
 
 # Called at start, after the monitor exists and before the process runs, with the
 # attach socket path; the returned future completes once the client is connected.
@@ -178,11 +181,11 @@ class Engine:
         with self._lock:
             return self._oplocks.setdefault(cid, threading.RLock())
 
-    def _save(self, c: Container) -> None:
+    def _save(self, c: Container, durable: bool = True) -> None:
         with self._lock:
             if c.id not in self._by_id and c.id in self._gone:
                 return  # removed meanwhile: never resurrect its record
-            records.save(c, self.cdir(c.id))
+            records.save(c, self.cdir(c.id), durable)
 
     def _event(self, c: Container, action: str, **extra: str) -> None:
         attrs = {"image": c.image_ref, "name": c.short_name}
@@ -539,7 +542,9 @@ class Engine:
         c.state.error = ""
         c.state.exit_code = 0
         c.state.finished_at = records.ZERO_TIME
-        self._save(c)
+        # No fsync on the `run` path: after a power loss no container runs, and a record
+        # that still says "created" is as consistent as one saying "exited (255)".
+        self._save(c, durable=False)
         with self._lock:
             self._handles[cid] = handle
             self._exited[cid] = threading.Event()
@@ -573,6 +578,7 @@ class Engine:
 
     def _clear_runtime_leftovers(self, c: Container) -> None:
         """Remove a previous run's runtime state and monitor dir before a new start."""
+        self._wait_monitor_gone(c.id)
         if (self.runtime.root / c.id).exists():
             try:
                 self.runtime.delete(c.id)
@@ -632,7 +638,7 @@ class Engine:
         if c is None:
             return
         # Unmounted before anyone can see the exit, so that a restart cannot race it.
-        self._teardown_runtime(c)
+        self._teardown_runtime(c, monitor_deletes=True)
         trace.mark("exit: runtime torn down")
         with self._lock:
             ran_for = time.time() - records.parse_rfc3339(c.state.started_at)
@@ -649,8 +655,10 @@ class Engine:
             if restart:
                 c.state.status = "restarting"
             # An AutoRemove container is about to go; a crash before that is settled at start.
+            # No fsync: a record lost with the power still says "running", and the start
+            # after it reads the exit from the monitor's exit.json.
             if restart or not c.host_config.get("AutoRemove"):
-                self._save(c)
+                self._save(c, durable=False)
             self._handles.pop(cid, None)
             ev = self._exited.get(cid)
         if c.state.oom_killed:
@@ -695,14 +703,49 @@ class Engine:
                 return
         self._event(c, "restart")
 
-    def _teardown_runtime(self, c: Container) -> None:
-        # The monitor deletes the runtime's container itself; only a crash leaves one behind.
+    def _wait_monitor_gone(self, cid: str) -> None:
+        """Let a monitor that reported an exit finish deleting the runtime's container."""
+        from dockyard.engine.monitor.client import MonitorHandle
+
+        if not self._monitor_finishing(cid):
+            return
+        if not MonitorHandle(str(self.state_dir(cid))).wait_exited(MONITOR_EXIT_WAIT):
+            log.warning("monitor of %s still running after its container exited", cid[:12])
+
+    def _monitor_finishing(self, cid: str) -> bool:
+        """Has the monitor reported the exit and not yet exited (so it deletes the
+        runtime's container itself)? A monitor left holding a created or running
+        container (a daemon killed mid-start) has no exit to report: not finishing."""
+        from dockyard.engine.monitor.client import MonitorHandle
+        from dockyard.engine.monitor.protocol import EXIT_FILE
+
+        handle = MonitorHandle(str(self.state_dir(cid)))
+        return (self.state_dir(cid) / EXIT_FILE).exists() and handle.running_pid() is not None
+
+    def _teardown_runtime(self, c: Container, monitor_deletes: bool = False) -> None:
+        """Delete the runtime's container and unmount the root.
+
+        After an exit the monitor deletes the runtime's container itself, after it has
+        reported the exit (off the `run` path): with ``monitor_deletes`` it is left to a
+        monitor that still runs. Only a crash leaves one behind for us."""
+        if monitor_deletes and self._monitor_finishing(c.id):
+            self._unmount_quietly(c)
+            return
         if (self.runtime.root / c.id).exists():
             try:
                 self.runtime.delete(c.id)
             except EngineError:
                 log.debug("runtime delete", exc_info=True)
         self._unmount_quietly(c)
+
+    def _after_monitor(self, c: Container) -> None:
+        """Once a removed container's monitor is gone, delete what it may have left."""
+        self._wait_monitor_gone(c.id)
+        if (self.runtime.root / c.id).exists():
+            try:
+                self.runtime.delete(c.id)
+            except EngineError:
+                log.debug("runtime delete after the monitor", exc_info=True)
 
     def _unmount_quietly(self, c: Container) -> None:
         try:
@@ -854,7 +897,7 @@ class Engine:
 
     def _finish_remove(self, c: Container, volumes: bool) -> None:
         """Every step is idempotent, so a removal cut short by a crash is redone at start."""
-        self._teardown_runtime(c)
+        self._teardown_runtime(c, monitor_deletes=True)
         trace.mark("rm: runtime torn down")
         try:
             self.images.remove_snapshot(c.snapshot_key)
@@ -885,7 +928,10 @@ class Engine:
             (self.cdir(c.id) / records.RECORD_FILE).unlink()
         # What is left holds nothing anyone needs (logs, monitor state, an unmounted
         # bundle): deleted off the request's path; a crash leaves it to the sweep at start.
-        _discard([self.state_dir(c.id), self.bundle(c.id), self.cdir(c.id)])
+        _discard(
+            [self.state_dir(c.id), self.bundle(c.id), self.cdir(c.id)],
+            before=lambda: self._after_monitor(c),
+        )
 
     def rename(self, ref: str, new_name: str) -> None:
         if not new_name:
@@ -1147,6 +1193,7 @@ class Engine:
                         self._exited[c.id] = threading.Event()
                     self._watch(c, handle)
                     continue
+                self._wait_monitor_gone(c.id)  # one that is finishing writes exit.json
                 status = self._exit_status(handle, None)
                 if (self.state_dir(c.id) / "exit.json").exists():
                     c.state.exit_code = int(status.get("exit_code", 255))
@@ -1165,12 +1212,23 @@ class Engine:
                 elif c.host_config.get("AutoRemove"):
                     self._auto_remove(c.id)
         self._sweep_exec_root()
+        threading.Thread(target=self._prestart_launcher, daemon=True, name="launcher").start()
         for c in to_restart:
             try:
                 with self._oplock(c.id):
                     self._start_locked(c)
             except Exception as e:
                 log.warning("restarting %s at daemon start failed: %s", c.id[:12], e)
+
+    def _prestart_launcher(self) -> None:
+        """Have the monitor launcher ready before the first start needs it (its interpreter
+        and imports take a tenth of a second)."""
+        from dockyard.engine.monitor.client import prestart_launcher
+
+        try:
+            prestart_launcher(str(self.exec_root / "monitors"))
+        except Exception:
+            log.debug("monitor launcher prestart", exc_info=True)
 
     def _sweep_exec_root(self) -> None:
         """Bundles and monitor dirs of containers that no longer exist (a removal cut short)."""
@@ -1201,8 +1259,13 @@ def _is_container_id(name: str) -> bool:
     return len(name) == 64 and all(ch in "0123456789abcdef" for ch in name)
 
 
-def _discard(dirs: list[Path]) -> None:
+def _discard(dirs: list[Path], before: Callable[[], None] | None = None) -> None:
     def run() -> None:
+        if before is not None:
+            try:
+                before()
+            except Exception:
+                log.warning("cleanup before discarding %s", dirs[0], exc_info=True)
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
 

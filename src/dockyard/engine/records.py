@@ -120,9 +120,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
         os.close(dfd)
 
 
-def save(record: Container, directory: Path) -> None:
+def save(record: Container, directory: Path, durable: bool = True) -> None:
+    """Replace the record; ``durable=False`` for states a start after a power loss
+    recomputes anyway (see ``write_atomic``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(directory / RECORD_FILE, json.dumps(record.to_json(), indent=1).encode())
+    data = json.dumps(record.to_json(), indent=1).encode()
+    write_atomic(directory / RECORD_FILE, data, durable=durable)
 
 
 def load(directory: Path) -> Container | None:

@@ -57,8 +57,11 @@ def test_output_logs_and_exit_code(containers: Any) -> None:
     exit_file = json.loads(Path(opts.state_dir, "exit.json").read_text())
     assert exit_file["exit_code"] == 3 and exit_file["finished_at"].endswith("Z")
     assert h.exit_status() == exit_file
-    # The monitor has deleted the container from the runtime and gone away.
+    # The monitor stops answering before it reports the exit, then deletes the container
+    # from the runtime and goes away.
     assert not h.alive()
+    assert h.wait_exited(10)
+    assert h.running_pid() is None
     listed = subprocess.run(
         [containers.runtime, "--root", containers.root, "list", "-q"],
         capture_output=True,
@@ -66,6 +69,28 @@ def test_output_logs_and_exit_code(containers: Any) -> None:
     ).stdout.split()
     assert opts.container_id not in listed
     assert h.wait() == exit_file  # waiting after the end still answers
+
+
+def test_wait_sent_before_start_gets_a_fast_exit(containers: Any) -> None:
+    for code in (0, 7):
+        h, _ = containers.spawn(["sh", "-c", f"exit {code}"])
+        pending = h.begin_wait()
+        h.start()
+        t0 = time.monotonic()
+        info = pending.result()
+        assert info["exit_code"] == code
+        assert info == h.exit_status()  # the same fields as exit.json
+        assert time.monotonic() - t0 < 10
+        assert h.wait_exited(10) and h.running_pid() is None
+
+
+def test_pending_wait_on_a_gone_monitor_reads_exit_json(containers: Any) -> None:
+    h, _ = containers.spawn(["sh", "-c", "exit 5"])
+    h.start()
+    assert h.wait(timeout=30)["exit_code"] == 5
+    assert h.wait_exited(10)
+    # No monitor answers any more: the stored status is the answer.
+    assert h.begin_wait().result()["exit_code"] == 5
 
 
 def test_missing_executable_is_the_runtimes_message(containers: Any) -> None:

@@ -28,8 +28,10 @@ init's host pid), ``control.sock``, ``attach.sock``, ``runtime.log`` (the runtim
 log), ``monitor.log`` (the monitor's own diagnostics) and, once the container has exited,
 ``exit.json`` written atomically: ``{"exit_code": N, "finished_at": RFC3339Nano,
 "started_at": ..., "oom_killed": bool, "pid": N}``. The exit code is the process's, or
-128 + signal when it was killed. After writing it the monitor runs ``runtime delete``,
-removes its sockets and exits.
+128 + signal when it was killed. The monitor removes its sockets, writes it, answers the
+waiters, then runs ``runtime delete`` and exits: whoever needs the runtime's container gone
+(a new start with the same id, cleanup) waits for the monitor process to exit
+(``MonitorHandle.wait_exited``; ``running_pid`` tells whether it still runs).
 
 Control socket (``control.sock``): newline-delimited JSON, any number of requests per
 connection, each answered by one line ``{"ok": true, ...}`` or ``{"ok": false, "error": msg}``:

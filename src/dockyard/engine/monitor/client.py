@@ -23,6 +23,7 @@ __all__ = [
     "MonitorHandle",
     "MonitorOptions",
     "PendingWait",
+    "prestart_launcher",
     "spawn_monitor",
 ]
 
@@ -161,6 +162,22 @@ def _via_launcher(directory: str, state: str, python: str, timeout: float) -> di
             continue
         return reply
     raise _NoLauncher()
+
+
+def prestart_launcher(directory: str, python: str | None = None) -> None:
+    """Start the launcher serving ``directory`` unless one answers already, so that the
+    first monitor does not wait for an interpreter to start and import."""
+    from dockyard.engine.monitor.launcher import LOG, SOCKET
+
+    sock = _connect_launcher(os.path.join(directory, SOCKET))
+    if sock is not None:
+        sock.close()
+        return
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    _start_process(
+        [python or sys.executable, "-S", "-m", "dockyard.engine.monitor.launcher", directory],
+        os.path.join(directory, LOG),
+    )
 
 
 def _connect_launcher(path: str) -> socket.socket | None:
@@ -453,6 +470,27 @@ class MonitorHandle:
         if info is not None:
             return info
         raise MonitorGone("container monitor exited without an exit status")
+
+    def running_pid(self) -> int | None:
+        """The pid of this state dir's monitor process while it runs (also after it has
+        closed its sockets, while it deletes the runtime's container), else None."""
+        pid = self._monitor_pid()
+        if pid is None:
+            return None
+        try:
+            # A recycled pid is not ours: our monitor's cwd is its state dir.
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return None
+        return pid if cwd == os.path.realpath(self.state_dir) else None
+
+    def wait_exited(self, timeout: float) -> bool:
+        """Block until the monitor process has exited (or ``timeout``); True if it has."""
+        pid = self.running_pid()
+        if pid is None:
+            return True
+        _wait_process_exit(pid, timeout)
+        return self.running_pid() is None
 
     def _monitor_pid(self) -> int | None:
         try:

@@ -93,6 +93,7 @@ def serve(directory: str) -> int:
     os.chmod(SOCKET, 0o600)
     listener.listen(64)
     mine = P.code_id(sys.executable)
+    _warm_up()
     gc.collect()
     gc.freeze()  # keep the imported objects' pages shared with every forked monitor
     listener.settimeout(_CHECK_SECONDS)
@@ -125,6 +126,18 @@ def serve(directory: str) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(SOCKET)
         listener.close()
+
+
+def _warm_up() -> None:
+    scratch = f".warm-up-{os.getpid()}"
+    try:
+        os.mkdir(scratch, 0o700)
+        server.warm_up(os.path.abspath(scratch))
+    except Exception as e:  # only memory is at stake: serve anyway
+        sys.stderr.write(f"monitor launcher: warm-up: {e}\n")
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(scratch)
 
 
 def _still_ours(ino: int) -> bool:

@@ -154,6 +154,7 @@ def code_id(python: str) -> str:
         os.path.join(here, "protocol.py"),
         os.path.join(here, "launcher.py"),
         os.path.join(engine, "logs.py"),
+        os.path.join(engine, "trace.py"),
         os.path.join(linux, "process.py"),
         os.path.join(linux, "libc.py"),
     ):

@@ -862,11 +862,6 @@ class Monitor:
             if not ex.finished:
                 ex.close_outputs()
                 ex.finish_clients()
-        trace.mark("monitor: finish, runtime delete")
-        status, err = self.run_sync(self.runtime_argv("delete", "--force", self.opts.container_id))
-        trace.mark("monitor: runtime deleted")
-        if status != 0:
-            self.note(f"runtime delete: {err}")
         result = self.exit_info()
         # Gone before anyone hears of the exit: a client that saw it never finds us alive.
         self.close_listeners()
@@ -882,6 +877,15 @@ class Monitor:
         for waiting in self.pending_attach.values():
             for c in waiting:
                 c.finish()
+        # Deleted after the exit is reported, off the path of `run` (a runtime command can
+        # take tens of milliseconds). Whoever needs it gone (a new start, the removal's
+        # cleanup) waits for this process to exit; one killed meanwhile leaves the runtime's
+        # container to the daemon.
+        trace.mark("monitor: exit reported, runtime delete")
+        status, err = self.run_sync(self.runtime_argv("delete", "--force", self.opts.container_id))
+        trace.mark("monitor: runtime deleted")
+        if status != 0:
+            self.note(f"runtime delete: {err}")
 
     def exit_info(self) -> dict[str, Any]:
         return {
@@ -1206,6 +1210,85 @@ class Monitor:
             return
         existing.attach_client(c)
         c.ack({"ok": True, "pid": existing.pid})
+
+
+def warm_up(scratch: str, rounds: int = 10) -> None:
+    """Run the monitor's common paths a few times in a launcher before it forks monitors.
+
+    CPython 3.11 writes into a function's code object during its first calls (warm-up
+    counters, then in-place specialisation) and fills lazy caches (codecs, the JSON
+    scanner, os.environ's encoded copy) on first use. Done once here, before
+    ``gc.freeze``, those writes land in the launcher's pages; otherwise each forked
+    monitor repeats them and copies every page they touch (about 15% of its memory).
+    ``scratch`` is an empty directory it may write into (its files are removed again).
+    """
+    here = os.getcwd()
+    os.chdir(scratch)
+    try:
+        for i in range(rounds):
+            opts = P.MonitorOptions(
+                container_id="warm-up",
+                bundle=scratch,
+                runtime="/bin/true",
+                runtime_root=scratch,
+                state_dir=scratch,
+                log_path=os.path.join(scratch, "warm-up.log"),
+            )
+            opts = P.MonitorOptions.from_json(opts.to_json())
+            _write_atomic(P.PID_FILE, str(os.getpid()).encode())
+            mon = Monitor(opts, -1)
+            try:
+                r, w = os.pipe()
+                mon.watch(r, _READ, lambda _m: None)
+                os.write(w, P.encode_message({"ok": True, "pid": 1}))
+                for key, _mask in mon.sel.select(0):
+                    json.loads(os.read(key.fd, _CHUNK).split(b"\n", 1)[0])
+                mon.unwatch(r)
+                _close(r)
+                _close(w)
+                log = LogWriter(opts.log_path, opts.log_max_size, opts.log_max_file)
+                log.write("stdout", b"warm-up\n")
+                log.close()
+                format_timestamp(_now_ns())
+                mon.exit_info()
+                _warm_up_connections(mon)
+                if i < 2:  # a process spawn costs milliseconds: twice is enough
+                    pid = mon.spawn(["/bin/true"], mon.devnull, mon.devnull, mon.devnull)
+                    os.waitpid(pid, 0)
+            finally:
+                mon.sel.close()
+                _close(mon.devnull)
+    finally:
+        for name in (P.PID_FILE, "warm-up.log", _WARM_UP_SOCKET):
+            _unlink(name)
+        os.chdir(here)
+
+
+_WARM_UP_SOCKET = "warm-up.sock"
+
+
+def _warm_up_connections(mon: Monitor) -> None:
+    """A control command and an attach handshake, through the real accept/handler paths."""
+    listener = _listen(_WARM_UP_SOCKET)
+    try:
+        for make, line in (
+            (ControlConn, b'{"cmd": "status"}\n'),
+            (Client, b'{"stdin": false, "stdout": true, "stderr": true}\n'),
+        ):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+                peer.connect(_WARM_UP_SOCKET)
+                mon._accept(listener, make)
+                peer.sendall(line)
+                for _ in range(2):
+                    for key, mask in mon.sel.select(0):
+                        handler = mon.handlers.get(key.fd)
+                        if handler is not None:
+                            handler(mask)
+        for c in list(mon.open_clients):
+            c.close()
+        mon.pending_attach.clear()
+    finally:
+        listener.close()
 
 
 def _detach() -> None:
