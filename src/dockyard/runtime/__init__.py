@@ -15,5 +15,11 @@ mountopts (mount options → flags, pure), create (parent/stage1/init), rootfs (
 /dev, masks, pivot_root), finalize (user, caps, seccomp, execve), execute (exec),
 lifecycle (start/kill/delete/pause/update/ps), state (state dir), sync (parent↔child
 messages), hooks, cgroup (which cgroup, default device rules), run (run, signal
-forwarding), tty (run's own pty proxy), defaults (spec/features documents).
+forwarding), tty (run's own pty proxy), defaults (spec/features documents), launcher
+(writes the fast `dockyard-runc` start script), trace (DOCKYARD_RUNC_TRACE phase marks).
+
+Start-up is on every container's critical path (bench/runc_bench.py): the hot path imports
+no typing/re/json/contextlib/enum/signal/dataclasses, imports everything the children
+need before forking (after a fork every import pays copy-on-write faults), creates the init
+with clone3 in its namespaces and v2 cgroup, and exits without interpreter teardown.
 """
