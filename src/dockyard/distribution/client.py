@@ -144,6 +144,8 @@ class RegistryClient:
         self.timeout = timeout
         self._ssl = ssl_context
         self._base: str | None = None
+        # What the last request that got through the auth flow was sent with.
+        self.last_authorization: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -275,6 +277,7 @@ class RegistryClient:
             if not out.is_token_request:
                 opened.close()
             out = nxt
+        self.last_authorization = out.headers.get("Authorization")
         if follow and method in ("GET", "HEAD") and opened.status in (301, 302, 303, 307, 308):
             return self._follow(opened, method, headers or {})
         return opened
@@ -485,8 +488,24 @@ class RegistryClient:
         return actual
 
     def search(self, query: str, limit: int = 25) -> dict[str, Any]:
+        """``/v1/search``; with credentials, as their owner (private repositories too).
+
+        The search endpoint does not challenge (anonymous searches are fine), so the
+        credentials are presented up front: the bearer token (or Basic) the registry's
+        ``/v2/`` challenge asks for, as Docker's search session does.
+        """
         path = "/v1/search?" + urlencode({"q": query, "n": str(limit)})
-        opened = self.request("GET", path, [])
+        headers: dict[str, str] = {}
+        if self.creds is not None:
+            probe = self.request("GET", "/v2/", [])
+            if probe.status != 200:
+                raise self._fail(probe, f"login to {self.endpoint.host} for search")
+            probe.close()
+            if self.last_authorization:
+                headers["Authorization"] = self.last_authorization
+        opened = self._send(
+            auth.HttpRequest("GET", urljoin(self.base_url + "/", path), headers), None
+        )
         if opened.status != 200:
             raise self._fail(opened, f"search on {self.endpoint.host}")
         try:

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from dockyard.hub.access import Principal
+from dockyard.hub.accounts import principal
+from dockyard.hub.api_token import basic_credentials, login
+from dockyard.hub.errors import RegistryError
 from dockyard.hub.search import search_repos
 from dockyard.hub.state import Hub
 from dockyard.hub.web.session import request_principal
+
+
+async def searcher(request: web.Request) -> Principal | None:
+    """Who searches: a session, a bearer token, or Basic credentials (as the token
+    endpoint takes them, under its rate limit). Wrong credentials are refused rather than
+    searched anonymously, so that a typo does not look like missing repositories."""
+    hub: Hub = request.app["hub"]
+    creds = basic_credentials(request)
+    if creds is None:
+        return await request_principal(request)
+    who = await login(hub, request, *creds)
+    return principal(hub.conn, who.account, who.read_only)
 
 
 async def search(request: web.Request) -> web.Response:
@@ -17,7 +33,13 @@ async def search(request: web.Request) -> web.Response:
         page = max(int(request.query.get("page", "1")), 1)
     except ValueError:
         return web.json_response({"message": "n and page must be integers"}, status=400)
-    who = await request_principal(request)
+    try:
+        who = await searcher(request)
+    except RegistryError as e:
+        headers = dict(e.headers)
+        if e.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="dockyard-hub"'
+        return web.json_response(e.body(), status=e.status, headers=headers)
     total, rows = search_repos(hub.conn, who, q, n, (page - 1) * n)
     results = [
         {
