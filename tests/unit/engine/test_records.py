@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dockyard.engine import records
 from dockyard.engine.records import Container, State
@@ -40,3 +41,30 @@ def test_unknown_fields_are_ignored(tmp_path: Path) -> None:
     )
     c = records.load(tmp_path)
     assert c is not None and c.state.status == "running"
+
+
+def test_save_without_fsync_replaces_the_record(tmp_path: Path, monkeypatch: Any) -> None:
+    import os
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    c = Container(
+        id="d" * 64,
+        name="/quick",
+        created=records.now_rfc3339(),
+        image_id="sha256:" + "2" * 64,
+        image_ref="busybox",
+        path="true",
+        args=[],
+        config={},
+        host_config={},
+    )
+    records.save(c, tmp_path / c.id)
+    assert len(synced) == 2  # the file and its directory
+    c.state.status = "running"
+    records.save(c, tmp_path / c.id, durable=False)
+    assert len(synced) == 2
+    back = records.load(tmp_path / c.id)
+    assert back is not None and back.state.status == "running"
+    assert not [p for p in (tmp_path / c.id).iterdir() if p.name.startswith(".")]
