@@ -135,10 +135,12 @@ def exec_process(
     set_rlimits(p)
     env = list(p.env) + extra_env
     apply_lsm(p)
-    set_user(p)
     if seccomp_filter is not None and not p.no_new_privileges:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping.
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN in the effective set, which
+        # the switch to a non-root user clears: load it before (as runc does), so the filter
+        # also governs the setuid and capset calls that follow.
         seccomp_filter.load()
+    set_user(p)
     apply_capsets(capsets, p.uid)
     if p.no_new_privileges:
         set_no_new_privs()

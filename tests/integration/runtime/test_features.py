@@ -479,3 +479,25 @@ def test_rootfs_propagation(rt: Runtime, prop: str) -> None:
     shared = any(f.startswith("shared:") for f in line.split(" - ")[0].split()[6:])
     assert not shared or prop == "rshared"
     assert str(rt.rootfs) not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_seccomp_for_a_non_root_user_on_run_and_exec(rt: Runtime, nnp: bool) -> None:
+    # Without no_new_privs the filter must be loaded while CAP_SYS_ADMIN is still effective,
+    # that is before the switch to the user (which clears the effective set).
+    rules = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    script = "id -u; mkdir /tmp/x 2>/dev/null && echo made || echo blocked"
+    cfg = make_config(["sh", "-c", script], user={"uid": 65534, "gid": 65534})
+    cfg["process"]["noNewPrivileges"] = nnp
+    cfg["linux"]["seccomp"] = rules
+    assert rt.output(cfg).split() == ["65534", "blocked"]
+    cfg = make_config(["sleep", "100"], user={"uid": 65534, "gid": 65534})
+    cfg["process"]["noNewPrivileges"] = nnp
+    cfg["linux"]["seccomp"] = rules
+    cid = rt.create(cfg)
+    rt.cmd("start", cid, check=True)
+    r = rt.cmd("exec", "--user", "65534:65534", cid, "sh", "-c", script)
+    assert r.stdout.split() == ["65534", "blocked"], r.stderr
