@@ -219,8 +219,16 @@ def start_hub(tmp: Path) -> Registry:
     (tmp / "hub.toml").write_text("gc_interval = 0\n")
     with open(tmp / "hub.log", "ab") as log:
         proc = subprocess.Popen(
-            [*hub, "serve", "--listen", f"127.0.0.1:{port}", "--data", str(data)]
-            + ["--config", str(tmp / "hub.toml")],
+            [
+                *hub,
+                "serve",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--data",
+                str(data),
+                "--config",
+                str(tmp / "hub.toml"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
