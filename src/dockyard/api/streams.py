@@ -58,13 +58,20 @@ async def _copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
 
 
 def _half_close(w: asyncio.StreamWriter) -> None:
+    """End our side of ``w`` once what is buffered has been sent.
+
+    ``drain`` leaves up to the high-water mark in the transport's buffer: shutting the
+    socket down directly would cut that off (and the failing flush would then close the
+    whole connection, losing the other direction too). ``write_eof`` shuts down after it.
+    """
+    if w.can_write_eof():
+        with contextlib.suppress(OSError, RuntimeError):
+            w.write_eof()
+        return
     sock = w.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
-    elif w.can_write_eof():
-        with contextlib.suppress(OSError):
-            w.write_eof()
 
 
 async def splice(

@@ -553,3 +553,38 @@ def test_top_with_ps_args_and_rename_conflict(api: Any) -> None:
     assert api.get(f"/containers/{b}/top").status == 409
     api.delete(f"/containers/{a}", params={"force": 1})
     api.delete(f"/containers/{b}")
+
+
+def test_large_stdin_reaches_the_process_whole(api: Any) -> None:
+    """2 MiB of stdin then end-of-input, as `run -i` sends it: nothing is cut off (the
+    half-close waits for the buffered input) and the output comes back."""
+    import hashlib
+
+    payload = bytes(range(256)) * 8192
+    want = hashlib.md5(payload).hexdigest().encode()
+    for _ in range(4):
+        cid = api.create(
+            Cmd=["md5sum"],
+            OpenStdin=True,
+            StdinOnce=True,
+            AttachStdin=True,
+            AttachStdout=True,
+            AttachStderr=True,
+        )
+        s, head = api.hijack(
+            "POST",
+            f"/containers/{cid}/attach",
+            params={"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1},
+        )
+        assert head.startswith(b"HTTP/1.1 101")
+        api.start(cid)
+        sender = threading.Thread(
+            target=lambda sock=s: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR))
+        )
+        sender.start()
+        out = read_all(s, 60)
+        sender.join(30)
+        s.close()
+        assert joined(demux(out), 1).split()[:1] == [want]
+        assert api.wait(cid) == 0
+        api.delete(f"/containers/{cid}")
