@@ -490,7 +490,7 @@ def _init(
     in_userns: bool,
 ) -> NoReturn:
     from dockyard.runtime.cgroup import join_self
-    from dockyard.runtime.finalize import exec_process
+    from dockyard.runtime.finalize import exec_process, find_executable
     from dockyard.runtime.rootfs import RootfsBuilder
 
     proc = cfg.process
@@ -544,6 +544,9 @@ def _init(
         console.close()
     if cfg.personality is not None:
         personality(cfg.personality)
+    # As runc: a missing executable fails `create` (the engine then answers 127 before the
+    # container ever starts) instead of surfacing as an exit status after `start`.
+    find_executable(proc.args[0], list(proc.env))
     mark("init ready")
     sync.send("ready")
     sync.close()

@@ -172,3 +172,8 @@ def test_apparmor_profile_without_apparmor(rt: Runtime) -> None:
     cfg = make_config(["true"])
     cfg["process"]["apparmorProfile"] = "some-profile"
     create_fails(rt, cfg, "AppArmor")
+
+
+def test_missing_executable_fails_create(rt: Runtime) -> None:
+    # As runc: the engine learns it at create time and answers 127 before any start.
+    create_fails(rt, make_config(["no-such-command"]), "executable file not found in $PATH")
