@@ -118,7 +118,10 @@ class LayerFeed:
                     raise FeedError(f"the download failed: {self.error}")
                 if self.broken:
                     raise FeedError("the download was interrupted")
-                if self._pending >= min(want, MIN_READ) or (self.verified and self._pending):
+                # Never wait for more than the download may hold back (it would wait too).
+                if self._pending >= min(want, MIN_READ, self.limit) or (
+                    self.verified and self._pending
+                ):
                     break
                 if self.verified:
                     return b""
