@@ -25,8 +25,9 @@ DOCKYARDD = VENV_BIN / "dockyardd"
 
 
 def runtime_for_tests() -> str:
-    """The OCI runtime the tests drive: $DOCKYARD_TEST_RUNTIME, else Debian's runc."""
-    return os.environ.get("DOCKYARD_TEST_RUNTIME") or shutil.which("runc") or "runc"
+    """The OCI runtime the daemons under test drive: $DOCKYARD_TEST_RUNTIME, else our own
+    dockyard-runc (the daemon's default), so that the engine's tests exercise it."""
+    return os.environ.get("DOCKYARD_TEST_RUNTIME") or str(VENV_BIN / "dockyard-runc")
 
 
 class UnixConnection(http.client.HTTPConnection):

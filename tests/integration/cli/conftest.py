@@ -208,7 +208,7 @@ def dockyardd_daemon() -> Iterator[Daemon]:
     dockyardd = VENV_BIN / "dockyardd"
     base = Path(tempfile.mkdtemp(prefix="cli-dy-", dir="/tmp"))
     d = Daemon("dockyardd", base, str(base / "d.sock"), log=base / "dockyardd.log")
-    runtime = os.environ.get("DOCKYARD_TEST_RUNTIME") or shutil.which("runc") or "runc"
+    runtime = os.environ.get("DOCKYARD_TEST_RUNTIME") or str(VENV_BIN / "dockyard-runc")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD")}
     with open(d.log, "ab") as log:
         d.proc = subprocess.Popen(
