@@ -285,10 +285,10 @@ class Engine:
             raise RuntimeError(f"{self.name} still had layers of {ref}: not a full pull")
         return took
 
-    def remove(self, refs: list[str]) -> None:
-        present = [r for r in dict.fromkeys(refs) if self.has(r)]
-        if present:
-            self.cli("rmi", "-f", *present)
+    def remove(self, image_id: str) -> None:
+        """The image under every name, and so its layers (``rmi -f`` of the id)."""
+        if self.has(image_id):
+            self.cli("rmi", "-f", image_id)
 
     def has(self, ref: str) -> bool:
         r = subprocess.run(
@@ -384,7 +384,7 @@ class Skopeo(Engine):
         shutil.rmtree(out, ignore_errors=True)
         return took
 
-    def remove(self, refs: list[str]) -> None:
+    def remove(self, image_id: str) -> None:
         shutil.rmtree(self.base / "pulled", ignore_errors=True)
 
 
@@ -462,14 +462,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             # Both pull what dockyard pushed: the same gzip blobs.
                             ref = f"{reg.addr}/bench/dockyard:latest"
                             for e in order if i % 2 == 0 else order[::-1]:
-                                e.remove(
-                                    ["bench/big:latest"]
-                                    + [
-                                        f"{x.addr}/bench/{n.name}:latest"
-                                        for x in regs
-                                        for n in engines
-                                    ]
-                                )
+                                e.remove(image_id)
                                 took = e.pull(ref)
                                 last[e.name] = ref
                                 times.setdefault(e.name, {}).setdefault(

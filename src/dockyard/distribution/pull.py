@@ -294,6 +294,9 @@ class Puller:
                 layers, cfg.diff_ids, chain_ids(cfg.diff_ids), strict=True
             ):
                 sid = pm.short_id(d.digest)
+                for f in futures.values():
+                    if f.done() and f.exception() is not None:
+                        raise f.exception()  # type: ignore[misc]
                 if snap.exists(str(chain)):
                     self.store.meta.add_lease_resource(lease, "snapshot", str(chain))
                 else:
@@ -320,6 +323,7 @@ class Puller:
         lease: str,
     ) -> Any:
         label = str(d.digest)
+        future = futures.get(d.digest)
         if feed is not None and feed.attach():
             try:
                 return self.store.unpack_layer(
@@ -331,7 +335,12 @@ class Puller:
                     lease=lease,
                     before_commit=feed.wait_verified,
                 )
-            except BaseException:
+            except Exception:
+                feed.detach()
+                # Bad bytes usually break the tar or gzip before the digest is known: the
+                # download's verdict names the real cause.
+                if future is not None and not feed.broken and future.exception() is not None:
+                    raise future.exception() from None  # type: ignore[misc]
                 if feed.error is not None:
                     raise feed.error from None
                 if not feed.broken:
@@ -341,7 +350,6 @@ class Puller:
                 feed.detach()
         elif feed is not None:
             feed.detach()
-        future = futures.get(d.digest)
         if future is not None:
             future.result()
         with self.store.content.open(d.digest) as f:
@@ -380,6 +388,9 @@ class Puller:
         try:
             self._download_into(client, repo, d, lease, feed)
         except BaseException as e:
+            # The pull cannot succeed any more: the other downloads stop (keeping what
+            # they have for a retry) and so does the applier.
+            self._stop.set()
             if feed is not None:
                 feed.fail(e)
             raise
