@@ -1,3 +1,5 @@
+"""Fixtures shared by the layer and snapshot integration tests."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,7 +14,7 @@ import pytest
 
 from dockyard.store.snapshots import Mount
 
-TARBUILD = Path(__file__).parents[2] / "unit" / "layers" / "tarbuild.py"
+TARBUILD = Path(__file__).parents[1] / "unit" / "layers" / "tarbuild.py"
 
 
 @pytest.fixture(scope="session")
