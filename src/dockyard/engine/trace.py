@@ -2,8 +2,12 @@
 
 Each mark appends "<pid> <monotonic ms> <label>" to that file (the same clock and layout as
 dockyard-runc's DOCKYARD_RUNC_TRACE, so both can point at one file and be read side by side).
-Monitors inherit the setting through the environment of the launcher. Off, a mark costs one
-global lookup.
+Monitors inherit the setting through the environment of their launcher, which is long-lived:
+stop a launcher started without it (its pid is in EXEC_ROOT/monitors/monitor-launcher.lock)
+to trace monitors too. DOCKYARD_TRACE_MEMORY=1 adds each process's private dirty memory.
+Off, a mark costs one global lookup.
+
+    DOCKYARD_TRACE=/tmp/t DOCKYARD_RUNC_TRACE=/tmp/t dockyardd ...; dockyard run --rm busybox true
 """
 
 from __future__ import annotations
