@@ -487,21 +487,9 @@ def test_cp_symlinks_as_links_or_followed(daemon: Daemon, name: str, tmp_path: P
         daemon.cli("rm", "-f", name)
 
 
-def _known_dockyardd_stdin_loss(daemon: Daemon, request: pytest.FixtureRequest) -> None:
-    if daemon.kind == "dockyardd":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="dockyardd intermittently returns no output for `run -i` with 2 MiB "
-                "of stdin; the docker client (API 1.41 and 1.44) shows the same against it",
-                strict=False,
-            )
-        )
-
-
-def test_binary_stdin_is_data_without_tty(daemon: Daemon, request: pytest.FixtureRequest) -> None:
+def test_binary_stdin_is_data_without_tty(daemon: Daemon) -> None:
     import hashlib
 
-    _known_dockyardd_stdin_loss(daemon, request)
     # 2 MiB holding every byte value, ctrl-p ctrl-q (0x10 0x11) included: without a TTY,
     # stdin is data, and detach keys must not apply.
     payload = bytes(range(256)) * 8192
@@ -510,10 +498,9 @@ def test_binary_stdin_is_data_without_tty(daemon: Daemon, request: pytest.Fixtur
     assert piped.stdout.split()[:1] == [hashlib.md5(payload).hexdigest().encode()]
 
 
-def test_large_streams_in_and_out(daemon: Daemon, request: pytest.FixtureRequest) -> None:
+def test_large_streams_in_and_out(daemon: Daemon) -> None:
     import hashlib
 
-    _known_dockyardd_stdin_loss(daemon, request)
     payload = b"0123456789abcdef" * 131072  # 2 MiB of text
     piped = daemon.cli("run", "-i", "--rm", "busybox", "md5sum", input=payload, timeout=120)
     assert piped.returncode == 0, piped.stderr
