@@ -15,6 +15,7 @@ from dockyard.api import registry
 from dockyard.api.http import HttpError, Reply, Request, Response, StreamResponse, json_response
 from dockyard.api.routes import Router
 from dockyard.api.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, kernel_version
+from dockyard.distribution.registries import RegistryConfig
 from dockyard.engine import events as ev
 from dockyard.engine import filters
 
@@ -82,6 +83,31 @@ def version_json() -> dict[str, Any]:
 
 async def version(app: App, req: Request) -> Reply:
     return json_response(version_json())
+
+
+def registry_config_info(cfg: RegistryConfig) -> dict[str, Any]:
+    """/info's RegistryConfig, in Docker's shape, from the daemon's registry settings."""
+    cidrs = ["127.0.0.0/8", *(e for e in cfg.insecure if "/" in e)]
+    index: dict[str, Any] = {
+        "docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True}
+    }
+    hosts = [e for e in cfg.insecure if "/" not in e]
+    if cfg.default_registry:
+        hosts.append(cfg.default_registry)
+    for host in hosts:
+        index[host] = {
+            "Name": host,
+            "Mirrors": [],
+            "Secure": not cfg.is_insecure(host),
+            "Official": False,
+        }
+    return {
+        "AllowNondistributableArtifactsCIDRs": None,
+        "AllowNondistributableArtifactsHostnames": None,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": index,
+        "Mirrors": None,
+    }
 
 
 def _mem_total() -> int:
@@ -162,13 +188,7 @@ async def info(app: App, req: Request) -> Reply:
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": None,
-            "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {},
-            "Mirrors": None,
-        },
+        "RegistryConfig": registry_config_info(RegistryConfig.from_env()),
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "GenericResources": None,
