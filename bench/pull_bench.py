@@ -313,6 +313,18 @@ class Dockyard(Engine):
     def argv(self) -> list[str]:
         return [str(BIN / "dockyard")]
 
+    def remove(self, image_id: str) -> None:
+        super().remove(image_id)
+        # A pull must apply every layer again: no layer snapshot may be left.
+        left = [
+            p
+            for d in (self.base / "data").rglob("snapshots")
+            if d.is_dir() and d.parent.name == "overlayfs"
+            for p in d.iterdir()
+        ]
+        if left:
+            raise RuntimeError(f"dockyard rmi left {len(left)} snapshots: not a full pull")
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ, DOCKYARD_HOST=f"unix://{self.sock}")
         env["DOCKER_CONFIG"] = str(self.base / "cli")

@@ -432,6 +432,10 @@ class Puller:
                 try:
                     self._transfer(client, repo, d, w, sid, feed)
                     self._emit(pm.layer_status("Verifying Checksum", sid))
+                    if feed is not None and w.offset == d.size and w.digest() == d.digest:
+                        # The bytes are right: the applier may commit its snapshot while
+                        # the blob is synced to disk (a failed sync still fails the pull).
+                        feed.done()
                     w.commit()
                     self._keep_facts(d)
                     self._emit(pm.layer_status("Download complete", sid))
