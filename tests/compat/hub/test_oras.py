@@ -7,8 +7,7 @@ from pathlib import Path
 
 import hubtools as ht
 import pytest
-
-from conftest import USERS
+from hubtools import USERS
 
 pytestmark = pytest.mark.compat
 

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import hubtools
 
-USERS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"}
+USERS = hubtools.USERS
+client = hubtools.client
 
 
 def _make_hub(tmp_path: Path, config: str = "") -> hubtools.HubProcess:
@@ -53,7 +54,3 @@ def make_hub(tmp_path: Path) -> Iterator[object]:
     yield factory
     for h in started:
         h.stop()
-
-
-def client(h: hubtools.HubProcess, user: str | None = None) -> hubtools.Client:
-    return hubtools.Client(h.url, user, USERS[user] if user else None)

@@ -330,3 +330,11 @@ def kill_quietly(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+# The accounts every test hub has (made by the fixtures), and a client logged in as one.
+USERS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"}
+
+
+def client(h: HubProcess, user: str | None = None) -> Client:
+    return Client(h.url, user, USERS[user] if user else None)

@@ -9,8 +9,8 @@ import urllib.parse
 
 import hubtools as ht
 import pytest
+from hubtools import USERS, client
 
-from conftest import USERS, client
 from dockyard.hub import jwt
 
 pytestmark = pytest.mark.root

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hubtools as ht
 import pytest
-
-from conftest import client
+from hubtools import client
 
 pytestmark = pytest.mark.root
 

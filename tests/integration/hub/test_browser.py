@@ -8,9 +8,8 @@ from pathlib import Path
 
 import hubtools as ht
 import pytest
+from hubtools import USERS, client
 from test_web import Browser
-
-from conftest import USERS, client
 
 pytestmark = pytest.mark.root
 

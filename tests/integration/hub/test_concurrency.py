@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import hubtools as ht
 import pytest
-
-from conftest import client
+from hubtools import client
 
 pytestmark = pytest.mark.root
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import hubtools as ht
 import pytest
-
-from conftest import client
+from hubtools import client
 
 pytestmark = pytest.mark.root
 

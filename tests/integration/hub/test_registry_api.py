@@ -8,8 +8,7 @@ import urllib.parse
 
 import hubtools as ht
 import pytest
-
-from conftest import client
+from hubtools import client
 
 pytestmark = pytest.mark.root
 

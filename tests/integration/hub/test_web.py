@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import hubtools as ht
 import pytest
-
-from conftest import USERS, client
+from hubtools import USERS, client
 
 pytestmark = pytest.mark.root
 
