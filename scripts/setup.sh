@@ -24,6 +24,7 @@ fi
 # The engines we compare against must not start by themselves and hold ports or sockets.
 for svc in docker containerd docker-registry; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  [ -x "/etc/init.d/$svc" ] && { "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; }
 done
 
 # Prefer a real interpreter over a pyenv shim: every console script pays its start-up cost.
