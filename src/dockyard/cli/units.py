@@ -4,35 +4,26 @@ Pure functions; the formats match what the docker CLI prints, digit for digit.""
 
 from __future__ import annotations
 
-_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+from dockyard.oci.units import bytes_size, human_size
+from dockyard.oci.units import parse_cpus as nano_cpus
+
+__all__ = [
+    "bytes_size",
+    "container_status",
+    "ellipsis",
+    "human_duration",
+    "human_size",
+    "mem_swap_bytes",
+    "nano_cpus",
+    "ram_in_bytes",
+    "truncate_id",
+]
+
+# ram_in_bytes stays apart from dockyard.oci.units.ram_in_bytes: this one parses the number
+# as a float, as go-units does, and takes the text as given (no strip), so the two differ on
+# edge cases.
 _RAM_PATTERN = r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$"
 _MULT = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def _scaled(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
-    i = 0
-    while size >= base and i < len(units) - 1:
-        size /= base
-        i += 1
-    return size, units[i]
-
-
-def _go_g(value: float, precision: int) -> str:
-    # Go's %.*g and Python's agree except that Go keeps no trailing ".0".
-    return f"{value:.{precision}g}"
-
-
-def human_size(size: float, precision: int = 4) -> str:
-    """Decimal size as go-units HumanSizeWithPrecision: 1240000 -> '1.24MB'."""
-    value, unit = _scaled(float(size), 1000.0, _DECIMAL)
-    return _go_g(value, precision) + unit
-
-
-def bytes_size(size: float) -> str:
-    """Binary size as go-units BytesSize: 634880 -> '620KiB'."""
-    value, unit = _scaled(float(size), 1024.0, _BINARY)
-    return _go_g(value, 4) + unit
 
 
 def ram_in_bytes(text: str) -> int:
@@ -52,20 +43,6 @@ def mem_swap_bytes(text: str) -> int:
     if text == "-1":
         return -1
     return ram_in_bytes(text)
-
-
-def nano_cpus(text: str) -> int:
-    """--cpus '1.5' -> 1500000000, as the CLI's big.Rat parse."""
-    from fractions import Fraction
-
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"failed to parse {text} as a rational number") from None
-    nano = value * 1_000_000_000
-    if nano.denominator != 1:
-        raise ValueError("value is too precise")
-    return int(nano)
 
 
 def human_duration(seconds: float) -> str:

@@ -2,24 +2,29 @@
 
 Parsing follows docker/go-units: ``ram_in_bytes`` (binary multiples, used by --memory,
 --memory-swap, --shm-size, --log-opt max-size) and ``from_human_size`` (decimal
-multiples). Errors carry Docker's messages. Standard library only (the CLI uses it).
+multiples), and go-units' HumanSize/BytesSize for printing. Errors carry Docker's
+messages. Standard library only, and ``fractions`` is imported on use: the CLI's hot path
+imports this module.
 """
 
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 __all__ = [
     "UnitsError",
+    "bytes_size",
     "format_bytes",
     "from_human_size",
+    "human_size",
     "parse_cpus",
     "parse_memory_swap",
     "ram_in_bytes",
 ]
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+# A plain pattern, compiled (and cached by re) on first use: compiling costs the CLI's
+# start-up a few hundred microseconds.
+_SIZE = r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$"
 _BINARY = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
@@ -29,7 +34,9 @@ class UnitsError(ValueError):
 
 
 def _parse(text: str, table: dict[str, int]) -> int:
-    m = _SIZE.match(text)
+    from fractions import Fraction
+
+    m = re.match(_SIZE, text)
     if m is None:
         raise UnitsError(f"invalid size: '{text}'")
     try:
@@ -56,6 +63,8 @@ def parse_memory_swap(text: str) -> int:
 
 def parse_cpus(text: str) -> int:
     """--cpus as NanoCPUs: ``"1.5"`` → 1500000000."""
+    from fractions import Fraction
+
     try:
         value = Fraction(text.strip())
     except (ValueError, ZeroDivisionError):
@@ -66,11 +75,31 @@ def parse_cpus(text: str) -> int:
     return int(nano)
 
 
-def format_bytes(size: float) -> str:
-    """Docker's HumanSize (decimal, 3 significant digits): 1500000 → ``"1.5MB"``."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _scaled(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
     i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return size, units[i]
+
+
+def human_size(size: float, precision: int = 4) -> str:
+    """Decimal size as go-units HumanSizeWithPrecision: 1240000 → ``"1.24MB"``."""
+    value, unit = _scaled(float(size), 1000.0, _DECIMAL_UNITS)
+    # Go's %.*g and Python's agree except that Go keeps no trailing ".0".
+    return f"{value:.{precision}g}{unit}"
+
+
+def bytes_size(size: float) -> str:
+    """Binary size as go-units BytesSize: 634880 → ``"620KiB"``."""
+    value, unit = _scaled(float(size), 1024.0, _BINARY_UNITS)
+    return f"{value:.4g}{unit}"
+
+
+def format_bytes(size: float) -> str:
+    """Docker's HumanSize (decimal, 4 significant digits): 1500000 → ``"1.5MB"``."""
+    return human_size(size)
