@@ -31,32 +31,20 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 def layer_facts(stream: BinaryIO, *, limit: int | None = None) -> LayerFacts:
     """Decompress ``stream`` and hash it; raises InvalidImage on corrupt data or over ``limit``."""
-    from dockyard.store.layers.compression import detect
+    from dockyard.store.layers.compression import Prefixed, detect
     from dockyard.store.layers.errors import LayerError
 
     head = stream.read(8)
     kind = detect(head)
     d = Digester()
     try:
-        for chunk in _chunks(cast(BinaryIO, _Prefixed(head, stream))):
+        for chunk in _chunks(cast(BinaryIO, Prefixed(head, stream))):
             d.update(chunk)
             if limit is not None and d.size > limit:
                 raise InvalidImage(f"layer is larger than the {limit}-byte limit when uncompressed")
     except LayerError as e:
         raise InvalidImage(str(e)) from None
     return LayerFacts(kind, d.digest(), d.size)
-
-
-class _Prefixed:
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = head
-        self._stream = stream
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            out, self._head = self._head, b""
-            return out
-        return self._stream.read(n)
 
 
 def media_type_for(compression: str, docker: bool = False) -> str:

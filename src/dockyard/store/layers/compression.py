@@ -46,7 +46,7 @@ class _Decomp(Protocol):
     def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
 
 
-class _Prefixed:
+class Prefixed:
     """A reader that first returns already-peeked bytes, then the stream."""
 
     def __init__(self, head: bytes, stream: BinaryIO) -> None:
@@ -72,7 +72,7 @@ def open_layer(stream: BinaryIO, *, chunk: int = 1 << 20) -> tuple[str, Iterator
     if kind == "plain":
         return kind, _plain(head, stream, chunk)
     if kind == "zstd":
-        return kind, _zstd(_Prefixed(head, stream), chunk)
+        return kind, _zstd(Prefixed(head, stream), chunk)
     return kind, _zlib_like(kind, head, stream, chunk)
 
 
@@ -84,7 +84,7 @@ def _plain(head: bytes, stream: BinaryIO, chunk: int) -> Iterator[bytes]:
         yield data
 
 
-def _zstd(src: _Prefixed, chunk: int) -> Iterator[bytes]:
+def _zstd(src: Prefixed, chunk: int) -> Iterator[bytes]:
     import zstandard
 
     reader = zstandard.ZstdDecompressor().stream_reader(
