@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import struct
+from dockyard.oci.streams import HEADER_SIZE, STDERR, STDIN, STDOUT, SYSTEMERR, read_header
+from dockyard.oci.streams import encode_frame as frame
 
-STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
+__all__ = [
+    "STDERR",
+    "STDIN",
+    "STDOUT",
+    "SYSTEMERR",
+    "Demuxer",
+    "DetachKeysError",
+    "EscapeScanner",
+    "FrameError",
+    "frame",
+    "parse_detach_keys",
+]
 
 
 class FrameError(Exception):
@@ -22,24 +34,20 @@ class Demuxer:
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         self._buf += data
         frames: list[tuple[int, bytes]] = []
-        while len(self._buf) >= 8:
-            stream = self._buf[0]
+        while len(self._buf) >= HEADER_SIZE:
+            stream, size = read_header(self._buf)
             if stream > SYSTEMERR:
                 raise FrameError(f"unrecognized stream type {stream}")
-            (size,) = struct.unpack(">I", bytes(self._buf[4:8]))
-            if len(self._buf) < 8 + size:
+            end = HEADER_SIZE + size
+            if len(self._buf) < end:
                 break
-            frames.append((stream, bytes(self._buf[8 : 8 + size])))
-            del self._buf[: 8 + size]
+            frames.append((stream, bytes(self._buf[HEADER_SIZE:end])))
+            del self._buf[:end]
         return frames
 
     @property
     def pending(self) -> int:
         return len(self._buf)
-
-
-def frame(stream: int, payload: bytes) -> bytes:
-    return struct.pack(">BxxxI", stream, len(payload)) + payload
 
 
 class DetachKeysError(ValueError):

@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
+
+from dockyard.oci.streams import HEADER_SIZE, read_header
+from dockyard.oci.streams import STDERR as STDERR
+from dockyard.oci.streams import STDIN as STDIN
+from dockyard.oci.streams import STDOUT as STDOUT
+from dockyard.oci.streams import encode_frame as encode_frame
 
 TYPE_CHECKING = False  # the monitor process should not import typing (mypy: always true)
 if TYPE_CHECKING:
@@ -43,8 +48,6 @@ INIT_PID_FILE = "init.pid"
 RUNTIME_LOG = "runtime.log"
 MONITOR_LOG = "monitor.log"
 
-STDIN, STDOUT, STDERR = 0, 1, 2
-_HEADER = struct.Struct(">BxxxI")
 MAX_MESSAGE = 1 << 20  # a control line longer than this is refused
 
 
@@ -155,6 +158,7 @@ def code_id(python: str) -> str:
         os.path.join(here, "launcher.py"),
         os.path.join(engine, "logs.py"),
         os.path.join(engine, "trace.py"),
+        os.path.join(os.path.dirname(engine), "oci", "streams.py"),
         os.path.join(linux, "process.py"),
         os.path.join(linux, "libc.py"),
     ):
@@ -180,11 +184,6 @@ def decode_message(line: bytes) -> dict[str, Any]:
     return obj
 
 
-def encode_frame(stream: int, data: bytes) -> bytes:
-    """Docker's multiplexed stream frame: type, three zero bytes, big-endian size, payload."""
-    return _HEADER.pack(stream, len(data)) + data
-
-
 class FrameDecoder:
     """Incremental parser of Docker's multiplexed frames (feed bytes, get frames)."""
 
@@ -194,14 +193,14 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         self._buf += data
         out: list[tuple[int, bytes]] = []
-        while len(self._buf) >= _HEADER.size:
-            stream, size = _HEADER.unpack_from(self._buf)
+        while len(self._buf) >= HEADER_SIZE:
+            stream, size = read_header(self._buf)
             if stream not in (STDIN, STDOUT, STDERR):
                 raise ProtocolError(f"invalid stream type {stream} in frame header")
-            end = _HEADER.size + size
+            end = HEADER_SIZE + size
             if len(self._buf) < end:
                 break
-            out.append((stream, self._buf[_HEADER.size : end]))
+            out.append((stream, self._buf[HEADER_SIZE:end]))
             self._buf = self._buf[end:]
         return out
 
