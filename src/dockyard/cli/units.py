@@ -4,7 +4,7 @@ Pure functions; the formats match what the docker CLI prints, digit for digit.""
 
 from __future__ import annotations
 
-from dockyard.oci.units import bytes_size, human_size
+from dockyard.oci.units import bytes_size, human_duration, human_size
 from dockyard.oci.units import parse_cpus as nano_cpus
 
 __all__ = [
@@ -43,34 +43,6 @@ def mem_swap_bytes(text: str) -> int:
     if text == "-1":
         return -1
     return ram_in_bytes(text)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: 'Less than a second', '3 seconds', 'About a minute', ..."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def container_status(

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from dockyard.engine.records import Container, parse_rfc3339
+from dockyard.oci.units import human_duration
 
 _PRIVATE_MOUNT_KEYS = ("Anonymous", "FromImage")
 
@@ -124,34 +125,6 @@ def status_text(c: Container, now: float | None = None) -> str:
     if s.status == "created":
         return "Created"
     return f"Exited ({s.exit_code}) {human_duration(now - parse_rfc3339(s.finished_at))} ago"
-
-
-def human_duration(secs: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(secs)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def list_json(c: Container, image_name: str, size: tuple[int, int] | None = None) -> dict[str, Any]:

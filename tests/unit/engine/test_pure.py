@@ -80,6 +80,8 @@ def test_human_duration() -> None:
     assert human_duration(90) == "About a minute"
     assert human_duration(600) == "10 minutes"
     assert human_duration(3600 * 5) == "5 hours"
+    # go-units rounds half-hours up (int(h + 0.5)); Python's round() would give "2 hours".
+    assert human_duration(9000) == "3 hours"
 
 
 def _container(status: str, code: int = 0) -> Container:
