@@ -92,8 +92,8 @@ def cli(*args: str, check: bool = True) -> int:
 
 def engine_demo() -> None:
     say("Part 2: the engine — daemon on demand, base image, a detached container with limits")
-    subprocess.run([DOCKYARD, "rm", "-f", "demo-ticker"], capture_output=True)
-    cli("image", "bootstrap", "busybox")
+    cli("image", "bootstrap", "busybox")  # the first command starts the daemon, and says so
+    subprocess.run([DOCKYARD, "rm", "-f", "demo-ticker"], capture_output=True)  # earlier demos
     cli("images")
     cli(
         "run",
