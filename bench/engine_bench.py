@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import wait_socket
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
 
@@ -66,25 +68,6 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def wait_socket(path: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daemon exited with {proc.returncode}")
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-            if s.recv(64).startswith(b"HTTP/1.1 200"):
-                return
-        except OSError:
-            pass
-        finally:
-            s.close()
-        time.sleep(0.1)
-    raise RuntimeError(f"no answer on {path}")
 
 
 class Side:
