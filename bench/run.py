@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["runc_bench", "apply_bench", "engine_bench", "hub_bench"]
+BENCHES = ["runc_bench", "apply_bench", "engine_bench", "hub_bench", "pull_bench"]
 
 
 def _load(name: str) -> object | None:
