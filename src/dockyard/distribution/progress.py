@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 from dockyard.oci.digest import Digest
+from dockyard.oci.units import human_size
 
 BAR_WIDTH = 50
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
 Message = dict[str, Any]
 
@@ -22,15 +22,6 @@ def short_id(digest: Digest | str) -> str:
     """The 12 hex digits Docker shows for a layer."""
     text = str(digest)
     return text.split(":", 1)[-1][:12]
-
-
-def human_size(n: float) -> str:
-    """go-units' HumanSize: decimal units, 4 significant digits (``1.234MB``)."""
-    i = 0
-    while n >= 1000 and i < len(_UNITS) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.4g}{_UNITS[i]}"
 
 
 def progress_bar(current: int, total: int) -> str:
@@ -74,3 +65,7 @@ def aux(payload: dict[str, Any]) -> Message:
 
 def encode(msg: Message) -> bytes:
     return json.dumps(msg, separators=(",", ":")).encode() + b"\r\n"
+
+
+def no_progress(_: Message) -> None:
+    """The progress callback of a caller that shows none."""

@@ -75,10 +75,6 @@ class PullResult:
     diff_ids_computed: int = 0  # layers whose diff id was computed during the download
 
 
-def _no_progress(_: pm.Message) -> None:
-    pass
-
-
 def parse_pull_reference(name: str, tag: str | None = None) -> Reference:
     """``fromImage`` and ``tag`` as Docker's /images/create takes them (tag may be a digest)."""
     try:
@@ -112,7 +108,7 @@ class Puller:
         self.config = config or RegistryConfig.from_env()
         self.creds = creds
         self.cache = cache or TokenCache()
-        self.progress = progress or _no_progress
+        self.progress = progress or pm.no_progress
         self.platform = platform or host_platform()
         self.parallel = max(1, parallel)
         self.retries = retries

@@ -44,10 +44,6 @@ class PushResult:
     existing: int
 
 
-def _no_progress(_: pm.Message) -> None:
-    pass
-
-
 class Pusher:
     def __init__(
         self,
@@ -66,7 +62,7 @@ class Pusher:
         self.config = config or RegistryConfig.from_env()
         self.creds = creds
         self.cache = cache or TokenCache()
-        self.progress = progress or _no_progress
+        self.progress = progress or pm.no_progress
         self.parallel = max(1, parallel)
         self.chunk_size = max(1, chunk_size)
         self.sources = sources
