@@ -22,6 +22,7 @@ _KEYCTL_JOIN_SESSION_KEYRING = 1
 # Signal numbers the runtime needs without importing `signal` (its enums cost milliseconds).
 SIGKILL = 9
 SIGTERM = 15
+_SIGSTOP = 19
 _CLOSE_RANGE_CLOEXEC = 4
 
 # Private function objects (libc[name] makes a new one): argtypes set here never
@@ -115,6 +116,53 @@ def is_alive(pid: int, started: int | None) -> bool:
     if fields is None or fields[0] in ("Z", "X"):
         return False
     return started is None or int(fields[19]) == started
+
+
+# rt_sigaction / rt_sigprocmask numbers; the kernel's sigaction layout is the same on both.
+_SYS_SIGNAL_CALLS = {"x86_64": (13, 14), "aarch64": (134, 135)}
+_SIG_SETMASK = 2
+_NSIG = 64
+
+
+class _KernelSigaction(ctypes.Structure):
+    _fields_ = [
+        ("handler", ctypes.c_ulong),  # 0 is SIG_DFL
+        ("flags", ctypes.c_ulong),
+        ("restorer", ctypes.c_ulong),
+        ("mask", ctypes.c_uint64),
+    ]
+
+
+def default_signals() -> None:
+    """Every signal back to its default action, none blocked: what a fresh program expects.
+
+    SIG_IGN survives execve, and Python ignores SIGPIPE and SIGXFSZ (a container's
+    `yes | head -1` would spin on EPIPE); glibc's own sigaction refuses the two signals it
+    reserves (32, 33), which an ignoring parent may also have passed down. The raw
+    system calls reach all of them. Errors are ignored: a signal that cannot be changed
+    keeps what it had, as with runc.
+    """
+    calls = _SYS_SIGNAL_CALLS.get(os.uname().machine)
+    if calls is None:  # other architectures: glibc's calls reach all but its own two
+        import contextlib
+        import signal
+
+        for each in signal.valid_signals():
+            if each not in (signal.SIGKILL, signal.SIGSTOP):
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(each, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        return
+    sigaction, sigprocmask = calls
+    act = _KernelSigaction()
+    size = ctypes.c_ulong(8)
+    for sig in range(1, _NSIG + 1):
+        if sig not in (SIGKILL, _SIGSTOP):
+            libc.syscall(ctypes.c_long(sigaction), ctypes.c_int(sig), ctypes.byref(act), None, size)
+    empty = ctypes.c_uint64(0)
+    libc.syscall(
+        ctypes.c_long(sigprocmask), ctypes.c_int(_SIG_SETMASK), ctypes.byref(empty), None, size
+    )
 
 
 def close_fds_from(first: int) -> None:

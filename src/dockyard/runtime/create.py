@@ -125,7 +125,7 @@ def create(opts: CreateOptions) -> st_mod.State:
         raise ConfigError("config.json: a new mount namespace is required")
     capsets = parse_capsets(proc)
     check_lsm(proc)
-    filt = compile_seccomp(cfg.seccomp)
+    filt = compile_seccomp(cfg.seccomp, opts.root)
     mark("config parsed")
     sdir = st_mod.reserve(opts.root, opts.cid)
     ns_fds: dict[str, int] = {}

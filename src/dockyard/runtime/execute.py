@@ -114,7 +114,7 @@ def execute(o: ExecOptions) -> int:
     if proc.terminal:
         import dockyard.linux.terminal  # noqa: F401  (the child can't import once in the mount ns)
     linux = st.config.get("linux") or {}
-    filt = compile_seccomp(linux.get("seccomp"))
+    filt = compile_seccomp(linux.get("seccomp"), o.root)
     kinds = [n.get("type") for n in linux.get("namespaces") or []]
     pidfd = os.pidfd_open(st.pid)
     fds: dict[str, int] = {}

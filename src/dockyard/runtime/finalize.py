@@ -10,7 +10,12 @@ import os
 
 from dockyard.linux import capabilities as caps
 from dockyard.linux.paths import mkdirall_in_root, open_in_root
-from dockyard.linux.process import cloexec_fds_from, set_no_new_privs, set_rlimit
+from dockyard.linux.process import (
+    cloexec_fds_from,
+    default_signals,
+    set_no_new_privs,
+    set_rlimit,
+)
 from dockyard.linux.suppress import suppress
 from dockyard.runtime.config import Process
 from dockyard.runtime.errors import SetupError
@@ -131,6 +136,7 @@ def exec_process(
     extra_env: list[str],
 ) -> None:
     """Become the container process. Returns only by raising SetupError."""
+    default_signals()  # before seccomp: a profile may deny rt_sigaction
     enter_cwd(p.cwd)
     set_rlimits(p)
     env = list(p.env) + extra_env

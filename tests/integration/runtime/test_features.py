@@ -501,3 +501,18 @@ def test_seccomp_for_a_non_root_user_on_run_and_exec(rt: Runtime, nnp: bool) -> 
     rt.cmd("start", cid, check=True)
     r = rt.cmd("exec", "--user", "65534:65534", cid, "sh", "-c", script)
     assert r.stdout.split() == ["65534", "blocked"], r.stderr
+
+
+def test_signals_default_and_unblocked_in_init_and_exec(rt: Runtime) -> None:
+    """Python (the runtime) ignores SIGPIPE and SIGXFSZ; SIG_IGN survives execve, so the
+    runtime must hand the container default dispositions, as runc does."""
+    out = rt.output(make_config(["cat", "/proc/self/status"]))
+    assert status_field(out, "SigIgn") == "0" * 16
+    assert status_field(out, "SigBlk") == "0" * 16
+    cid = rt.create(make_config(["sleep", "100"]))
+    rt.cmd("start", cid, check=True)
+    r = rt.cmd("exec", cid, "cat", "/proc/self/status")
+    assert status_field(r.stdout, "SigIgn") == "0" * 16
+    # A broken pipe ends the writer by its signal, not a flood of EPIPE errors.
+    piped = rt.output(make_config(["sh", "-c", "yes | head -n 1; echo done"]))
+    assert piped.split() == ["y", "done"]
