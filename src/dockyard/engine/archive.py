@@ -1,8 +1,10 @@
-"""`docker cp` both ways, as tar streams, resolving every path inside the container's root.
+"""`docker cp` both ways, as tar streams, resolving every path inside the container's view.
 
-Paths are opened relative to a directory fd of the root with dockyard.linux.paths, so
-a symlink in the container (``/etc -> /``, ``x -> ../../..``) can never reach the host.
-Directory walks use fd-relative calls only (scandir on an fd, O_NOFOLLOW opens).
+The view is the rootfs with the container's volumes, bind mounts and /etc files over it, as
+Docker 20.10 shows it to a copy (engine.mountpoints.ContainerFS). Paths are opened relative
+to directory fds, so a symlink in the container (``/etc -> /``, ``x -> ../../..``) can never
+reach the host; directory walks use fd-relative calls only (scandir on an fd, O_NOFOLLOW
+opens) and step into a mount's source where a child is a mount point.
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ from __future__ import annotations
 import base64
 import json
 import os
+import posixpath
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from dockyard.engine.errors import InvalidParameter, NotFound
-from dockyard.linux.paths import open_in_root
+from dockyard.engine.errors import EngineError, InvalidParameter, NotFound
+from dockyard.engine.mountpoints import ContainerFS, MountPoint
+
+# Docker's own messages (daemon/archive.go); it answers them with a 500.
+ROOTFS_READ_ONLY = "container rootfs is marked read-only"
+VOLUME_READ_ONLY = "mounted volume is marked read-only"
+
+
+class ReadOnlyTarget(EngineError):
+    """A copy into a read-only rootfs or read-only mount (500, as Docker answers)."""
 
 
 @dataclass(frozen=True)
@@ -74,53 +85,67 @@ def _rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def _abs(path: str) -> str:
+    return path if path.startswith("/") else "/" + path
+
+
 @contextmanager
-def _root_fd(rootfs: str) -> Iterator[int]:
-    fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+def _view(rootfs: str, mounts: Sequence[MountPoint]) -> Iterator[ContainerFS]:
+    fs = ContainerFS(rootfs, mounts)
     try:
-        yield fd
+        yield fs
     finally:
-        os.close(fd)
+        fs.close()
 
 
-def _open_target(root_fd: int, path: str) -> int:
-    """O_PATH fd of ``path``: the link itself for the last component, as Docker's cp does."""
-    if not path.startswith("/"):
-        path = "/" + path
-    follow_last = path.endswith("/") or path.endswith("/.")
-    flags = os.O_PATH | os.O_CLOEXEC | (0 if follow_last else os.O_NOFOLLOW)
+def _open_target(fs: ContainerFS, path: str) -> tuple[tuple[str, ...], int]:
+    """(resolved path, O_PATH fd): the link itself for the last component, as Docker's cp."""
+    path = _abs(path)
     try:
-        return open_in_root(root_fd, path, flags)
+        return fs.resolve(path)
     except FileNotFoundError:
         raise NotFound(f"Could not find the file {path} in container") from None
     except NotADirectoryError:
         raise InvalidParameter(f"not a directory: {path}") from None
+    except OSError as e:
+        raise InvalidParameter(f"cannot resolve {path}: {e.strerror}") from None
 
 
-def stat_path(rootfs: str, path: str) -> PathStat:
-    with _root_fd(rootfs) as rfd:
-        fd = _open_target(rfd, path)
+def _link_target(fs: ContainerFS, where: tuple[str, ...], text: str) -> str:
+    """Docker's linkTarget: the link fully resolved in the container, as an absolute path."""
+    try:
+        resolved, fd = fs.resolve("/" + "/".join(where), follow_last=True)
+        os.close(fd)
+        return "/" + "/".join(resolved)
+    except OSError:
+        # Dangling: the target's text, made absolute against the link's directory.
+        return posixpath.normpath(posixpath.join("/" + "/".join(where[:-1]), text))
+
+
+def stat_path(rootfs: str, path: str, mounts: Sequence[MountPoint] = ()) -> PathStat:
+    with _view(rootfs, mounts) as fs:
+        where, fd = _open_target(fs, path)
         try:
             st = os.fstat(fd)
             link = ""
             if stat.S_ISLNK(st.st_mode):
-                link = os.readlink("", dir_fd=fd)
+                link = _link_target(fs, where, os.readlink("", dir_fd=fd))
         finally:
             os.close(fd)
     name = os.path.basename(path.rstrip("/")) or "/"
     return PathStat(name, st.st_size, go_mode(st.st_mode), _rfc3339(st.st_mtime), link)
 
 
-def write_archive(rootfs: str, path: str, out: BinaryIO) -> None:
+def write_archive(rootfs: str, path: str, out: BinaryIO, mounts: Sequence[MountPoint] = ()) -> None:
     """A tar of ``path`` (file, link or directory tree) named by its base name."""
-    with _root_fd(rootfs) as rfd:
-        fd = _open_target(rfd, path)
+    with _view(rootfs, mounts) as fs:
+        where, fd = _open_target(fs, path)
         try:
             base = os.path.basename(path.rstrip("/")) or "."
             if path.endswith("/."):
                 base = "."
             with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                _add(tar, fd, base)
+                _add(tar, fs, fd, base, where)
         finally:
             os.close(fd)
 
@@ -133,7 +158,16 @@ def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return ti
 
 
-def _add(tar: tarfile.TarFile, fd: int, name: str) -> None:
+def _children(fs: ContainerFS, dfd: int, where: tuple[str, ...]) -> list[str]:
+    """A directory's entries, plus mount points right under it that the rootfs lacks (a
+    stopped container's mount points may not exist yet: the runtime makes them at start)."""
+    names = {e.name for e in os.scandir(dfd)}
+    for m in fs.mounts_under(where):
+        names.add(m)
+    return sorted(names)
+
+
+def _add(tar: tarfile.TarFile, fs: ContainerFS, fd: int, name: str, where: tuple[str, ...]) -> None:
     """Add the object behind the O_PATH ``fd`` (and, for a directory, its tree)."""
     st = os.fstat(fd)
     ti = _tarinfo(name, st)
@@ -151,11 +185,13 @@ def _add(tar: tarfile.TarFile, fd: int, name: str) -> None:
         tar.addfile(ti)
         dfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            names = sorted(e.name for e in os.scandir(dfd))
-            for child in names:
-                cfd = os.open(child, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            for child in _children(fs, dfd, where):
                 try:
-                    _add(tar, cfd, f"{name}/{child}" if name != "." else child)
+                    cfd = fs.open_child(dfd, (*where, child))
+                except FileNotFoundError:
+                    continue  # removed while we walk
+                try:
+                    _add(tar, fs, cfd, f"{name}/{child}" if name != "." else child, (*where, child))
                 finally:
                     os.close(cfd)
         finally:
@@ -170,25 +206,46 @@ def _add(tar: tarfile.TarFile, fd: int, name: str) -> None:
     # sockets are skipped, as Docker does
 
 
-def extract_dir(rootfs: str, path: str) -> int:
-    """An O_RDONLY directory fd of ``path`` inside the root (the target of a PUT)."""
-    with _root_fd(rootfs) as rfd:
-        try:
-            fd = open_in_root(rfd, path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise NotFound(f"Could not find the file {path} in container") from None
-        except NotADirectoryError:
-            raise InvalidParameter(f"extraction point is not a directory: {path}") from None
-    return fd
+def _extract_dir(fs: ContainerFS, path: str, read_only_rootfs: bool) -> int:
+    """An O_RDONLY directory fd of ``path`` in the view (the target of a PUT), after Docker's
+    checks in its order: not found, not a directory, then read-only mount or rootfs."""
+    path = _abs(path)
+    try:
+        where, pfd = fs.resolve(path, follow_last=True)
+    except FileNotFoundError:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    except NotADirectoryError:
+        raise InvalidParameter(f"extraction point is not a directory: {path}") from None
+    except OSError as e:
+        raise InvalidParameter(f"cannot resolve {path}: {e.strerror}") from None
+    try:
+        if not stat.S_ISDIR(os.fstat(pfd).st_mode):
+            raise InvalidParameter("extraction point is not a directory")
+        owner = fs.owner(where)
+        if owner is not None and not owner.writable:
+            raise ReadOnlyTarget(VOLUME_READ_ONLY)
+        if owner is None and read_only_rootfs:
+            raise ReadOnlyTarget(ROOTFS_READ_ONLY)
+        return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(pfd)
 
 
-def put_archive(rootfs: str, path: str, stream: BinaryIO) -> None:
+def put_archive(
+    rootfs: str,
+    path: str,
+    stream: BinaryIO,
+    mounts: Sequence[MountPoint] = (),
+    *,
+    read_only_rootfs: bool = False,
+) -> None:
     """Unpack the tar ``stream`` into directory ``path`` with the store's safe applier."""
     from pathlib import Path
 
     from dockyard.store.layers import LayerError, apply_layer
 
-    fd = extract_dir(rootfs, path)
+    with _view(rootfs, mounts) as fs:
+        fd = _extract_dir(fs, path, read_only_rootfs)
     try:
         try:
             apply_layer(stream, Path(f"/proc/self/fd/{fd}"))

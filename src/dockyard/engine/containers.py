@@ -27,7 +27,6 @@ from dockyard.engine import names, records, trace
 from dockyard.engine.errors import (
     Conflict,
     EngineError,
-    Forbidden,
     InvalidParameter,
     NotFound,
     NotModified,
@@ -45,6 +44,7 @@ from dockyard.engine.volumes import Volumes
 
 if TYPE_CHECKING:
     from dockyard.engine.archive import PathStat
+    from dockyard.engine.mountpoints import MountPoint
 
 log = logging.getLogger(__name__)
 
@@ -1081,26 +1081,31 @@ class Engine:
             write_tree(Path(root), out)
         self._event(c, "export")
 
+    def _copy_mounts(self, c: Container) -> list[MountPoint]:
+        """What a copy sees over the rootfs: volumes, binds and the /etc files, as Docker."""
+        from dockyard.engine.mountpoints import mount_points
+
+        return mount_points(c.mounts, self.cdir(c.id))
+
     def archive_stat(self, ref: str, path: str) -> PathStat:
         from dockyard.engine.archive import stat_path
 
-        with self.mounted_rootfs(ref) as (_c, root):
-            return stat_path(root, path)
+        with self.mounted_rootfs(ref) as (c, root):
+            return stat_path(root, path, self._copy_mounts(c))
 
     def archive_get(self, ref: str, path: str, out: BinaryIO) -> None:
         from dockyard.engine.archive import write_archive
 
         with self.mounted_rootfs(ref) as (c, root):
-            write_archive(root, path, out)
+            write_archive(root, path, out, self._copy_mounts(c))
         self._event(c, "archive-path")
 
     def archive_put(self, ref: str, path: str, stream: BinaryIO) -> None:
         from dockyard.engine.archive import put_archive
 
         with self.mounted_rootfs(ref) as (c, root):
-            if c.host_config.get("ReadonlyRootfs"):
-                raise Forbidden("container rootfs is marked read-only")
-            put_archive(root, path, stream)
+            ro = bool(c.host_config.get("ReadonlyRootfs"))
+            put_archive(root, path, stream, self._copy_mounts(c), read_only_rootfs=ro)
         self._event(c, "extract-to-dir")
 
     def top(self, ref: str, ps_args: str) -> dict[str, Any]:
