@@ -110,15 +110,24 @@ class ContainerFS:
             fd = os.open(m.source, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             return  # the source is gone: the runtime could not mount it either
-        try:
-            where, dfd = self.resolve(m.destination, follow_last=True)
-            os.close(dfd)
-        except OSError:
-            where = components(m.destination)
+        where = self._destination(m.destination)
         old = self._mounts.pop(where, None)
         if old is not None:
             os.close(old[1])
         self._mounts[where] = (m, fd)
+
+    def _destination(self, dest: str) -> tuple[str, ...]:
+        """Where the runtime mounts ``dest``: resolved in the root (a missing last
+        component is made there, under its resolved parent), else the lexical path."""
+        parts = components(dest)
+        for head, tail in ((parts, ()), (parts[:-1], parts[-1:])):
+            try:
+                where, fd = self.resolve("/" + "/".join(head), follow_last=True)
+            except OSError:
+                continue
+            os.close(fd)
+            return where + tail
+        return parts
 
     def close(self) -> None:
         for _m, fd in self._mounts.values():
