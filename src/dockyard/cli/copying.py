@@ -108,6 +108,9 @@ def from_container(client: Client, container: str, src: str, dst: str, follow: b
 
     try:
         with tarfile.open(fileobj=resp, mode="r|") as archive:  # type: ignore[call-overload]
+            if not hasattr(tarfile, "data_filter"):
+                _extract_legacy(archive, target_dir, src_base, new_root, links)
+                return
             archive.extractall(target_dir, filter=member_filter)
     except tarfile.FilterError as exc:
         # A link pointing outside the destination (or absolute) is refused rather than
@@ -117,6 +120,43 @@ def from_container(client: Client, container: str, src: str, dst: str, follow: b
         raise CliError(f"Error: bad archive from the daemon: {exc}") from None
     finally:
         resp.close()
+
+
+def _extract_legacy(
+    archive: tarfile.TarFile, dest: str, src_base: str, new_root: str, links: set[str]
+) -> None:
+    """Python before 3.11.4 (Debian 12's 3.11.2 runs the CLI's launcher) has no extraction
+    filters: the same checks by hand, one member at a time."""
+    import copy
+
+    uid, gid = os.getuid(), os.getgid()
+    for member in archive:
+        name = rename_root(member.name, src_base, new_root).lstrip("/")
+        norm = os.path.normpath(name) if name else "."
+        if norm == ".":
+            continue
+        if norm == ".." or norm.startswith("../"):
+            raise CliError(f"Error: refusing to extract {member.name!r}: outside the destination")
+        parts = norm.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in links:
+                raise CliError(f"Error: refusing to extract {member.name!r}: through a link")
+        if member.islnk():
+            target = os.path.normpath(rename_root(member.linkname, src_base, new_root))
+            if target.startswith(("/", "../")) or target == "..":
+                raise CliError(f"Error: refusing to extract {member.name!r}: link outside")
+        elif member.isdev():
+            raise CliError(f"Error: refusing to extract {member.name!r}: a special file")
+        checked = copy.copy(member)
+        checked.name = norm
+        checked.uid, checked.gid, checked.uname, checked.gname = uid, gid, "", ""
+        if member.islnk():
+            checked.linkname = target
+        if not member.issym():
+            checked.mode &= ~0o7022  # as tarfile's data filter: no setuid, no group/other write
+        else:
+            links.add(norm)
+        archive.extract(checked, dest)
 
 
 def safe_member(member: tarfile.TarInfo, dest: str, links: set[str]) -> tarfile.TarInfo:

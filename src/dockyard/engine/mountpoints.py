@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.linux.paths import MAX_SYMLINKS
+from dockyard.linux.paths import MAX_SYMLINKS, mkdirall_in_root, mkfile_in_root
 
 __all__ = ["ContainerFS", "MountPoint", "components", "covering", "mount_points"]
 
@@ -89,7 +89,8 @@ class ContainerFS:
 
     A mount destination is resolved through the view of the shallower mounts when it is
     opened (``-v data:/link/x`` with ``/link -> /var`` covers ``/var/x``, where the runtime
-    mounted it); a destination that does not exist yet keeps its lexical path.
+    mounted it); a missing one is made in the rootfs (or below a shallower mount), as
+    the runtime would make it at start.
     """
 
     def __init__(self, rootfs: str, mounts: Sequence[MountPoint] = ()) -> None:
@@ -110,24 +111,50 @@ class ContainerFS:
             fd = os.open(m.source, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             return  # the source is gone: the runtime could not mount it either
-        where = self._destination(m.destination)
+        where = self._destination(m.destination, fd)
         old = self._mounts.pop(where, None)
         if old is not None:
             os.close(old[1])
         self._mounts[where] = (m, fd)
 
-    def _destination(self, dest: str) -> tuple[str, ...]:
-        """Where the runtime mounts ``dest``: resolved in the root (a missing last
-        component is made there, under its resolved parent), else the lexical path."""
+    def _destination(self, dest: str, source_fd: int) -> tuple[str, ...]:
+        """Where the runtime mounts ``dest``: resolved in the root. A missing mount point is
+        made first, as the runtime (and Docker before a copy) makes it; if that fails (a
+        read-only rootfs), the lexical path."""
         parts = components(dest)
-        for head, tail in ((parts, ()), (parts[:-1], parts[-1:])):
+        for attempt in range(2):
             try:
-                where, fd = self.resolve("/" + "/".join(head), follow_last=True)
+                where, fd = self.resolve(dest, follow_last=True)
             except OSError:
+                if attempt == 0 and not self._make(dest, source_fd):
+                    break
                 continue
             os.close(fd)
-            return where + tail
+            return where
         return parts
+
+    def _make(self, dest: str, source_fd: int) -> bool:
+        """Make the missing part of ``dest`` under its deepest existing ancestor in the view
+        (which may be a shallower mount's source)."""
+        parts = components(dest)
+        for i in range(len(parts) - 1, -1, -1):
+            try:
+                _where, afd = self.resolve("/" + "/".join(parts[:i]), follow_last=True)
+            except OSError:
+                continue
+            rest = "/".join(parts[i:])
+            try:
+                if stat.S_ISDIR(os.fstat(source_fd).st_mode):
+                    fd = mkdirall_in_root(afd, rest)
+                else:
+                    fd = mkfile_in_root(afd, rest)
+            except OSError:
+                return False
+            finally:
+                os.close(afd)
+            os.close(fd)
+            return True
+        return False
 
     def close(self) -> None:
         for _m, fd in self._mounts.values():
