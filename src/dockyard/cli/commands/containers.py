@@ -789,10 +789,11 @@ def _stats_row(name: str, s: dict[str, Any]) -> dict[str, Any]:
         tx += int(net.get("tx_bytes") or 0)
     blk_r = blk_w = 0
     for entry in (s.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
-        op = str(entry.get("op", "")).lower()
-        if op == "read":
+        # The docker CLI looks at the first letter only: v1 says "Read", v2 "read".
+        op = str(entry.get("op") or " ")[0].lower()
+        if op == "r":
             blk_r += int(entry.get("value") or 0)
-        elif op == "write":
+        elif op == "w":
             blk_w += int(entry.get("value") or 0)
     cid = str(s.get("id") or name)
     return {
