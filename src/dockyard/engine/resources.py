@@ -1,4 +1,5 @@
-"""Processes and resources of a running container: top, stats (cgroup files), update."""
+"""Processes and resources of a running container: top, stats (cgroup files, and the network
+and block I/O counters of engine.iostats), update."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dockyard.engine import iostats
 from dockyard.engine.errors import Conflict, EngineError, InvalidParameter
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -114,6 +116,7 @@ def sample(pid: int) -> dict[str, Any]:
             "limit": _read_int(d / "memory.max", _mem_total()),
         }
         pids = {"current": _read_int(d / "pids.current"), "limit": _read_int(d / "pids.max")}
+        blkio = iostats.blkio_v2(d)
     else:
         acct = paths.get("cpuacct", CGROUP_ROOT / "cpuacct")
         try:
@@ -150,26 +153,22 @@ def sample(pid: int) -> dict[str, Any]:
         }
         pd = paths.get("pids", CGROUP_ROOT / "pids")
         pids = {"current": _read_int(pd / "pids.current"), "limit": _read_int(pd / "pids.max")}
+        blkio = iostats.blkio_v1(paths.get("blkio", CGROUP_ROOT / "blkio"))
     cpu["system_cpu_usage"] = system_cpu_usage()
     cpu["online_cpus"] = ncpu
-    return {
+    out: dict[str, Any] = {
         "read": _now(),
         "pids_stats": pids,
-        "blkio_stats": {
-            "io_service_bytes_recursive": None,
-            "io_serviced_recursive": None,
-            "io_queue_recursive": None,
-            "io_service_time_recursive": None,
-            "io_wait_time_recursive": None,
-            "io_merged_recursive": None,
-            "io_time_recursive": None,
-            "sectors_recursive": None,
-        },
+        "blkio_stats": blkio,
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu,
         "memory_stats": mem,
     }
+    nets = iostats.networks(pid)
+    if nets:  # Docker leaves the key out when the container has no interface of its own
+        out["networks"] = nets
+    return out
 
 
 def empty_sample() -> dict[str, Any]:
