@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,6 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Any]:
-    import os
-
     from .conftest import support  # type: ignore[import-not-found]
 
     if os.geteuid() != 0:
