@@ -43,7 +43,7 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
-# dockyard-runc's own launcher (python -IS, only src/ on the path): pip's console script pays
-# for `site` on every container start. Re-installed every time, since any pip install -e
+# dockyard-runc and dockyard launchers (python -IS, only src/ on the path): pip's console scripts pay
+# for `site` on every start. Re-installed every time, since any pip install -e
 # puts pip's script back.
 .venv/bin/python -m dockyard.runtime.launcher --install .venv >/dev/null

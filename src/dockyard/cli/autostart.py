@@ -25,10 +25,14 @@ def exec_root_for(host: Host) -> str:
 
 
 def daemon_command(host: Host, exec_root: str) -> list[str]:
-    sibling = os.path.join(os.path.dirname(sys.executable), "dockyardd")
-    base = (
-        [sibling] if os.access(sibling, os.X_OK) else [sys.executable, "-m", "dockyard.api.daemon"]
-    )
+    # Next to the `dockyard` that runs (its launcher runs the system's python, not the
+    # venv's), else next to the interpreter.
+    base = [sys.executable, "-m", "dockyard.api.daemon"]
+    for where in (os.path.abspath(sys.argv[0]), sys.executable):
+        sibling = os.path.join(os.path.dirname(where), "dockyardd")
+        if os.access(sibling, os.X_OK):
+            base = [sibling]
+            break
     cmd = [*base, "-H", host.url, "--exec-root", exec_root]
     if os.environ.get("DOCKYARD_ROOT"):
         cmd += ["--data-root", os.environ["DOCKYARD_ROOT"]]

@@ -5,7 +5,6 @@ The body is what the docker CLI sends: {Config fields..., "HostConfig": {...},
 
 from __future__ import annotations
 
-import json
 import os
 
 from dockyard.cli import units
@@ -395,6 +394,8 @@ def _security_opts(items: list[str]) -> list[str]:
         if (not sep or not value) and key != "no-new-privileges":
             raise UsageError(f'Invalid --security-opt: "{opt}"')
         if key == "seccomp" and value not in ("unconfined", "builtin"):
+            import json  # (rare: json costs the CLI's every start ~8 ms)
+
             try:
                 with open(value, encoding="utf-8") as fh:
                     profile = json.load(fh)

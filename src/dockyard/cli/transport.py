@@ -7,13 +7,13 @@ bidirectional byte stream."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 
 from dockyard.cli.errors import ConnectError, DaemonError
 from dockyard.cli.httpwire import REASONS, ProtocolError, Response, quote, read_head, send_request
 from dockyard.cli.httpwire import urlencode as _urlencode
+from dockyard.oci import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 def error_message(status: int, body: bytes) -> str:
     text = body.decode("utf-8", "replace").strip()
     try:
-        data = json.loads(text)
+        data = fastjson.loads(text)
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
@@ -212,7 +212,7 @@ class Client:
         hdrs = dict(headers or {})
         payload: bytes | IO[bytes] | None = data
         if body is not None:
-            payload = json.dumps(body).encode()
+            payload = fastjson.dumps(body).encode()
         if payload is not None:
             hdrs.setdefault("Content-Type", content_type)
         sock = self._socket(timeout)
@@ -241,7 +241,7 @@ class Client:
         raw = self.request(method, path, params, body, **kwargs).read()
         if not raw.strip():
             return None
-        return json.loads(raw)
+        return fastjson.loads(raw)
 
     def call(
         self, method: str, path: str, params: Params | None = None, body: Any = None, **kwargs: Any
@@ -250,6 +250,8 @@ class Client:
 
     def stream_json(self, resp: Response) -> Iterator[Any]:
         """Decode a stream of JSON values (Docker's progress/events/stats bodies)."""
+        import json  # (not fastjson: partial values are the normal case here)
+
         decoder = json.JSONDecoder()
         buf = ""
         while True:
@@ -274,7 +276,7 @@ class Client:
         self, method: str, path: str, params: Params | None = None, body: Any = None
     ) -> Hijacked:
         url = self.url(path, params)
-        payload = json.dumps(body).encode() if body is not None else b""
+        payload = fastjson.dumps(body).encode() if body is not None else b""
         sock = self._socket()
         headers = {"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "application/json"}
         try:

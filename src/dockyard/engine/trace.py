@@ -25,6 +25,11 @@ if _path:
 del _path
 
 
+def fd() -> int:
+    """The trace file's descriptor (-1 when off), for forks that close all others."""
+    return _fd
+
+
 def enabled() -> bool:
     return _fd >= 0
 

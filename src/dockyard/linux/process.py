@@ -167,14 +167,29 @@ def default_signals() -> None:
 
 def close_fds_from(first: int) -> None:
     """Close every fd >= first (close_range(2), or a loop on old kernels)."""
+    _close_range(first, None)
+
+
+def close_fds_except(first: int, keep: list[int]) -> None:
+    """Close every fd >= first but those in ``keep``."""
+    start = first
+    for fd in sorted(k for k in keep if k >= first):
+        if fd > start:
+            _close_range(start, fd - 1)
+        start = fd + 1
+    close_fds_from(start)
+
+
+def _close_range(first: int, last: int | None) -> None:
+    """Close fds first..last (None: to the end)."""
     ret = libc.syscall(
         ctypes.c_long(_SYS_CLOSE_RANGE),
         ctypes.c_uint(first),
-        ctypes.c_uint(0xFFFFFFFF),
+        ctypes.c_uint(0xFFFFFFFF if last is None else last),
         ctypes.c_uint(0),
     )
     if ret != 0:
-        os.closerange(first, os.sysconf("SC_OPEN_MAX"))
+        os.closerange(first, os.sysconf("SC_OPEN_MAX") if last is None else last + 1)
 
 
 def cloexec_fds_from(first: int) -> None:

@@ -414,17 +414,54 @@ def _main(argv: list[str] | None) -> int:
         return 130
 
 
-def entry() -> NoReturn:
+def entry(argv: list[str] | None = None) -> NoReturn:
     """The program's entry point: main, then exit without the interpreter's teardown
     (freeing every module and object costs milliseconds on every container start; no
-    atexit work is registered on these paths)."""
-    code = _main(None)
+    atexit work is registered on these paths). With argv, the same for a forked copy of
+    a process that preloaded the runtime (see engine.monitor.inprocess)."""
+    code = _main(argv)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             code = code or 1
     os._exit(code)
+
+
+# What the verbs import lazily (each command pays only for its own); a long-lived process
+# that forks runtime commands imports them once instead.
+LAZY_MODULES = (
+    "dockyard.linux.capabilities",
+    "dockyard.linux.cgroups",
+    "dockyard.linux.mounts",
+    "dockyard.linux.namespaces",
+    "dockyard.linux.paths",
+    "dockyard.linux.seccomp",
+    "dockyard.linux.terminal",
+    "dockyard.runtime.cgroup",
+    "dockyard.runtime.config",
+    "dockyard.runtime.create",
+    "dockyard.runtime.execute",
+    "dockyard.runtime.finalize",
+    "dockyard.runtime.hooks",
+    "dockyard.runtime.lifecycle",
+    "dockyard.runtime.mountopts",
+    "dockyard.runtime.procspec",
+    "dockyard.runtime.rootfs",
+    "dockyard.runtime.sync",
+    "dockyard.runtime.tty",
+    "hashlib",
+    "json",
+    "select",
+    "socket",
+)
+
+
+def preload() -> None:
+    import importlib
+
+    for name in LAZY_MODULES:
+        importlib.import_module(name)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import os
 import posixpath
 
 from dockyard.linux.namespaces import NAMESPACES
-from dockyard.runtime import fastjson
+from dockyard.oci import fastjson
 from dockyard.runtime.errors import ConfigError
 from dockyard.runtime.mountopts import MountOptions, parse_mount_options
 from dockyard.runtime.record import record

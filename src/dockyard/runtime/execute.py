@@ -7,7 +7,7 @@ import os
 
 from dockyard.linux import namespaces as ns
 from dockyard.linux.process import is_alive, set_child_subreaper, set_dumpable
-from dockyard.runtime import fastjson
+from dockyard.oci import fastjson
 from dockyard.runtime import state as st_mod
 from dockyard.runtime.config import Process, parse_process
 from dockyard.runtime.create import (

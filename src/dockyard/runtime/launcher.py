@@ -1,13 +1,13 @@
-"""Write `<venv>/bin/dockyard-runc` as a launcher that starts in a few milliseconds less.
+"""Write `<venv>/bin/dockyard-runc` and `<venv>/bin/dockyard` as launchers that start sooner.
 
     python -m dockyard.runtime.launcher --install <venv>
 
 pip's console script starts the interpreter with `site` (site-packages scan, .pth files
 of editable installs, setuptools' distutils hook) and cannot pass interpreter flags. This
 one runs `python -I -S` (isolated, no site) with only the directory that holds the
-`dockyard` package appended to sys.path: dockyard-runc imports nothing outside the
-standard library and dockyard itself. It also ends through cli.entry (no interpreter
-teardown). Idempotent; written to a temporary file and renamed into place.
+`dockyard` package appended to sys.path: dockyard-runc and the CLI import nothing outside
+the standard library and dockyard itself. Each ends through its module's ``entry`` (no
+interpreter teardown). Idempotent; written to a temporary file and renamed into place.
 
 Which interpreter: the distribution's /usr/bin/pythonX.Y when it is the venv's X.Y and has
 ctypes, else the venv's own. Only the standard library is needed, and a distribution build
@@ -22,20 +22,28 @@ from __future__ import annotations
 import os
 import sys
 
-MARKER = "# dockyard-runc launcher (dockyard.runtime.launcher)"
+# program -> the module whose entry() it runs
+PROGRAMS = {"dockyard-runc": "dockyard.runtime.cli", "dockyard": "dockyard.cli.main"}
 
 
-def launcher_text(python: str, package_parent: str) -> str:
+def marker(program: str) -> str:
+    return f"# {program} launcher (dockyard.runtime.launcher)"
+
+
+MARKER = marker("dockyard-runc")
+
+
+def launcher_text(python: str, package_parent: str, program: str = "dockyard-runc") -> str:
     """The launcher script for an interpreter path and the directory holding `dockyard`."""
     for what, value in (("interpreter", python), ("package directory", package_parent)):
         if not os.path.isabs(value) or any(c in value for c in "\n\r\"'\\ "):
             raise ValueError(f"launcher: unusable {what} path {value!r}")
     return (
         f"#!{python} -IS\n"
-        f"{MARKER}\n"
+        f"{marker(program)}\n"
         "import sys\n"
         f"sys.path.append('{package_parent}')\n"
-        "from dockyard.runtime.cli import entry\n"
+        f"from {PROGRAMS[program]} import entry\n"
         "entry()\n"
     )
 
@@ -46,6 +54,25 @@ def package_parent() -> str:
 
     pkg_dir = os.path.dirname(os.path.abspath(dockyard.__file__))
     return os.path.dirname(pkg_dir)
+
+
+def runs_this_package(path: str) -> bool:
+    """Is ``path`` a launcher of the very `dockyard` package this process runs?
+
+    Then forking this process and calling ``cli.entry(argv)`` does what executing
+    ``path`` would do, minus the interpreter's start (see engine.monitor.inprocess).
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    lines = head.splitlines()
+    return (
+        len(lines) >= 4
+        and lines[1] == MARKER
+        and lines[3] == f"sys.path.append('{package_parent()}')"
+    )
 
 
 def _usable(python: str) -> bool:
@@ -75,11 +102,11 @@ def pick_python(venv: str) -> str:
     return own
 
 
-def install(venv: str, python: str | None = None) -> str:
+def install(venv: str, python: str | None = None, program: str = "dockyard-runc") -> str:
     bindir = os.path.join(os.path.abspath(venv), "bin")
     python = python or pick_python(venv)
-    target = os.path.join(bindir, "dockyard-runc")
-    text = launcher_text(python, package_parent())
+    target = os.path.join(bindir, program)
+    text = launcher_text(python, package_parent(), program)
     try:
         with open(target) as f:
             if f.read() == text:
@@ -111,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     # Byte-compile the runtime's packages now: the launcher's isolated interpreter would
     # otherwise compile them on its first start.
     parent = package_parent()
-    for pkg in ("runtime", "linux", "oci"):
+    for pkg in ("runtime", "linux", "oci", "cli"):
         compileall.compile_dir(os.path.join(parent, "dockyard", pkg), quiet=1)
-    print(install(args[1], python))
+    for program in PROGRAMS:
+        print(install(args[1], python, program))
     return 0
 
 

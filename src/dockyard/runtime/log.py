@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from dockyard.runtime import fastjson
+from dockyard.oci import fastjson
 from dockyard.runtime.state import rfc3339_now
 
 

@@ -6,7 +6,7 @@ import os
 import time
 
 from dockyard.linux.process import is_alive
-from dockyard.runtime import fastjson
+from dockyard.oci import fastjson
 from dockyard.runtime.errors import ContainerExists, ContainerNotFound, UsageError
 from dockyard.runtime.record import as_dict, record
 

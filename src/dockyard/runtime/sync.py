@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import _socket
 
-from dockyard.runtime import fastjson
+from dockyard.oci import fastjson
 from dockyard.runtime.errors import SetupError
 
 TYPE_CHECKING = False

@@ -21,6 +21,11 @@ if _path:
 del _path
 
 
+def fd() -> int:
+    """The trace file's descriptor (-1 when off), for forks that close all others."""
+    return _fd
+
+
 def mark(label: str) -> None:
     if _fd < 0:
         return

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from dockyard.linux import mounts as m
-from dockyard.runtime import fastjson
 from dockyard.runtime.args import parse
 from dockyard.runtime.cgroup import DEFAULT_DEVICE_RULES, resources_with_defaults
 from dockyard.runtime.config import parse_config
@@ -97,29 +92,6 @@ def test_resources_from_flags(tmp_path: Path) -> None:
     }
     with pytest.raises(UsageError, match="nothing to update"):
         resources_from_flags(parse([], {}))
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
-    max_leaves=30,
-)
-
-
-@given(json_values)
-def test_fastjson_matches_json(value: Any) -> None:
-    text = fastjson.dumps(value)
-    assert text == json.dumps(value, ensure_ascii=False)
-    assert fastjson.loads(text) == json.loads(text)
-    assert fastjson.loads(text.encode()) == value or (
-        isinstance(value, float) and math.isnan(value)
-    )
-
-
-@pytest.mark.parametrize("bad", ["", "{", "[1,]", "{}x", "nul", "{not json", '"\\x"', "\ufeff{}"])
-def test_fastjson_rejects(bad: str) -> None:
-    with pytest.raises(ValueError):
-        fastjson.loads(bad)
 
 
 @record

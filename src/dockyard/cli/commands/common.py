@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from dockyard.cli.context import Context
 from dockyard.cli.errors import CliError, DaemonError, TemplateError
 from dockyard.cli.transport import quote_path
+from dockyard.oci import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ def for_each(ctx: Context, names: Iterable[str], action: Callable[[str], str | N
 
 def go_json_indent(value: Any) -> str:
     """The docker CLI's inspect output: 4-space indent, UTF-8, no HTML escaping."""
+    import json
+
     return json.dumps(value, indent=4, ensure_ascii=False)
 
 
@@ -82,7 +84,7 @@ def filters_param(items: list[str]) -> str | None:
         if not sep:
             raise CliError(f"bad format of filter (expected name=value): {item}")
         out.setdefault(key.strip().lower(), {})[value.strip()] = True
-    return json.dumps(out, separators=(",", ":"))
+    return fastjson.dumps(out, compact=True)
 
 
 def confirm(ctx: Context, warning: str, force: bool) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ from dockyard.cli.errors import CliError, DaemonError, UsageError
 from dockyard.cli.flags import Options
 from dockyard.cli.frames import DetachKeysError, parse_detach_keys
 from dockyard.cli.units import ellipsis, human_duration, human_size, truncate_id
+from dockyard.oci import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def _stream_container(
     raw = waiter.read()
     waiter.close()
     try:
-        result = json.loads(raw) if raw.strip() else {}
+        result = fastjson.loads(raw) if raw.strip() else {}
     except ValueError:
         result = {}
     error = (result.get("Error") or {}).get("Message") if isinstance(result, dict) else None
@@ -464,7 +464,7 @@ def ps_row(c: dict[str, Any], trunc: bool, now: float) -> dict[str, Any]:
         size = f"{size} (virtual {human_size(int(c['SizeRootFs']), 3)})"
     created = float(c.get("Created") or 0)
     row: dict[str, Any] = {
-        "Command": json.dumps(ellipsis(command, 20) if trunc else command, ensure_ascii=False),
+        "Command": fastjson.dumps(ellipsis(command, 20) if trunc else command),
         "CreatedAt": _created_at(created),
         "ID": truncate_id(str(c.get("Id", ""))) if trunc else str(c.get("Id", "")),
         "Image": _image_column(c, trunc),

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from dockyard.engine import trace
 from dockyard.engine.logs import LogWriter, format_timestamp
+from dockyard.engine.monitor import inprocess
 from dockyard.engine.monitor import protocol as P
 
 TYPE_CHECKING = False  # keeps typing out of the monitor's memory (mypy: always true)
@@ -531,6 +532,7 @@ class Monitor:
         self.oom_killed = False
         self.done = False
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.fork_runtime = inprocess.usable(opts.runtime)
 
     # -- plumbing
     def note(self, msg: str) -> None:
@@ -568,6 +570,8 @@ class Monitor:
         ]
 
     def spawn(self, argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
+        if self.fork_runtime and argv[0] == self.opts.runtime:
+            return inprocess.fork_command(argv, stdin, stdout, stderr)
         actions = [
             (os.POSIX_SPAWN_DUP2, stdin, 0),
             (os.POSIX_SPAWN_DUP2, stdout, 1),
@@ -1222,6 +1226,9 @@ def warm_up(scratch: str, rounds: int = 10) -> None:
     monitor repeats them and copies every page they touch (about 15% of its memory).
     ``scratch`` is an empty directory it may write into (its files are removed again).
     """
+    from dockyard.runtime import cli as runtime_cli
+
+    runtime_cli.preload()  # forked runtime commands (inprocess) find it all imported
     here = os.getcwd()
     os.chdir(scratch)
     try:

@@ -1,8 +1,9 @@
 """JSON through the C accelerator `_json` directly.
 
 `import json` pulls in `re` and compiles its regexes: several milliseconds on every
-`dockyard-runc` start. The C scanner and encoder are the same ones json uses; only the
-thin Python wrappers are skipped. Results equal json.loads/json.dumps (compact form).
+`dockyard-runc` or `dockyard` start. The C scanner and encoder are the same ones json
+uses; only the thin Python wrappers are skipped. Results equal json.loads and
+json.dumps(ensure_ascii=False).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def _default(o: object) -> object:
 _encode = _json.make_encoder(
     {}, _default, _json.encode_basestring, None, ": ", ", ", False, False, True
 )
+_encode_compact = _json.make_encoder(
+    {}, _default, _json.encode_basestring, None, ":", ",", False, False, True
+)
 
 
 def loads(s: str | bytes) -> Any:
@@ -62,5 +66,6 @@ def loads(s: str | bytes) -> Any:
     return obj
 
 
-def dumps(obj: Any) -> str:
-    return "".join(_encode(obj, 0))
+def dumps(obj: Any, compact: bool = False) -> str:
+    """json.dumps(obj, ensure_ascii=False), or with separators (",", ":") when compact."""
+    return "".join((_encode_compact if compact else _encode)(obj, 0))
