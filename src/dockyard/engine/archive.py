@@ -10,18 +10,21 @@ opens) and step into a mount's source where a child is a mount point.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from dockyard.engine.errors import EngineError, InvalidParameter, NotFound
-from dockyard.engine.mountpoints import ContainerFS, MountPoint
+from dockyard.engine.mountpoints import ContainerFS, MountPoint, route
 
 # Docker's own messages (daemon/archive.go); it answers them with a 500.
 ROOTFS_READ_ONLY = "container rootfs is marked read-only"
@@ -206,9 +209,10 @@ def _add(tar: tarfile.TarFile, fs: ContainerFS, fd: int, name: str, where: tuple
     # sockets are skipped, as Docker does
 
 
-def _extract_dir(fs: ContainerFS, path: str, read_only_rootfs: bool) -> int:
-    """An O_RDONLY directory fd of ``path`` in the view (the target of a PUT), after Docker's
-    checks in its order: not found, not a directory, then read-only mount or rootfs."""
+def _extract_dir(fs: ContainerFS, path: str, read_only_rootfs: bool) -> tuple[tuple[str, ...], int]:
+    """(resolved path, O_RDONLY directory fd) of ``path`` in the view (the target of a PUT),
+    after Docker's checks in its order: not found, not a directory, then read-only mount or
+    rootfs."""
     path = _abs(path)
     try:
         where, pfd = fs.resolve(path, follow_last=True)
@@ -226,9 +230,24 @@ def _extract_dir(fs: ContainerFS, path: str, read_only_rootfs: bool) -> int:
             raise ReadOnlyTarget(VOLUME_READ_ONLY)
         if owner is None and read_only_rootfs:
             raise ReadOnlyTarget(ROOTFS_READ_ONLY)
-        return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return where, _reopen_dir(pfd)
     finally:
         os.close(pfd)
+
+
+def _reopen_dir(fd: int) -> int:
+    return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _apply(stream: BinaryIO, dir_fd: int) -> None:
+    from pathlib import Path
+
+    from dockyard.store.layers import LayerError, apply_layer
+
+    try:
+        apply_layer(stream, Path(f"/proc/self/fd/{dir_fd}"))
+    except LayerError as e:
+        raise InvalidParameter(f"cannot extract the archive: {e}") from None
 
 
 def put_archive(
@@ -239,20 +258,119 @@ def put_archive(
     *,
     read_only_rootfs: bool = False,
 ) -> None:
-    """Unpack the tar ``stream`` into directory ``path`` with the store's safe applier."""
-    from pathlib import Path
-
-    from dockyard.store.layers import LayerError, apply_layer
-
+    """Unpack the tar ``stream`` into directory ``path`` with the store's safe applier; the
+    members that fall in a mount below ``path`` go into that mount, as with Docker."""
     with _view(rootfs, mounts) as fs:
-        fd = _extract_dir(fs, path, read_only_rootfs)
-    try:
+        where, fd = _extract_dir(fs, path, read_only_rootfs)
         try:
-            apply_layer(stream, Path(f"/proc/self/fd/{fd}"))
-        except LayerError as e:
+            below = fs.mounts_below(where)
+            if not below:
+                _apply(stream, fd)
+            else:
+                _Router(fs, where, fd, below).run(stream)
+        finally:
+            os.close(fd)
+
+
+class _Router:
+    """Splits a tar whose members reach mount points below the extraction directory into
+    runs of consecutive members with the same destination, each applied (from a spool) to
+    its own directory by the store's applier. Only used when such mounts exist."""
+
+    _SPOOL_MEMORY = 8 << 20
+
+    def __init__(
+        self,
+        fs: ContainerFS,
+        where: tuple[str, ...],
+        dir_fd: int,
+        below: dict[tuple[str, ...], MountPoint],
+    ) -> None:
+        self.fs, self.where, self.dir_fd, self.below = fs, where, dir_fd, below
+        self.target: tuple[str, ...] | None = None
+        self.spool: Any = None
+        self.writer: tarfile.TarFile | None = None
+
+    def run(self, stream: BinaryIO) -> None:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                for member in tar:
+                    dest = route(self.where, member.name, self.below)
+                    if dest is None:
+                        raise InvalidParameter(
+                            f"cannot extract the archive: {member.name!r} leaves the directory"
+                        )
+                    target, name = dest
+                    data = tar.extractfile(member) if member.isreg() else None
+                    self._member(target, name, member, data)
+            self._flush()
+        except tarfile.TarError as e:
             raise InvalidParameter(f"cannot extract the archive: {e}") from None
-    finally:
-        os.close(fd)
+        finally:
+            if self.spool is not None:
+                self.spool.close()
+
+    def _member(
+        self, target: tuple[str, ...], name: str, member: tarfile.TarInfo, data: Any
+    ) -> None:
+        if target != self.where:
+            mount = self.below[target]
+            if not mount.writable:
+                raise ReadOnlyTarget(VOLUME_READ_ONLY)
+            src_fd = self.fs.source_fd(target)
+            if not stat.S_ISDIR(os.fstat(src_fd).st_mode):
+                self._flush()
+                self._into_file(src_fd, target, name, member, data)
+                return
+            if name == "." and not member.isdir():
+                raise InvalidParameter(
+                    f"cannot extract the archive: {member.name!r} would replace a mount point"
+                )
+        if target != self.target:
+            self._flush()
+            self.target = target
+            self.spool = tempfile.SpooledTemporaryFile(max_size=self._SPOOL_MEMORY)  # noqa: SIM115
+            self.writer = tarfile.open(fileobj=self.spool, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        assert self.writer is not None
+        info = copy.copy(member)
+        info.name = name
+        if member.islnk():
+            # A hard link names another member: it must land in the same directory tree.
+            linked = route(self.where, member.linkname, self.below)
+            if linked is None or linked[0] != target:
+                raise InvalidParameter(
+                    f"cannot extract the archive: hard link {member.name!r} crosses a mount point"
+                )
+            info.linkname = linked[1]
+        self.writer.addfile(info, data)
+
+    def _into_file(
+        self, src_fd: int, target: tuple[str, ...], name: str, member: tarfile.TarInfo, data: Any
+    ) -> None:
+        """A member over a file bind mount (/etc/hosts and the like): its content goes in."""
+        if name != "." or not member.isreg() or data is None:
+            raise InvalidParameter(
+                f"cannot extract the archive: {member.name!r} would replace a mount point"
+            )
+        wfd = os.open(f"/proc/self/fd/{src_fd}", os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        with os.fdopen(wfd, "wb") as out:
+            shutil.copyfileobj(data, out)
+
+    def _flush(self) -> None:
+        if self.writer is None or self.target is None:
+            return
+        self.writer.close()
+        self.spool.seek(0)
+        if self.target == self.where:
+            _apply(self.spool, self.dir_fd)
+        else:
+            dfd = _reopen_dir(self.fs.source_fd(self.target))
+            try:
+                _apply(self.spool, dfd)
+            finally:
+                os.close(dfd)
+        self.spool.close()
+        self.spool = self.writer = self.target = None
 
 
 def changes_json(items: list[tuple[str, str]]) -> list[dict[str, Any]]:

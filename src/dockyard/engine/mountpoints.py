@@ -22,7 +22,7 @@ from typing import Any
 
 from dockyard.linux.paths import MAX_SYMLINKS, mkdirall_in_root, mkfile_in_root
 
-__all__ = ["ContainerFS", "MountPoint", "components", "covering", "mount_points"]
+__all__ = ["ContainerFS", "MountPoint", "components", "covering", "mount_points", "route"]
 
 _O_LOOKUP = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -78,6 +78,23 @@ def covering(mounts: Sequence[MountPoint], path: Sequence[str]) -> MountPoint | 
         if len(dest) > depth and tuple(path[: len(dest)]) == dest:
             best, depth = m, len(dest)
     return best
+
+
+def route(
+    base: tuple[str, ...], name: str, mount_paths: Iterable[tuple[str, ...]]
+) -> tuple[tuple[str, ...], str] | None:
+    """Where a tar member named ``name``, extracted at ``base``, belongs: (the deepest of
+    ``base`` and the ``mount_paths`` below it that holds it, its name relative to that);
+    None when the name climbs out of ``base`` (pure)."""
+    norm = posixpath.normpath("./" + name.lstrip("/"))
+    if norm == ".." or norm.startswith("../"):
+        return None
+    full = base if norm == "." else base + tuple(norm.split("/"))
+    best = base
+    for k in mount_paths:
+        if len(k) > len(best) and full[: len(k)] == k:
+            best = k
+    return best, "/".join(full[len(best) :]) or "."
 
 
 def _error(err: int, path: str) -> OSError:
@@ -183,6 +200,15 @@ class ContainerFS:
         """Names of the mount points directly inside the (resolved) directory ``where``."""
         n = len(where)
         return [k[n] for k in self._mounts if len(k) == n + 1 and k[:n] == tuple(where)]
+
+    def mounts_below(self, where: Sequence[str]) -> dict[tuple[str, ...], MountPoint]:
+        """The mounts strictly inside the (resolved) directory ``where``, by resolved path."""
+        n, head = len(where), tuple(where)
+        return {k: m for k, (m, _fd) in self._mounts.items() if len(k) > n and k[:n] == head}
+
+    def source_fd(self, where: Sequence[str]) -> int:
+        """The O_PATH fd of the source of the mount at exactly ``where`` (owned by the view)."""
+        return self._mounts[tuple(where)][1]
 
     def owner(self, where: Sequence[str]) -> MountPoint | None:
         """The mount that holds the resolved path ``where`` (None: the rootfs itself)."""

@@ -172,3 +172,20 @@ def test_etc_files_are_the_containers(daemon: Daemon, name: str, cleanup: list[s
     with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
         f = tar.extractfile("hostname")
         assert f is not None and f.read() == b"cp-host\n"
+
+
+def test_a_tree_copied_above_a_mount_point_lands_in_it(
+    daemon: Daemon, name: str, tmp_path: Path, cleanup: list[str]
+) -> None:
+    vol = f"{name}-v"
+    cleanup += [f"c:{name}", f"v:{vol}"]
+    ok(daemon.cli("run", "-d", "--name", name, "-v", f"{vol}:/srv/data", "busybox", "sleep", "300"))
+    tree = tmp_path / "tree"
+    (tree / "data" / "sub").mkdir(parents=True)
+    (tree / "data" / "sub" / "n.txt").write_text("nested\n")
+    (tree / "top.txt").write_text("top\n")
+    ok(daemon.cli("cp", f"{tree}/.", f"{name}:/srv/"))
+    shown = daemon.cli("exec", name, "cat", "/srv/top.txt", "/srv/data/sub/n.txt")
+    assert ok(shown) == "top\nnested\n"
+    seen = daemon.cli("run", "--rm", "-v", f"{vol}:/v", "busybox", "cat", "/v/sub/n.txt")
+    assert ok(seen) == "nested\n"

@@ -177,3 +177,80 @@ def test_symlink_loops_are_refused(tmp_path: Path) -> None:
     os.symlink("a", root / "b")
     with pytest.raises(InvalidParameter):
         archive.stat_path(str(root), "/a/x")
+
+
+def _tar(*entries: tuple[str, str, bytes]) -> io.BytesIO:
+    """(name, kind, data): kind "f" file, "d" directory, "l" hard link to data's name."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, kind, data in entries:
+            ti = tarfile.TarInfo(name)
+            if kind == "d":
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                tar.addfile(ti)
+            elif kind == "l":
+                ti.type = tarfile.LNKTYPE
+                ti.linkname = data.decode()
+                tar.addfile(ti)
+            else:
+                ti.size = len(data)
+                tar.addfile(ti, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_route_names_to_the_deepest_mount_below() -> None:
+    from dockyard.engine.mountpoints import route
+
+    keys = [("data",), ("data", "inner"), ("etc", "hosts")]
+    assert route((), "./data/n.txt", keys) == (("data",), "n.txt")
+    assert route((), "data/", keys) == (("data",), ".")
+    assert route((), "data/innerx", keys) == (("data",), "innerx")
+    assert route((), "data/inner/x", keys) == (("data", "inner"), "x")
+    assert route((), "top", keys) == ((), "top")
+    assert route(("data",), "inner/q", keys) == (("data", "inner"), "q")
+    assert route((), "../x", keys) is None
+    assert route((), "a/../../x", keys) is None
+
+
+def test_put_a_tree_spreads_over_the_mounts_below(view: tuple[Path, list[MountPoint]]) -> None:
+    root, mounts = view
+    rw = [m for m in mounts if m.writable]
+    tree = _tar(
+        (".", "d", b""),
+        ("top.txt", "f", b"top"),
+        ("data", "d", b""),
+        ("data/n.txt", "f", b"in volume"),
+        ("data/inner/deep.txt", "f", b"in inner"),
+        ("data/inner/hard", "l", b"data/inner/deep.txt"),
+        ("etc/hosts", "f", b"10.0.0.1 x\n"),
+        ("etc/other", "f", b"rootfs etc"),
+        ("after.txt", "f", b"after"),
+    )
+    archive.put_archive(str(root), "/", tree, rw)
+    vol, inner, host_file = (Path(m.source) for m in (rw[1], rw[0], rw[2]))
+    assert (root / "top.txt").read_bytes() == b"top"
+    assert (root / "after.txt").read_bytes() == b"after"
+    assert (vol / "n.txt").read_bytes() == b"in volume"
+    assert not (root / "data" / "n.txt").exists()
+    assert (inner / "deep.txt").read_bytes() == b"in inner"
+    assert os.path.samefile(inner / "hard", inner / "deep.txt")
+    assert host_file.read_bytes() == b"10.0.0.1 x\n"  # a file bind mount takes the content
+    assert (root / "etc" / "other").read_bytes() == b"rootfs etc"
+
+
+def test_put_a_tree_refusals(view: tuple[Path, list[MountPoint]]) -> None:
+    root, mounts = view
+    ro = MountPoint("/data/inner", mounts[0].source, False, True)
+    with_ro = [ro, *mounts[1:]]
+    with pytest.raises(archive.ReadOnlyTarget, match="mounted volume is marked read-only"):
+        archive.put_archive(str(root), "/data", _tar(("inner/x", "f", b"x")), with_ro)
+    assert not (Path(ro.source) / "x").exists()
+    with pytest.raises(InvalidParameter, match="crosses a mount point"):
+        archive.put_archive(str(root), "/", _tar(("a", "f", b"a"), ("data/b", "l", b"a")), mounts)
+    with pytest.raises(InvalidParameter, match="replace a mount point"):
+        archive.put_archive(str(root), "/", _tar(("data", "f", b"not a dir")), mounts)
+    with pytest.raises(InvalidParameter, match="leaves the directory"):
+        archive.put_archive(str(root), "/data", _tar(("../escape", "f", b"x")), mounts)
+    assert not (root / "escape").exists()
