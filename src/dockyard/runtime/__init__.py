@@ -1,7 +1,10 @@
 """dockyard-runc: the runc-compatible OCI runtime.
 
-Other parts of dockyard use it as a separate program (never in-process: the container init
-must be a fresh, single-threaded process):
+Other parts of dockyard use it as a separate program, never inside a threaded or
+long-running process: the container init must come from a fresh, single-threaded one.
+The engine's monitors (single-threaded, forked from a launcher that preloaded this
+package) run a command as the program would, in a fork of themselves: ``cli.entry(argv)``
+(engine.monitor.inprocess), which saves an interpreter start per create/start/delete.
 
     dockyard-runc [--root DIR] [--log FILE --log-format json] create --bundle B \\
         [--pid-file F] [--console-socket S] ID
