@@ -500,3 +500,24 @@ def test_dead_launcher_is_replaced(containers: Any, tmp_path: Path) -> None:
     assert int((shared / "monitor-launcher.lock").read_text()) != first
     h.kill(9)
     assert h.wait(timeout=30)["exit_code"] == 137
+
+
+def test_our_runtime_runs_in_forks_of_the_monitor(containers: Any, tmp_path: Path) -> None:
+    """dockyard-runc's commands run in forks of the (preloaded) monitor, any other runtime
+    as a program; either way the container holds none of the monitor's descriptors."""
+    from dockyard.engine.monitor import inprocess
+
+    ours = inprocess.usable(containers.runtime)
+    assert ours is (Path(containers.runtime).name == "dockyard-runc")
+    outputs = []
+    for args in (["ls", "/proc/self/fd"], ["grep", "-E", "Sig(Ign|Blk)", "/proc/self/status"]):
+        h, _ = containers.spawn(args, launcher_dir=str(tmp_path / "launcher"))
+        assert h.status()["runtime_forks"] is ours
+        attach = h.attach(stdout=True, stderr=True)
+        h.start()
+        assert h.wait(timeout=30)["exit_code"] == 0
+        outputs.append(streams(attach.read_all())[1].decode().split())
+    # stdio and ls's own directory fd: none of the monitor's sockets, logs or pipes.
+    assert outputs[0] == ["0", "1", "2", "3"]
+    if ours:  # (runc passes on what its parent ignores, e.g. glibc's signal 32)
+        assert outputs[1] == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]

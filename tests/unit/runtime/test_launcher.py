@@ -60,3 +60,29 @@ def test_default_interpreter_is_the_systems_same_version_or_the_venvs(tmp_path: 
         check=True,
     )
     assert out.stdout.strip() == ver
+
+
+def test_the_cli_launcher_runs_the_cli(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    target = Path(launcher.install(str(tmp_path), python=sys.executable, program="dockyard"))
+    assert target == bindir / "dockyard"
+    assert "from dockyard.cli.main import entry" in target.read_text()
+    out = subprocess.run([str(target), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("dockyard version")
+    # Usage errors keep Docker's exit code through entry()'s os._exit.
+    bad = subprocess.run([str(target), "--no-such-flag"], capture_output=True, text=True)
+    assert bad.returncode == 125 and "unknown flag: --no-such-flag" in bad.stderr
+
+
+def test_runs_this_package_only_for_our_own_launcher(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    mine = Path(launcher.install(str(tmp_path), python=sys.executable))
+    assert launcher.runs_this_package(str(mine))
+    other = tmp_path / "other-runc"
+    other.write_text(launcher.launcher_text(sys.executable, "/elsewhere/src"))
+    assert not launcher.runs_this_package(str(other))  # another checkout's code
+    cli = Path(launcher.install(str(tmp_path), python=sys.executable, program="dockyard"))
+    assert not launcher.runs_this_package(str(cli))
+    assert not launcher.runs_this_package("/bin/true")
+    assert not launcher.runs_this_package(str(tmp_path / "missing"))

@@ -41,7 +41,8 @@ connection, each answered by one line ``{"ok": true, ...}`` or ``{"ok": false, "
   (``all``: ``runtime kill --all``).
 - ``{"cmd": "resize", "height": H, "width": W}`` sets the container's pty size.
 - ``{"cmd": "status"}`` → ``{"pid", "started", "running", "exit_code", "started_at",
-  "finished_at"}``.
+  "finished_at", "runtime_forks"}`` (runtime_forks: the runtime's commands run in forks of
+  the monitor, see inprocess).
 - ``{"cmd": "wait"}`` answers when the container has exited, with the exit.json fields.
 - ``{"cmd": "exec", "exec_id": ID, "process": <OCI process>, "tty": b, "stdin": b, "detach": b}``
   runs ``runtime exec --detach --process``; answers ``{"pid"}`` once it runs.

@@ -945,6 +945,7 @@ class Monitor:
             exit_code=self.init.exit_code,
             started_at=format_timestamp(self.started_at) if self.started_at else None,
             finished_at=format_timestamp(self.finished_at) if self.finished_at else None,
+            runtime_forks=self.fork_runtime,
         )
 
     def cmd_start(self, conn: Client, _msg: dict[str, Any]) -> None:
