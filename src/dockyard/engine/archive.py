@@ -10,6 +10,7 @@ opens) and step into a mount's source where a child is a mount point.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import os
@@ -17,7 +18,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
-import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -272,12 +273,61 @@ def put_archive(
             os.close(fd)
 
 
+class _Run:
+    """One run of members for one directory: a tar written into a pipe that the store's
+    applier reads in a thread (memory stays bounded, nothing is spooled to disk)."""
+
+    def __init__(self, dir_fd: int) -> None:
+        self.dir_fd = dir_fd  # owned: closed by finish()
+        r, w = os.pipe()
+        self.reader = os.fdopen(r, "rb")
+        self.out = os.fdopen(w, "wb")
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._apply, name="cp-extract", daemon=True)
+        self.thread.start()
+        self.writer = tarfile.open(fileobj=self.out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+
+    def _apply(self) -> None:
+        try:
+            _apply(self.reader, self.dir_fd)
+        except BaseException as e:
+            self.error = e
+        finally:
+            self.reader.close()  # a writer still going gets EPIPE, not a hang
+
+    def add(self, info: tarfile.TarInfo, data: Any) -> None:
+        try:
+            self.writer.addfile(info, data)
+        except BrokenPipeError:
+            self.finish()  # raises the applier's own error
+            raise InvalidParameter("cannot extract the archive: the extraction stopped") from None
+
+    def finish(self) -> None:
+        try:
+            # The applier may stop reading at the end-of-archive blocks: EPIPE is fine.
+            with contextlib.suppress(BrokenPipeError):
+                self.writer.close()
+            with contextlib.suppress(BrokenPipeError):
+                self.out.close()
+        finally:
+            self.thread.join()
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        """End the run after an error elsewhere (what was sent stays applied, as Docker's)."""
+        if self.dir_fd < 0:
+            return
+        with contextlib.suppress(BaseException):
+            self.finish()
+
+
 class _Router:
     """Splits a tar whose members reach mount points below the extraction directory into
-    runs of consecutive members with the same destination, each applied (from a spool) to
-    its own directory by the store's applier. Only used when such mounts exist."""
-
-    _SPOOL_MEMORY = 8 << 20
+    runs of consecutive members with the same destination, each streamed to the store's
+    applier on its own directory. Only used when such mounts exist."""
 
     def __init__(
         self,
@@ -288,8 +338,7 @@ class _Router:
     ) -> None:
         self.fs, self.where, self.dir_fd, self.below = fs, where, dir_fd, below
         self.target: tuple[str, ...] | None = None
-        self.spool: Any = None
-        self.writer: tarfile.TarFile | None = None
+        self.run_: _Run | None = None
 
     def run(self, stream: BinaryIO) -> None:
         try:
@@ -307,8 +356,8 @@ class _Router:
         except tarfile.TarError as e:
             raise InvalidParameter(f"cannot extract the archive: {e}") from None
         finally:
-            if self.spool is not None:
-                self.spool.close()
+            if self.run_ is not None:
+                self.run_.abort()
 
     def _member(
         self, target: tuple[str, ...], name: str, member: tarfile.TarInfo, data: Any
@@ -320,18 +369,12 @@ class _Router:
             src_fd = self.fs.source_fd(target)
             if not stat.S_ISDIR(os.fstat(src_fd).st_mode):
                 self._flush()
-                self._into_file(src_fd, target, name, member, data)
+                self._into_file(src_fd, name, member, data)
                 return
             if name == "." and not member.isdir():
                 raise InvalidParameter(
                     f"cannot extract the archive: {member.name!r} would replace a mount point"
                 )
-        if target != self.target:
-            self._flush()
-            self.target = target
-            self.spool = tempfile.SpooledTemporaryFile(max_size=self._SPOOL_MEMORY)  # noqa: SIM115
-            self.writer = tarfile.open(fileobj=self.spool, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-        assert self.writer is not None
         info = copy.copy(member)
         info.name = name
         if member.islnk():
@@ -342,11 +385,14 @@ class _Router:
                     f"cannot extract the archive: hard link {member.name!r} crosses a mount point"
                 )
             info.linkname = linked[1]
-        self.writer.addfile(info, data)
+        if target != self.target or self.run_ is None:
+            self._flush()
+            fd = self.dir_fd if target == self.where else self.fs.source_fd(target)
+            self.run_ = _Run(_reopen_dir(fd))
+            self.target = target
+        self.run_.add(info, data)
 
-    def _into_file(
-        self, src_fd: int, target: tuple[str, ...], name: str, member: tarfile.TarInfo, data: Any
-    ) -> None:
+    def _into_file(self, src_fd: int, name: str, member: tarfile.TarInfo, data: Any) -> None:
         """A member over a file bind mount (/etc/hosts and the like): its content goes in."""
         if name != "." or not member.isreg() or data is None:
             raise InvalidParameter(
@@ -357,20 +403,10 @@ class _Router:
             shutil.copyfileobj(data, out)
 
     def _flush(self) -> None:
-        if self.writer is None or self.target is None:
+        if self.run_ is None:
             return
-        self.writer.close()
-        self.spool.seek(0)
-        if self.target == self.where:
-            _apply(self.spool, self.dir_fd)
-        else:
-            dfd = _reopen_dir(self.fs.source_fd(self.target))
-            try:
-                _apply(self.spool, dfd)
-            finally:
-                os.close(dfd)
-        self.spool.close()
-        self.spool = self.writer = self.target = None
+        run, self.run_, self.target = self.run_, None, None
+        run.finish()
 
 
 def changes_json(items: list[tuple[str, str]]) -> list[dict[str, Any]]:

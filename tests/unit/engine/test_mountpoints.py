@@ -254,3 +254,18 @@ def test_put_a_tree_refusals(view: tuple[Path, list[MountPoint]]) -> None:
     with pytest.raises(InvalidParameter, match="leaves the directory"):
         archive.put_archive(str(root), "/data", _tar(("../escape", "f", b"x")), mounts)
     assert not (root / "escape").exists()
+
+
+def test_put_a_large_tree_through_the_router(view: tuple[Path, list[MountPoint]]) -> None:
+    root, mounts = view
+    big = os.urandom(3 << 20)
+    tree = _tar(
+        ("a.bin", "f", big),
+        ("data/b.bin", "f", big),
+        ("c.bin", "f", big),
+        ("data/inner/d.bin", "f", big),
+    )
+    archive.put_archive(str(root), "/", tree, mounts)
+    assert (root / "a.bin").read_bytes() == big and (root / "c.bin").read_bytes() == big
+    assert (Path(mounts[1].source) / "b.bin").read_bytes() == big
+    assert (Path(mounts[0].source) / "d.bin").read_bytes() == big
