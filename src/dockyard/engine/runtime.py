@@ -22,7 +22,8 @@ def choose_runtime(requested: str | None) -> str:
     chosen = requested or os.environ.get("DOCKYARD_RUNTIME")
     if chosen:
         # Monitors exec it without a PATH search, so it must be a full path.
-        return shutil.which(chosen) or os.path.abspath(chosen)
+        # (which() gives a path with a slash back as it is: relative, when it was.)
+        return os.path.abspath(shutil.which(chosen) or chosen)
     ours = Path(sys.executable).with_name("dockyard-runc")
     if ours.exists():
         try:
