@@ -67,6 +67,35 @@ def test_daemon_starts_on_demand_and_stops(dockyardd_daemon: Daemon) -> None:
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
+def test_stale_socket_file_still_starts_the_daemon(dockyardd_daemon: Daemon) -> None:
+    """A socket file left by a daemon killed with the machine refuses connections: the CLI
+    starts the daemon as if it were absent."""
+    import socket
+
+    base = Path(tempfile.mkdtemp(prefix="cli-stale-", dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKYARD", "DOCKER_"))}
+    env.update(
+        DOCKYARD_HOST=f"unix://{base}/d.sock",
+        DOCKYARD_EXEC_ROOT=str(base / "exec"),
+        DOCKYARD_ROOT=str(base / "data"),
+    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(base / "d.sock"))  # bound, never listening, closed: a stale file
+    try:
+        first = subprocess.run(
+            [DOCKYARD, "ps", "-q"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert first.returncode == 0, first.stderr
+        assert first.stderr.startswith("Starting dockyardd")
+        stopped = subprocess.run(
+            [DOCKYARD, "daemon", "stop"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert stopped.returncode == 0, stopped.stderr
+    finally:
+        kill_leftovers(base)
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
 def test_demo_flow_from_a_bare_root(dockyardd_daemon: Daemon) -> None:
     """The issue's main job through the CLI alone: daemon on demand, base image, a limited
     detached container, logs, exec, stats, commit, and the committed image runs."""
