@@ -197,7 +197,9 @@ def start_second_daemon(work: Path) -> tuple[subprocess.Popen[bytes], str]:
         stderr=(work / "m2.log").open("wb"),
     )
     deadline = time.monotonic() + 30
-    while subprocess.run([DOCKYARD, "-H", sock, "version"], capture_output=True).returncode:
+    # (No on-demand start while it comes up: that one would serve the default data root.)
+    quiet = dict(os.environ, DOCKYARD_NO_AUTOSTART="1")
+    while subprocess.run([DOCKYARD, "-H", sock, "version"], capture_output=True, env=quiet).returncode:
         if time.monotonic() > deadline or daemon.poll() is not None:
             raise SystemExit(f"demo: the second daemon did not start; see {work / 'm2.log'}")
         time.sleep(0.2)

@@ -146,6 +146,29 @@ def take_pidfile(path: Path) -> None:
     os.replace(tmp, path)
 
 
+DATA_ROOT_LOCK = "dockyardd.lock"
+
+
+def lock_data_root(data_root: Path) -> int:
+    """Hold an exclusive flock on DATA_ROOT/dockyardd.lock for the daemon's life: two
+    daemons on one data root would each believe they own every container and image.
+    The lock goes with the process (a SIGKILL leaves nothing to clean); it holds our pid."""
+    import fcntl
+
+    fd = os.open(data_root / DATA_ROOT_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DaemonError(
+            f"dockyardd is already running on data root {data_root} (pid {holder})"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def _socket_in_use(path: str) -> bool:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -182,6 +205,7 @@ async def serve(args: argparse.Namespace) -> int:
     sock = socket_path(args.host)
     data_root.mkdir(parents=True, exist_ok=True, mode=0o710)
     exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_data_root(data_root)  # (kept open until the process ends)
     take_pidfile(Path(args.pidfile) if args.pidfile else exec_root / "dockyardd.pid")
     if os.path.exists(sock):
         if _socket_in_use(sock):

@@ -46,6 +46,36 @@ def test_second_daemon_on_the_same_root_is_refused(make_daemon: Callable[[], Any
     assert a.client.get("/_ping").status == 200
 
 
+def test_second_daemon_on_the_same_data_root_with_its_own_exec_root_is_refused(
+    make_daemon: Callable[[], Any],
+) -> None:
+    a = make_daemon()
+    a.start()
+    r = subprocess.run(
+        [
+            str(DOCKYARDD),
+            "--data-root",
+            str(a.data_root),
+            "--exec-root",
+            str(a.base / "other-exec"),
+            "-H",
+            f"unix://{a.base}/other.sock",
+            "--runtime",
+            a.runtime,
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert (
+        r.stderr.decode()
+        .strip()
+        .endswith(f"dockyardd is already running on data root {a.data_root} (pid {a.proc.pid})")
+    )
+    assert not (a.base / "other.sock").exists()
+    assert a.client.get("/_ping").status == 200
+
+
 def test_sigterm_is_graceful(make_daemon: Callable[[], Any]) -> None:
     a = make_daemon()
     a.start()
