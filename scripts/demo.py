@@ -199,7 +199,8 @@ def start_second_daemon(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + 30
     # (No on-demand start while it comes up: that one would serve the default data root.)
     quiet = dict(os.environ, DOCKYARD_NO_AUTOSTART="1")
-    while subprocess.run([DOCKYARD, "-H", sock, "version"], capture_output=True, env=quiet).returncode:
+    probe = [DOCKYARD, "-H", sock, "version"]
+    while subprocess.run(probe, capture_output=True, env=quiet).returncode:
         if time.monotonic() > deadline or daemon.poll() is not None:
             raise SystemExit(f"demo: the second daemon did not start; see {work / 'm2.log'}")
         time.sleep(0.2)
