@@ -178,6 +178,9 @@ def test_block_io_of_direct_reads_and_writes(daemon: Daemon, container: str) -> 
         got = re.fullmatch(r"(\d+(?:\.\d+)?)MB / (\d+(?:\.\d+)?)MB\n", row)
         assert got is not None, row
         assert float(got[1]) >= 8.38 and float(got[2]) >= 8.38
+        if shutil.which("docker"):
+            theirs = daemon.docker("stats", "--no-stream", "--format", "{{.BlockIO}}", container)
+            assert ok(theirs) == row  # the real client reads our JSON the same way
     finally:
         daemon.cli("rm", "-f", container)
         daemon.cli("volume", "rm", vol)
