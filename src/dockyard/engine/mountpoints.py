@@ -137,7 +137,7 @@ class ContainerFS:
     def _destination(self, dest: str, source_fd: int) -> tuple[str, ...]:
         """Where the runtime mounts ``dest``: resolved in the root. A missing mount point is
         made first, as the runtime (and Docker before a copy) makes it; if that fails (a
-        read-only rootfs), the lexical path."""
+        file in the way, say), the lexical path."""
         parts = components(dest)
         for attempt in range(2):
             try:
