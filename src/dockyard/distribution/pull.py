@@ -68,11 +68,14 @@ LOCKED_WAIT = 600.0
 @dataclass(frozen=True)
 class PullResult:
     image_id: str
-    manifest_digest: Digest
+    manifest_digest: Digest  # the image manifest's (the platform's, under an index)
     reference: Reference
     downloaded: int  # layers fetched (0: everything was already here)
     up_to_date: bool
     diff_ids_computed: int = 0  # layers whose diff id was computed during the download
+    # What the reference resolved to at the registry: the manifest list or index when
+    # there is one (recorded in RepoDigests and printed as "Digest:", as Docker does).
+    repo_digest: Digest | None = None
 
 
 def parse_pull_reference(name: str, tag: str | None = None) -> Reference:
@@ -137,6 +140,7 @@ class Puller:
         body, media_type, digest = client.get_manifest(repo, ref.digest or ref.tag or "latest")
         # After the manifest, as Docker: a missing image fails before any progress is shown.
         self._emit(pm.status(f"Pulling from {repo}", ref.tag or ref.digest))
+        listed = digest
         manifest, body, media_type, digest = self._resolve(client, repo, body, media_type, digest)
         config_bytes = client.read_blob(repo, manifest.config.digest, MAX_CONFIG_BYTES)
         try:
@@ -161,10 +165,11 @@ class Puller:
                 target,
                 manifest=body,
                 manifest_media_type=media_type,
+                repo_digest=listed,
             )
-            self._emit(pm.status(f"Digest: {digest}"))
+            self._emit(pm.status(f"Digest: {listed}"))
             self._emit(pm.status(f"Status: Image is up to date for {ref.familiar()}"))
-            return PullResult(image_id, digest, ref, 0, True)
+            return PullResult(image_id, digest, ref, 0, True, repo_digest=listed)
         lease = self.store.create_lease()
         try:
             if self.unpack:
@@ -178,6 +183,7 @@ class Puller:
                 manifest=body,
                 manifest_media_type=media_type,
                 lease=lease,
+                repo_digest=listed,
             )
         except BaseException:
             self.store.release_lease(lease)
@@ -191,9 +197,11 @@ class Puller:
                     self._emit(pm.layer_status("Pull complete", pm.short_id(d.digest)))
         if self.sources is not None:
             self.sources.record(client.endpoint.host, repo, [d.digest for d in manifest.layers])
-        self._emit(pm.status(f"Digest: {digest}"))
+        self._emit(pm.status(f"Digest: {listed}"))
         self._emit(pm.status(f"Status: Downloaded newer image for {ref.familiar()}"))
-        return PullResult(image_id, digest, ref, len(fetched), False, len(self._facts))
+        return PullResult(
+            image_id, digest, ref, len(fetched), False, len(self._facts), repo_digest=listed
+        )
 
     def _layer_input(self, d: Descriptor) -> LayerInput:
         facts = self._facts.get(d.digest)

@@ -608,15 +608,25 @@ class ImageStore:
         manifest: bytes | None = None,
         manifest_media_type: str | None = None,
         lease: str | None = None,
+        repo_digest: Digest | str | None = None,
     ) -> str:
         """Register an image whose layer blobs are already in the content store (a pull).
 
         ``manifest``, when given, is stored verbatim and ``ref`` also gets a digest reference
         (``name@<manifest digest>``), as Docker records RepoDigests for pulled images.
+        ``repo_digest`` is the digest the registry named instead, when ``ref`` resolved to
+        a manifest list or OCI index there: Docker records that one, the digest a
+        ``pull name@<digest>`` gives back.
         """
         with self._op() as op:
             image_id = self.create_image_in(
-                op, config, layers, ref, manifest=manifest, manifest_media_type=manifest_media_type
+                op,
+                config,
+                layers,
+                ref,
+                manifest=manifest,
+                manifest_media_type=manifest_media_type,
+                repo_digest=repo_digest,
             )
         if lease:
             self.meta.delete_lease(lease)
@@ -635,8 +645,15 @@ class ImageStore:
         *,
         manifest: bytes | None = None,
         manifest_media_type: str | None = None,
+        repo_digest: Digest | str | None = None,
     ) -> str:
         inputs = [layer_input(x) for x in layers]
+        listed: Digest | None = None
+        if repo_digest is not None:
+            try:
+                listed = Digest.parse(str(repo_digest))
+            except InvalidDigest as e:
+                raise InvalidImage(f"invalid repository digest {repo_digest!r}: {e}") from None
         named = self._parse_target(ref)
         cdigest = op.put_bytes(config)
         mref: tuple[Digest, str] | None = None
@@ -659,7 +676,8 @@ class ImageStore:
             if named.digest is None:
                 new.tags.append(named)
             if mref is not None:
-                new.digest_refs.append(named.name_only().with_digest(str(mref[0])))
+                shown = listed if listed is not None else mref[0]
+                new.digest_refs.append(named.name_only().with_digest(str(shown)))
         self._register([new])
         return new.record.id
 

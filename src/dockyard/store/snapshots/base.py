@@ -24,6 +24,7 @@ from dockyard.store.snapshots.errors import (
     SnapshotNotFound,
 )
 from dockyard.store.snapshots.mount import Mount
+from dockyard.store.snapshots.spread import spread_subdirs
 from dockyard.store.snapshots.state import ACTIVE, COMMITTED, VIEW, Info, State, StateFile
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Snapshotter:
         self.root = Path(root)
         self.snapshots_dir = self.root / "snapshots"
         self.snapshots_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Each snapshot's tree away from the inodes the last removal freed (see spread.py).
+        spread_subdirs(self.snapshots_dir)
         os.chmod(self.root, 0o700)
         self.state = StateFile(self.root / "state.json")
         self._sweep()
