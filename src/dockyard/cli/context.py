@@ -30,12 +30,15 @@ class Context:
     def client(self) -> Client:
         if self._client is None:
             host = self.host
-            if host.scheme == "unix" and not _answering(host.path):
-                from dockyard.cli.autostart import maybe_start_daemon
-
-                maybe_start_daemon(host, explicit=bool(self.host_flag))
-            self._client = Client(host)
+            self._client = Client(
+                host, on_absent=self._start_daemon if host.scheme == "unix" else None
+            )
         return self._client
+
+    def _start_daemon(self) -> None:
+        from dockyard.cli.autostart import maybe_start_daemon
+
+        maybe_start_daemon(self.host, explicit=bool(self.host_flag))
 
     def out(self, text: str) -> None:
         sys.stdout.write(text)
@@ -56,23 +59,3 @@ class Context:
             sys.stdout.flush()
         except (BrokenPipeError, ValueError, AttributeError):
             return
-
-
-def _answering(path: str) -> bool:
-    """Is a daemon listening on this socket? A socket file left by a daemon that died with
-    the machine (or was killed) refuses connections: as good as absent."""
-    if not os.path.exists(path):
-        return False
-    import socket
-
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except ConnectionRefusedError:
-        return False
-    except OSError:
-        return True  # not ours to judge (permissions...): let the real connection say
-    finally:
-        probe.close()
-    return True
-

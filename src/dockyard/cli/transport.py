@@ -17,7 +17,7 @@ from dockyard.oci import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from typing import IO, Any
 
     Params = Mapping[str, str | int | bool | list[str] | None]
@@ -127,9 +127,14 @@ class Client:
     """One daemon endpoint. Each request opens its own connection (cheap on a unix socket),
     so that long waits, streams and control calls can run side by side."""
 
-    def __init__(self, host: Host, version: str | None = None) -> None:
+    def __init__(
+        self, host: Host, version: str | None = None, on_absent: Callable[[], None] | None = None
+    ) -> None:
         self.host = host
         self.version = version
+        # Called once when the unix socket is missing or refuses (no daemon): it may start
+        # one (cli.autostart); the connection is then tried again.
+        self.on_absent = on_absent
         self.server_headers: dict[str, str] = {}
 
     def _connect_error(self) -> ConnectError:
@@ -141,17 +146,27 @@ class Client:
     def _socket(self, timeout: float | None = None) -> socket.socket:
         try:
             if self.host.scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
                 try:
-                    sock.connect(self.host.path)
-                except OSError:
-                    sock.close()
-                    raise
-                return sock
+                    return self._connect_unix(timeout)
+                except (FileNotFoundError, ConnectionRefusedError):
+                    start, self.on_absent = self.on_absent, None
+                    if start is None:
+                        raise
+                start()
+                return self._connect_unix(timeout)
             return socket.create_connection((self.host.addr, self.host.port), timeout=timeout)
         except OSError as exc:
             raise self._connect_error() from exc
+
+    def _connect_unix(self, timeout: float | None) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(self.host.path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     # -------------------------------------------------------- version
     def ping(self, timeout: float | None = None) -> dict[str, str]:
