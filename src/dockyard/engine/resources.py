@@ -176,7 +176,7 @@ def empty_sample() -> dict[str, Any]:
     return {
         "read": "0001-01-01T00:00:00Z",
         "pids_stats": {},
-        "blkio_stats": {},
+        "blkio_stats": dict.fromkeys(iostats.BLKIO_KEYS),  # Go's zero struct: all null
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": {

@@ -184,3 +184,17 @@ def test_block_io_of_direct_reads_and_writes(daemon: Daemon, container: str) -> 
     finally:
         daemon.cli("rm", "-f", container)
         daemon.cli("volume", "rm", vol)
+
+
+def test_stopped_container_io_matches_docker(
+    dockerd_daemon: Daemon, dockyardd_daemon: Daemon, name: str
+) -> None:
+    got = []
+    for d in (dockerd_daemon, dockyardd_daemon):
+        ok(d.cli("create", "--name", name, "busybox", "true"))
+        try:
+            s = api_stats(d, name)
+        finally:
+            d.cli("rm", "-f", name)
+        got.append((s["blkio_stats"], "networks" in s))
+    assert got[0] == got[1]
