@@ -5,10 +5,10 @@ Shared by the monitor process (server) and the daemon side (client); standard li
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 
+from dockyard.oci import fastjson
 from dockyard.oci.streams import HEADER_SIZE, read_header
 from dockyard.oci.streams import STDERR as STDERR
 from dockyard.oci.streams import STDIN as STDIN
@@ -117,11 +117,11 @@ class MonitorOptions:
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return fastjson.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> MonitorOptions:
-        raw = json.loads(text)
+        raw = fastjson.loads(text)
         if not isinstance(raw, dict):
             raise ProtocolError("monitor options must be a JSON object")
         d = {k: v for k, v in raw.items() if k in cls.__slots__}
@@ -171,12 +171,12 @@ def code_id(python: str) -> str:
 
 
 def encode_message(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    return fastjson.dumps(obj, compact=True).encode() + b"\n"
 
 
 def decode_message(line: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(line)
+        obj = fastjson.loads(line)
     except ValueError as e:
         raise ProtocolError(f"invalid JSON message: {e}") from None
     if not isinstance(obj, dict):

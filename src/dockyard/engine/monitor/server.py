@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -28,13 +27,60 @@ from dockyard.engine import trace
 from dockyard.engine.logs import LogWriter, format_timestamp
 from dockyard.engine.monitor import inprocess
 from dockyard.engine.monitor import protocol as P
+from dockyard.oci import fastjson
 
 TYPE_CHECKING = False  # keeps typing out of the monitor's memory (mypy: always true)
 if TYPE_CHECKING:
+    import signal as _signal
     from typing import Any
+else:
+    import _signal  # (no enum conversions: see serve)
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
+_READ = 1
+_WRITE = 2
+_AF_UNIX = int(socket.AF_UNIX)
+_SOCK_STREAM = int(socket.SOCK_STREAM)
+
+
+class _Poller:
+    """epoll with the selectors module's masks (_READ, _WRITE; a hang-up or error reports
+    both) and none of its Python-level bookkeeping: every page of code and objects a
+    monitor touches after its fork becomes its own private copy."""
+
+    def __init__(self) -> None:
+        self._ep = select.epoll()
+
+    @staticmethod
+    def _events(mask: int) -> int:
+        return (select.EPOLLIN if mask & _READ else 0) | (select.EPOLLOUT if mask & _WRITE else 0)
+
+    def register(self, fd: int, mask: int) -> None:
+        self._ep.register(fd, self._events(mask))
+
+    def modify(self, fd: int, mask: int) -> None:
+        self._ep.modify(fd, self._events(mask))
+
+    def unregister(self, fd: int) -> None:
+        try:  # noqa: SIM105 (see _close)
+            self._ep.unregister(fd)
+        except OSError:
+            pass  # already closed: the kernel dropped it
+
+    def select(self, timeout: float | None) -> list[tuple[int, int]]:
+        ready = []
+        for fd, ev in self._ep.poll(-1 if timeout is None else timeout):
+            mask = 0
+            if ev & ~select.EPOLLIN:
+                mask |= _WRITE
+            if ev & ~select.EPOLLOUT:
+                mask |= _READ
+            ready.append((fd, mask))
+        return ready
+
+    def close(self) -> None:
+        self._ep.close()
+
+
 _CHUNK = 65536
 _MAX_CLIENT_BACKLOG = 8 * 1024 * 1024  # a reader this far behind is dropped
 _MAX_STDIN_BACKLOG = 1024 * 1024  # above this, stop reading clients' stdin
@@ -45,6 +91,10 @@ _CONSOLE_TIMEOUT = 5.0
 _FLUSH_SECONDS = 60.0  # how long clients may take to read the last output after the exit
 
 Handler = Callable[[int], None]
+
+
+def _ignore(_sig: int, _frame: object) -> None:
+    return None
 
 
 class MonitorFailure(Exception):
@@ -59,15 +109,20 @@ def _set_nonblocking(fd: int) -> None:
     os.set_blocking(fd, False)
 
 
+# (try/except, not contextlib.suppress, on paths every monitor runs: fewer pages touched)
 def _close(fd: int) -> None:
     if fd >= 0:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105
             os.close(fd)
+        except OSError:
+            pass
 
 
 def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:  # noqa: SIM105
         os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -125,7 +180,7 @@ def _runtime_error(log_path: str, offset: int, stderr_text: str, status: int) ->
             f.seek(offset)
             for raw in f.read(1 << 20).splitlines():
                 try:
-                    rec = json.loads(raw)
+                    rec = fastjson.loads(raw)
                 except ValueError:
                     continue
                 if isinstance(rec, dict) and rec.get("level") in ("error", "fatal"):
@@ -512,7 +567,7 @@ class Monitor:
     def __init__(self, opts: P.MonitorOptions, ready_fd: int) -> None:
         self.opts = opts
         self.ready_fd = ready_fd
-        self.sel = selectors.DefaultSelector()
+        self.sel = _Poller()
         self.handlers: dict[int, Handler] = {}
         self.children: dict[int, Callable[[int], None]] = {}
         self.unclaimed: dict[int, int] = {}
@@ -710,10 +765,11 @@ class Monitor:
     # -- the loop
     def serve(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
-            signal.signal(sig, signal.SIG_IGN)  # only the container's exit ends us
+        # (_signal: signal.signal's enum conversions touch pages the monitor keeps private)
+        _signal.set_wakeup_fd(wake_w)
+        _signal.signal(_signal.SIGCHLD, _ignore)
+        for sig in (_signal.SIGINT, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGQUIT):
+            _signal.signal(sig, _signal.SIG_IGN)  # only the container's exit ends us
 
         def on_wake(_mask: int) -> None:
             try:
@@ -733,8 +789,8 @@ class Monitor:
         self.reap()  # the init may have died before the handler was installed
         try:
             while not self.done or self._delivering():
-                for key, mask in self.sel.select(self._timeout()):
-                    handler = self.handlers.get(key.fd)
+                for fd, mask in self.sel.select(self._timeout()):
+                    handler = self.handlers.get(fd)
                     if handler is None:
                         continue
                     try:
@@ -789,10 +845,11 @@ class Monitor:
         self, listener: socket.socket, make: Callable[[Monitor, socket.socket], Any]
     ) -> None:
         try:
-            sock, _ = listener.accept()
+            fd, _ = listener._accept()  # type: ignore[attr-defined]
         except OSError:
             return
-        make(self, sock)
+        # (int family and type: accept()'s enum conversions cost a monitor private pages)
+        make(self, socket.socket(_AF_UNIX, _SOCK_STREAM, 0, fd))
 
     # -- exits
     def _on_init_exit(self, status: int) -> None:
@@ -834,7 +891,7 @@ class Monitor:
         """Whether the kernel OOM-killed something in the container's memory cgroup."""
         try:
             with open(os.path.join(self.opts.bundle, "config.json")) as f:
-                cg = json.load(f).get("linux", {}).get("cgroupsPath", "")
+                cg = fastjson.loads(f.read()).get("linux", {}).get("cgroupsPath", "")
         except (OSError, ValueError, AttributeError):
             return False
         if not isinstance(cg, str) or not cg.startswith("/"):
@@ -870,7 +927,7 @@ class Monitor:
         # Gone before anyone hears of the exit: a client that saw it never finds us alive.
         self.close_listeners()
         try:
-            _write_atomic(self.opts.path(P.EXIT_FILE), json.dumps(result).encode())
+            _write_atomic(self.opts.path(P.EXIT_FILE), fastjson.dumps(result).encode())
         except OSError as e:
             self.note(f"cannot write {P.EXIT_FILE}: {e}")  # waiters still get the status
         trace.mark("monitor: exit written")
@@ -1067,7 +1124,7 @@ class Monitor:
         pid_path = os.path.abspath(f"exec-{exec_id}.pid")
         sock_name = f"exec-{exec_id}.sock"
         with open(spec_path, "w") as f:
-            json.dump(process, f)
+            f.write(fastjson.dumps(process))
         child_fds: list[int] = []
         console = None
         if detach and not tty:
@@ -1249,8 +1306,8 @@ def warm_up(scratch: str, rounds: int = 10) -> None:
                 r, w = os.pipe()
                 mon.watch(r, _READ, lambda _m: None)
                 os.write(w, P.encode_message({"ok": True, "pid": 1}))
-                for key, _mask in mon.sel.select(0):
-                    json.loads(os.read(key.fd, _CHUNK).split(b"\n", 1)[0])
+                for fd, _mask in mon.sel.select(0):
+                    fastjson.loads(os.read(fd, _CHUNK).split(b"\n", 1)[0])
                 mon.unwatch(r)
                 _close(r)
                 _close(w)
@@ -1288,8 +1345,8 @@ def _warm_up_connections(mon: Monitor) -> None:
                 mon._accept(listener, make)
                 peer.sendall(line)
                 for _ in range(2):
-                    for key, mask in mon.sel.select(0):
-                        handler = mon.handlers.get(key.fd)
+                    for fd, mask in mon.sel.select(0):
+                        handler = mon.handlers.get(fd)
                         if handler is not None:
                             handler(mask)
         for c in list(mon.open_clients):
