@@ -115,3 +115,61 @@ def test_docker_login_push_pull_run(
     r = _docker(docker, one, cfg, "logout", hub.addr)
     assert r.returncode == 0, r.stderr
     assert hub.addr not in json.loads(conf.read_text()).get("auths", {})
+
+
+def test_docker_pull_of_an_index_shows_its_digest(
+    docker: str, hub: Any, pair: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """A tag naming an OCI index: `docker pull` prints the index's digest and
+    `docker images --digests` shows it, as Docker does; pulling by it finds the image."""
+    from dockyard.distribution.auth import Credentials
+    from dockyard.distribution.pull import Puller
+    from dockyard.oci import mediatypes as mt
+    from dockyard.oci.digest import sha256_bytes
+    from dockyard.oci.platform import host_platform
+    from dockyard.oci.reference import normalize
+
+    one, two = pair
+    cfg = tmp_path / "docker-config"
+    repo = "alice/viaindex"
+    r = _docker(docker, one, cfg, "login", hub.addr, "-u", "alice", "--password-stdin",
+                stdin="alice-pass-1\n")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _docker(docker, one, cfg, "tag", "busybox", f"{hub.addr}/{repo}:plain").returncode == 0
+    r = _docker(docker, one, cfg, "push", f"{hub.addr}/{repo}:plain")
+    assert r.returncode == 0, r.stderr
+
+    client = Puller(None, creds=Credentials("alice", "alice-pass-1")).client_for(
+        normalize(f"{hub.addr}/{repo}:plain")
+    )
+    body, media_type, manifest_digest = client.get_manifest(repo, "plain")
+    host = host_platform()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": media_type,
+                    "digest": str(manifest_digest),
+                    "size": len(body),
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for arch in ("s390x", host.architecture)
+            ],
+        }
+    ).encode()
+    index_digest = client.put_manifest(repo, "multi", index, mt.OCI_INDEX)
+    assert index_digest == sha256_bytes(index) != manifest_digest
+
+    image = f"{hub.addr}/{repo}:multi"
+    r = _docker(docker, two, cfg, "pull", image)
+    assert r.returncode == 0, r.stderr
+    assert f"Digest: {index_digest}" in r.stdout, r.stdout
+    r = _docker(docker, two, cfg, "images", "--digests", "--format",
+                "{{.Repository}} {{.Tag}} {{.Digest}}")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"{hub.addr}/{repo} multi {index_digest}" in r.stdout.splitlines(), r.stdout
+    r = _docker(docker, two, cfg, "pull", f"{hub.addr}/{repo}@{index_digest}")
+    assert r.returncode == 0, r.stderr
+    assert "Image is up to date" in r.stdout, r.stdout
