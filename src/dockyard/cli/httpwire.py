@@ -6,10 +6,9 @@ unix socket, so requests, Content-Length/chunked bodies and reading until close 
 
 from __future__ import annotations
 
-import socket
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
     from typing import IO
 
 MAX_HEAD = 1 << 20
@@ -31,7 +30,7 @@ class ProtocolError(OSError):
     """The peer's bytes are not an HTTP/1.x response."""
 
 
-def read_head(sock: socket.socket) -> tuple[int, str, dict[str, str], bytes]:
+def read_head(sock: _socket.socket) -> tuple[int, str, dict[str, str], bytes]:
     """(status, reason, lower-cased headers, bytes read past the head)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -62,14 +61,14 @@ class Response:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: _socket.socket,
         status: int,
         reason: str,
         headers: dict[str, str],
         pending: bytes,
         method: str,
     ) -> None:
-        self.sock: socket.socket | None = sock
+        self.sock: _socket.socket | None = sock
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -173,7 +172,7 @@ class Response:
 
 
 def send_request(
-    sock: socket.socket,
+    sock: _socket.socket,
     method: str,
     target: str,
     headers: dict[str, str],
