@@ -3,13 +3,14 @@
 Every snapshot is a directory tree under one parent. ext4 puts a new directory near its
 parent and a new file in its directory's block group, so a layer unpacked right after
 another tree was removed lands among the inodes that removal freed. Without a journal,
-ext4 skips such recently freed inodes one by one on every create (``recently_deleted``,
-for ``dirty_expire`` seconds): each create of a layer's thousands of files then scans
-the group and costs ~0.3 ms instead of ~15 µs, which made ``rmi`` followed by ``pull``
-several times slower than a first pull. The "top of a directory hierarchy" flag
-(``chattr +T``, as ``/home`` gets) has ext4's Orlov allocator choose a group for each
-new snapshot directory afresh, by its (unique) name, instead of packing them all beside
-the parent. Filesystems without the flag refuse it; it is only a hint.
+ext4 skips such recently freed inodes one by one on every create (``recently_deleted``:
+for a minute, five while their inode table block is dirty): each create of a layer's
+thousands of files then scans the group and costs ~0.3 ms instead of ~15 µs, which made
+``rmi`` followed by ``pull`` several times slower than a first pull. The "top of a
+directory hierarchy" flag (``chattr +T``, as ``/home`` gets) has ext4's Orlov allocator
+choose a group for each new snapshot directory afresh, by its (unique) name, instead
+of packing them all beside the parent. It is only a hint: Orlov favours the emptiest
+groups, which may be ones just emptied; and filesystems without the flag refuse it.
 """
 
 from __future__ import annotations
