@@ -889,7 +889,9 @@ class Engine:
                     self._wait_settled(c)
             c.removing = True
             c.state.status = "removing"
-            self._save(c)
+            # An AutoRemove container is removed at start whatever its record says (as
+            # "removing", or "running" with its monitor gone): no fsync on `run --rm`'s path.
+            self._save(c, durable=not c.host_config.get("AutoRemove"))
             self._finish_remove(c, volumes)
         log.debug("container %s removed", c.id[:12])
         self._event(c, "destroy")
