@@ -57,3 +57,16 @@ def test_code_id_changes_with_the_code(tmp_path: Path) -> None:
     assert a == code_id("/usr/bin/python3")
     assert a != code_id(str(tmp_path / "other-python"))
     assert "server.py" in a and "launcher.py" in a
+
+
+def test_code_id_covers_the_preloaded_runtime() -> None:
+    """Monitors run dockyard-runc's code from the launcher's memory: an edit of any of it
+    must replace the launcher too."""
+    import dockyard.oci.fastjson
+    import dockyard.runtime.create
+    from dockyard.engine.monitor import inprocess
+    from dockyard.linux import seccomp
+
+    a = code_id("/usr/bin/python3")
+    for module in (dockyard.runtime.create, seccomp, dockyard.oci.fastjson, inprocess):
+        assert f"{module.__file__}:" in a

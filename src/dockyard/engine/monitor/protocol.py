@@ -146,22 +146,20 @@ def code_id(python: str) -> str:
     """Identifies the code a launched monitor would run: the interpreter and module files.
 
     The launcher and its clients compare it, so that a launcher left running across an
-    upgrade (or an edit of an editable install) is replaced rather than used.
+    upgrade (or an edit of an editable install) is replaced rather than used. Monitors
+    also run the runtime preloaded in the launcher (see inprocess): its packages count too.
     """
     here = os.path.dirname(os.path.abspath(__file__))
     engine = os.path.dirname(here)
-    linux = os.path.join(os.path.dirname(engine), "linux")
+    package = os.path.dirname(engine)
     parts = [os.path.realpath(python)]
-    for path in (
-        os.path.join(here, "server.py"),
-        os.path.join(here, "protocol.py"),
-        os.path.join(here, "launcher.py"),
-        os.path.join(engine, "logs.py"),
-        os.path.join(engine, "trace.py"),
-        os.path.join(os.path.dirname(engine), "oci", "streams.py"),
-        os.path.join(linux, "process.py"),
-        os.path.join(linux, "libc.py"),
-    ):
+    files = [os.path.join(engine, "logs.py"), os.path.join(engine, "trace.py")]
+    for folder in (here, *(os.path.join(package, p) for p in ("runtime", "linux", "oci"))):
+        try:
+            files += sorted(e.path for e in os.scandir(folder) if e.name.endswith(".py"))
+        except OSError:
+            parts.append(f"{folder}:-")
+    for path in files:
         try:
             st = os.stat(path)
             parts.append(f"{path}:{st.st_mtime_ns}:{st.st_size}")
