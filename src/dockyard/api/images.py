@@ -94,9 +94,11 @@ async def list_images(app: App, req: Request) -> Reply:
 
 
 def _ref_match(tag: str, pattern: str) -> bool:
+    """Docker's `reference` filter: ``name`` matches every tag of it, ``name:tag`` one;
+    a ``:`` before the last ``/`` is a registry's port, not a tag."""
     import fnmatch
 
-    if ":" not in pattern:
+    if ":" not in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
     return fnmatch.fnmatch(tag, pattern)
 

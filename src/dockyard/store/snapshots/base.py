@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from dockyard.linux.fsflags import spread_subdirs
 from dockyard.store.snapshots.errors import (
     SnapshotError,
     SnapshotExists,
@@ -24,7 +25,6 @@ from dockyard.store.snapshots.errors import (
     SnapshotNotFound,
 )
 from dockyard.store.snapshots.mount import Mount
-from dockyard.store.snapshots.spread import spread_subdirs
 from dockyard.store.snapshots.state import ACTIVE, COMMITTED, VIEW, Info, State, StateFile
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class Snapshotter:
         self.root = Path(root)
         self.snapshots_dir = self.root / "snapshots"
         self.snapshots_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Each snapshot's tree away from the inodes the last removal freed (see spread.py).
+        # Each snapshot's tree away from the inodes the last removal freed (see linux/fsflags.py).
         spread_subdirs(self.snapshots_dir)
         os.chmod(self.root, 0o700)
         self.state = StateFile(self.root / "state.json")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.store.snapshots.spread import FS_IOC_GETFLAGS, FS_TOPDIR_FL, spread_subdirs
+from dockyard.linux.fsflags import FS_IOC_GETFLAGS, FS_TOPDIR_FL, spread_subdirs
 
 
 def _flags(path: Path) -> int | None:
