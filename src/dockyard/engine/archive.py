@@ -246,7 +246,8 @@ def _apply(stream: BinaryIO, dir_fd: int) -> None:
     from dockyard.store.layers import LayerError, apply_layer
 
     try:
-        apply_layer(stream, Path(f"/proc/self/fd/{dir_fd}"))
+        # A cp archive is no image layer: a ".wh.x" in it is a file named so, as in Docker.
+        apply_layer(stream, Path(f"/proc/self/fd/{dir_fd}"), whiteout_format="none")
     except LayerError as e:
         raise InvalidParameter(f"cannot extract the archive: {e}") from None
 

@@ -148,3 +148,17 @@ def test_stopped_container_read_only_rootfs(api: Any) -> None:
     finally:
         api.delete(f"/containers/{cid}", params={"force": 1})
     api.delete("/volumes/arc-ro-root")
+
+
+def test_whiteout_names_in_a_cp_archive_are_files(api: Any) -> None:
+    """A cp archive is no image layer: `.wh.passwd` is a file named so, /etc/passwd stays."""
+    cid = api.create(Cmd=["ls", "-a", "/etc"])
+    try:
+        r = put(api, cid, "/etc", tar_of(**{".wh.passwd": b"w", ".wh..wh..opq": b"o"}))
+        assert r.status == 200, r
+        api.start(cid)
+        assert api.wait(cid) == 0
+        names = b"".join(data for _s, data in api.logs(cid)).split()
+        assert {b".wh.passwd", b".wh..wh..opq", b"passwd", b"group"} <= set(names)
+    finally:
+        api.delete(f"/containers/{cid}", params={"force": 1})

@@ -317,3 +317,18 @@ def test_opaque_keeps_dirs_first_seen_by_a_whiteout(tb: ModuleType, tmp_path: Pa
         tb.make_tar([e("a/b/.wh.x"), e("a/b/c", data=b"c"), e("a/.wh..wh..opq")]),
     )
     assert listing(tmp_path) == {"a", "a/b", "a/b/c"}
+
+
+def test_plain_archive_keeps_whiteout_names_as_files(tb: ModuleType, tmp_path: Path) -> None:
+    """`cp` archives are no layers: ".wh." names are files, nothing below is deleted."""
+    apply(tmp_path, tb.make_tar([tb.entry("d/keep", data=b"k"), tb.entry("d/old", data=b"o")]))
+    apply(
+        tmp_path,
+        tb.make_tar([tb.entry("d/.wh.keep", data=b"w"), tb.entry("d/.wh..wh..opq", data=b"q")]),
+        whiteout_format="none",
+    )
+    assert listing(tmp_path) == {"d", "d/keep", "d/old", "d/.wh.keep", "d/.wh..wh..opq"}
+    assert (tmp_path / "d/.wh.keep").read_bytes() == b"w"
+    # The same archive as a layer deletes and hides.
+    apply(tmp_path, tb.make_tar([tb.entry("d/.wh.old")]))
+    assert not (tmp_path / "d/old").exists()

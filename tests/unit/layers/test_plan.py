@@ -135,3 +135,10 @@ def test_visible_in_layers(tmp_path: Path) -> None:
     assert visible_in_layers(layers, "e") and not visible_in_layers(layers, "e/g")
     assert not visible_in_layers(layers, "file/x")
     assert visible_in_layers(layers, "link") and not visible_in_layers(layers, "link/etc")
+
+
+def test_without_whiteouts_marked_names_are_plain_entries() -> None:
+    for name in ("d/.wh.x", "d/.wh..wh..opq", ".wh..wh.plnk"):
+        a = plan(member(name), whiteouts=False)
+        assert a.kind is Kind.FILE and f"{a.parent}/{a.name}".lstrip("/") == name
+        assert plan(member(name)).kind is not Kind.FILE

@@ -38,7 +38,7 @@ from dockyard.store.layers.plan import (
 )
 from dockyard.store.layers.source import LayerSource
 
-WhiteoutFormat = Literal["oci", "overlay"]
+WhiteoutFormat = Literal["oci", "overlay", "none"]
 
 _O_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 _O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -67,11 +67,12 @@ def apply_layer(
 
     ``whiteout_format="overlay"`` turns OCI whiteouts into overlayfs ones (0:0 char
     devices, trusted.overlay.opaque) for an overlay upper dir; ``"oci"`` deletes the
-    lower entries in place. With ``lower_dirs`` (the overlay layers below, any order)
-    a whiteout is only written for a path one of them has: overlayfs lists a
-    whiteout that hides nothing as a file that cannot be opened. ``overlay_xattrs``
-    lets trusted.overlay.* xattrs from the archive through (never wanted for
-    untrusted layers). Raises LayerError (and LayerTooLarge past ``max_size``
+    lower entries in place; ``"none"`` (a plain archive, not a layer: `cp`) writes
+    ``.wh.`` names as the ordinary files they are. With ``lower_dirs`` (the overlay
+    layers below, any order) a whiteout is only written for a path one of them has:
+    overlayfs lists a whiteout that hides nothing as a file that cannot be opened.
+    ``overlay_xattrs`` lets trusted.overlay.* xattrs from the archive through (never
+    wanted for untrusted layers). Raises LayerError (and LayerTooLarge past ``max_size``
     uncompressed bytes); the target is then in an undefined state and must be
     discarded.
     """
@@ -227,10 +228,11 @@ class _Applier:
         overlay_xattrs: bool,
         lower_dirs: Sequence[Path] | None = None,
     ) -> None:
-        if whiteouts not in ("oci", "overlay"):
+        if whiteouts not in ("oci", "overlay", "none"):
             raise ValueError(f"unknown whiteout format {whiteouts!r}")
         self.root = root_fd
         self.overlay = whiteouts == "overlay"
+        self.layer = whiteouts != "none"
         self.overlay_xattrs = overlay_xattrs
         self.as_root = os.geteuid() == 0
         self.umask = _read_umask()
@@ -281,7 +283,7 @@ class _Applier:
                 continue
             if ext.pending:
                 ext.merge(m)
-            action = plan(m)
+            action = plan(m, self.layer)
             body = m.size if m.has_body else 0
             try:
                 if action.kind is file_kind:

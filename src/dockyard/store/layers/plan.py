@@ -91,16 +91,18 @@ def split_parent(path: str) -> tuple[str, str]:
     return head, tail
 
 
-def plan(member: t.Member) -> Action:
-    """Map one archive member to an Action (or raise LayerError)."""
+def plan(member: t.Member, whiteouts: bool = True) -> Action:
+    """Map one archive member to an Action (or raise LayerError). Without ``whiteouts``
+    (a plain archive, as `docker cp` takes), ``.wh.`` names are ordinary entries."""
     kind = _KIND_BY_TYPE.get(member.type)
     if kind is None:
         raise LayerError(f"unsupported tar entry type {member.type!r} for {member.name!r}")
     path = clean_path(member.name)
     parent, _, base = path.rpartition("/")
-    if kind is Kind.FILE and not base.startswith(WHITEOUT_PREFIX):
+    marked = whiteouts and base.startswith(WHITEOUT_PREFIX)
+    if kind is Kind.FILE and not marked:
         return Action(kind, parent, base, "", path)  # the common case, first
-    if base.startswith(WHITEOUT_PREFIX):
+    if marked:
         return _plan_whiteout(member.name, parent, base)
     if not path:
         if kind is not Kind.DIR:
