@@ -1,6 +1,6 @@
 """Start writing a file's new pages to disk without waiting (sync_file_range(2)).
 
-A blob or layer is fsynced once complete: started as its batches arrive, writeback
+A blob is fsynced once complete: started as its batches arrive, writeback
 overlaps the transfer and the final fsync waits only for the tail, instead of the whole
 file at the end. Only a hint: errors are ignored (the fsync still decides durability).
 """
