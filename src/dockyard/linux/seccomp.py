@@ -65,6 +65,11 @@ class _ArgCmp(ctypes.Structure):
 _lib: ctypes.CDLL | None = None
 
 
+def preload() -> None:
+    """Load libseccomp now, for processes that fork runtime commands (SeccompError if absent)."""
+    _libseccomp()
+
+
 def _libseccomp() -> ctypes.CDLL:
     """Open libseccomp.so.2 once, declaring the prototypes we call."""
     global _lib

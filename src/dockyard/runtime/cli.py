@@ -462,6 +462,14 @@ def preload() -> None:
 
     for name in LAZY_MODULES:
         importlib.import_module(name)
+    import contextlib
+
+    from dockyard.linux import seccomp
+
+    # dlopen once (~1 ms of every create otherwise); without libseccomp, a create that
+    # asks for a filter says so itself.
+    with contextlib.suppress(seccomp.SeccompError):
+        seccomp.preload()
 
 
 if __name__ == "__main__":
