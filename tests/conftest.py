@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
 BUSYBOX = Path("/bin/busybox")
+API_SUPPORT = "dockyard_api_test_support"
+
+
+def load_api_support() -> ModuleType:
+    """tests/integration/api/support.py (Daemon, Client, ...) as one module for every test
+    folder that starts daemons (with --import-mode=importlib folders are no packages):
+    ``import dockyard_api_test_support as support`` once this conftest has run."""
+    if API_SUPPORT in sys.modules:
+        return sys.modules[API_SUPPORT]
+    path = Path(__file__).parent / "integration" / "api" / "support.py"
+    spec = importlib.util.spec_from_file_location(API_SUPPORT, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[API_SUPPORT] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+load_api_support()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -47,3 +70,39 @@ def make_busybox_rootfs(dest: Path) -> Path:
 @pytest.fixture
 def busybox_rootfs(tmp_path: Path) -> Iterator[Path]:
     yield make_busybox_rootfs(tmp_path / "rootfs")
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Any]:
+    """One dockyardd (temporary roots) with the busybox image, for a test module."""
+    _need_root()
+    support = load_api_support()
+    d = support.Daemon(support.new_base())
+    try:
+        d.start()
+        d.bootstrap()
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def make_daemon() -> Iterator[Callable[[], Any]]:
+    """Fresh daemons for tests that restart or kill them."""
+    _need_root()
+    support = load_api_support()
+    made: list[Any] = []
+
+    def make() -> Any:
+        d = support.Daemon(support.new_base())
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.cleanup()

@@ -1,32 +1,21 @@
 """dockyardd daemons for the distribution tests, reusing tests/integration/api/support.py
-(loaded by path), optionally started inside a network namespace."""
+(loaded by tests/conftest.py), optionally started inside a network namespace."""
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-API_SUPPORT = Path(__file__).resolve().parents[1] / "api" / "support.py"
-
 
 def api_support() -> ModuleType:
-    name = "dockyard_api_test_support"  # the name tests/integration/api/conftest.py uses
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, API_SUPPORT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """tests/integration/api/support.py, loaded once by tests/conftest.py."""
+    return sys.modules["dockyard_api_test_support"]
 
 
 def registry_auth(user: str, password: str, server: str) -> str:

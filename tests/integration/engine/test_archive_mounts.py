@@ -7,30 +7,19 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dockyard_api_test_support import demux, joined  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[Any]:
-    from .conftest import support  # type: ignore[import-not-found]
-
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    d = support.Daemon(support.new_base())
-    try:
-        d.start()
-        d.bootstrap()
-        yield d.client
-    finally:
-        d.cleanup()
+def api(daemon: Any) -> Any:
+    return daemon.client
 
 
 def tar_of(**files: bytes) -> bytes:
@@ -61,13 +50,11 @@ def put(api: Any, cid: str, path: str, data: bytes) -> Any:
 
 
 def exec_out(api: Any, cid: str, cmd: list[str]) -> bytes:
-    from .conftest import support  # type: ignore[import-not-found]
-
     r = api.post(f"/containers/{cid}/exec", {"Cmd": cmd, "AttachStdout": True})
     assert r.status == 201, r
     r = api.post(f"/exec/{r.json()['Id']}/start", {"Detach": False, "Tty": False})
     assert r.status == 200, r
-    return bytes(support.joined(support.demux(r.body), 1))
+    return bytes(joined(demux(r.body), 1))
 
 
 def test_volumes_and_binds_through_the_archive_routes(api: Any, tmp_path: Path) -> None:
