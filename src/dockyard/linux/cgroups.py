@@ -78,7 +78,8 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _write(path: str, value: str) -> None:
+def write_file(path: str, value: str) -> None:
+    """One write of ``value`` to a cgroupfs file (its own open: no buffering, no truncation)."""
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, value.encode())
@@ -180,7 +181,7 @@ class Cgroup:
         """Move a process into the cgroup in every hierarchy."""
         for d in self._unique_dirs():
             try:
-                _write(posixpath.join(d, "cgroup.procs"), str(pid))
+                write_file(posixpath.join(d, "cgroup.procs"), str(pid))
             except OSError as e:
                 raise CgroupError(f"cannot add pid {pid} to {d}: {e}") from None
 
@@ -213,7 +214,7 @@ class Cgroup:
                 return None  # "unlimited" where the knob does not exist: nothing to do
             raise CgroupError(f"cannot set {name}: not supported by this kernel or cgroup")
         try:
-            _write(path, value)
+            write_file(path, value)
         except OSError as e:
             if e.errno in (errno.EINVAL, errno.EBUSY, errno.EPERM):
                 return e
@@ -270,9 +271,9 @@ class Cgroup:
             # v1 can get stuck in FREEZING when a task is mid-fork; writing again
             # nudges it, as runc does.
             if v2:
-                _write(posixpath.join(d, "cgroup.freeze"), "1" if frozen else "0")
+                write_file(posixpath.join(d, "cgroup.freeze"), "1" if frozen else "0")
             else:
-                _write(posixpath.join(d, "freezer.state"), "FROZEN" if frozen else "THAWED")
+                write_file(posixpath.join(d, "freezer.state"), "FROZEN" if frozen else "THAWED")
             if self.frozen() == frozen:
                 return
             if time.monotonic() > deadline:
@@ -345,7 +346,7 @@ class Cgroup:
         if self.mode == "v2" and sig == _SIGKILL:
             kill_file = posixpath.join(self.dirs[""], "cgroup.kill")
             if os.path.exists(kill_file):
-                _write(kill_file, "1")
+                write_file(kill_file, "1")
                 return
         try:
             # Frozen, nobody can fork a new process between the listing and the signal.
@@ -395,7 +396,7 @@ def _make_cpuset(d: str) -> None:
         parent = posixpath.dirname(path)
         for name in ("cpuset.cpus", "cpuset.mems"):
             if not _read(posixpath.join(path, name)).strip():
-                _write(posixpath.join(path, name), _read(posixpath.join(parent, name)).strip())
+                write_file(posixpath.join(path, name), _read(posixpath.join(parent, name)).strip())
 
 
 def _v2_root(d: str) -> str:
@@ -420,11 +421,11 @@ def _make_v2(d: str) -> None:
         if want:
             control = posixpath.join(cur, "cgroup.subtree_control")
             try:
-                _write(control, " ".join("+" + c for c in want))
+                write_file(control, " ".join("+" + c for c in want))
             except OSError:
                 for c in want:  # one by one: EBUSY when processes live at this level
                     with suppress(OSError):
-                        _write(control, "+" + c)
+                        write_file(control, "+" + c)
         cur = posixpath.join(cur, part)
         with suppress(FileExistsError):
             os.mkdir(cur)

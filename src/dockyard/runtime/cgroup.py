@@ -100,18 +100,14 @@ def split_join(cg: Any, in_userns: bool) -> tuple[list[str], list[str]]:
 
 def join_self(dirs: list[str]) -> None:
     """Move the calling (single-threaded) process into each v1 directory via `tasks`."""
+    from dockyard.linux.cgroups import write_file  # (create imported it before the fork)
+
     for d in dirs:
-        _write(os.path.join(d, "tasks"), "0")
+        write_file(os.path.join(d, "tasks"), "0")
 
 
 def add_pid_to(dirs: list[str], pid: int) -> None:
+    from dockyard.linux.cgroups import write_file
+
     for d in dirs:
-        _write(os.path.join(d, "cgroup.procs"), str(pid))
-
-
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+        write_file(os.path.join(d, "cgroup.procs"), str(pid))
