@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dockyard
+from dockyard.engine.monitor import inprocess
 from dockyard.engine.monitor import protocol as P
 from dockyard.engine.monitor.protocol import MonitorOptions
 
@@ -86,6 +87,7 @@ def spawn_monitor(
     ):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(state, stale))
+    opts.runtime_forks = inprocess.usable(opts.runtime)
     tmp = opts.path(P.OPTIONS_FILE + ".tmp")
     with open(tmp, "w") as f:
         f.write(opts.to_json())

@@ -9,7 +9,7 @@ so a fork of it is a fresh single-threaded process that only has to run the comm
 Used only when the configured runtime is a launcher of this very package
 (``runtime.launcher.runs_this_package``), so the code that runs is the code the binary
 would run; any other runtime (runc, crun) is executed as before. ``DOCKYARD_RUNTIME_FORK=0``
-turns it off.
+turns it off. ``spawn_monitor`` decides (``usable``) and says so in the monitor's options.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ class MonitorOptions:
         "log_path",
         "runtime",
         "runtime_args",
+        "runtime_forks",
         "runtime_root",
         "state_dir",
         "stdin",
@@ -93,6 +94,7 @@ class MonitorOptions:
         stdin_once: bool = False,
         runtime_args: tuple[str, ...] | list[str] = (),
         drain_timeout: float = 2.0,
+        runtime_forks: bool = False,
     ) -> None:
         self.container_id = container_id
         self.bundle = bundle
@@ -110,6 +112,9 @@ class MonitorOptions:
         # Seconds to wait for output to reach EOF after the process exited (processes
         # outside the container's pid namespace may hold the pipes open forever).
         self.drain_timeout = drain_timeout
+        # Run the runtime's commands in forks of the monitor (see inprocess); the spawner
+        # decides, once, rather than every monitor reading the runtime's file again.
+        self.runtime_forks = runtime_forks
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}
@@ -142,30 +147,40 @@ class MonitorOptions:
         return os.path.join(self.state_dir, name)
 
 
+_code_files: list[str] = []
+
+
 def code_id(python: str) -> str:
     """Identifies the code a launched monitor would run: the interpreter and module files.
 
     The launcher and its clients compare it, so that a launcher left running across an
     upgrade (or an edit of an editable install) is replaced rather than used. Monitors
     also run the runtime preloaded in the launcher (see inprocess): its packages count too.
+    The files are listed once per process; each call stats them (an edit shows at once).
     """
-    here = os.path.dirname(os.path.abspath(__file__))
-    engine = os.path.dirname(here)
-    package = os.path.dirname(engine)
+    if not _code_files:
+        _code_files.extend(_list_code_files())
     parts = [os.path.realpath(python)]
-    files = [os.path.join(engine, "logs.py"), os.path.join(engine, "trace.py")]
-    for folder in (here, *(os.path.join(package, p) for p in ("runtime", "linux", "oci"))):
-        try:
-            files += sorted(e.path for e in os.scandir(folder) if e.name.endswith(".py"))
-        except OSError:
-            parts.append(f"{folder}:-")
-    for path in files:
+    for path in _code_files:
         try:
             st = os.stat(path)
             parts.append(f"{path}:{st.st_mtime_ns}:{st.st_size}")
         except OSError:
             parts.append(f"{path}:-")
     return "|".join(parts)
+
+
+def _list_code_files() -> list[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    engine = os.path.dirname(here)
+    package = os.path.dirname(engine)
+    files = [os.path.join(engine, "logs.py"), os.path.join(engine, "trace.py")]
+    for folder in (here, *(os.path.join(package, p) for p in ("runtime", "linux", "oci"))):
+        try:
+            files += sorted(e.path for e in os.scandir(folder) if e.name.endswith(".py"))
+        except OSError:
+            files.append(folder)  # stat fails below: part of the id all the same
+    return files
 
 
 def encode_message(obj: dict[str, Any]) -> bytes:

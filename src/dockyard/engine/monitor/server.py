@@ -587,7 +587,7 @@ class Monitor:
         self.oom_killed = False
         self.done = False
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        self.fork_runtime = inprocess.usable(opts.runtime)
+        self.fork_runtime = opts.runtime_forks
 
     # -- plumbing
     def note(self, msg: str) -> None:
