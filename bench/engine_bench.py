@@ -143,15 +143,17 @@ class Dockyard(Side):
 
     def overhead_pids(self) -> list[int]:
         assert self.proc is not None
-        pids = [self.proc.pid]
-        # The launcher that forks the monitors shares their pages: its share counts too.
-        lock = self.base / "exec" / "monitors" / "monitor-launcher.lock"
+        monitors = self.base / "exec" / "monitors"
+        # The launcher, its waiting fork (the next monitor) and every monitor: all of them
+        # share pages, and each one's share counts (their command lines name the directory).
+        pids = {self.proc.pid, *pids_matching(str(monitors))}
+        lock = monitors / "monitor-launcher.lock"
         with contextlib.suppress(OSError, ValueError):
-            pids.append(int(lock.read_text().strip()))
-        for f in (self.base / "exec" / "monitors").glob("*/monitor.pid"):
+            pids.add(int(lock.read_text().strip()))
+        for f in monitors.glob("*/monitor.pid"):
             with contextlib.suppress(OSError, ValueError):
-                pids.append(int(f.read_text().strip()))
-        return pids
+                pids.add(int(f.read_text().strip()))
+        return sorted(pids)
 
 
 class Docker(Side):
@@ -270,7 +272,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         dy.start()
         dy.bootstrap()
         time.sleep(1)
-        out["dockyardd_idle_pss_kib"] = pss_kib(dy.overhead_pids()[0])
+        out["dockyardd_idle_pss_kib"] = pss_kib(dy.proc.pid if dy.proc else 0)
         if shutil.which("dockerd") and shutil.which("docker"):
             dk.start()
             tar = base / "busybox.tar"

@@ -38,7 +38,10 @@ _personality.argtypes = [ctypes.c_ulong]
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    return check(_prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+    ret = _prctl(option, arg2, arg3, arg4, arg5)
+    if ret == -1:  # (the message only when needed: a monitor's every allocation costs it)
+        check(ret, f"prctl({option})")
+    return int(ret)
 
 
 def set_dumpable(on: bool) -> None:
@@ -49,8 +52,8 @@ def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def set_child_subreaper() -> None:
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
+def set_child_subreaper(on: bool = True) -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
 
 
 RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF

@@ -18,11 +18,15 @@ import gc
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from dockyard.engine import trace as engine_trace
 from dockyard.linux.process import close_fds_except
 from dockyard.runtime import trace as runtime_trace
 from dockyard.runtime.launcher import runs_this_package
+
+# A launcher's rehearsal of monitor lives (server._rehearse) runs this instead of the runtime.
+stand_in: Callable[[list[str]], None] | None = None
 
 
 def usable(runtime: str) -> bool:
@@ -56,6 +60,8 @@ def fork_command(argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
         # A fresh runtime would hold none of the monitor's sockets, pipes and logs: the
         # container's init, forked from this process, must not either.
         close_fds_except(3, [engine_trace.fd(), runtime_trace.fd()])
+        if stand_in is not None:
+            stand_in(argv[1:])
         from dockyard.runtime import cli
 
         cli.entry(argv[1:])

@@ -125,7 +125,7 @@ class MonitorOptions:
         return fastjson.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> MonitorOptions:
+    def from_json(cls, text: str | bytes) -> MonitorOptions:
         raw = fastjson.loads(text)
         if not isinstance(raw, dict):
             raise ProtocolError("monitor options must be a JSON object")

@@ -38,6 +38,7 @@ else:
 
 _READ = 1
 _WRITE = 2
+_SERVE_SIGNALS = (_signal.SIGCHLD, _signal.SIGINT, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGQUIT)
 _AF_UNIX = int(socket.AF_UNIX)
 _SOCK_STREAM = int(socket.SOCK_STREAM)
 
@@ -123,6 +124,19 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _read_small(path: str, limit: int = 1 << 20) -> bytes:
+    """A small file's bytes, without the text-file machinery (``open()`` in text mode costs a
+    forked monitor private pages: codecs, decoders, io objects)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise MonitorFailure(f"{path}: larger than {limit} bytes")
+    return data
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -590,6 +604,21 @@ class Monitor:
         self.fork_runtime = opts.runtime_forks
 
     # -- plumbing
+    def release(self) -> None:
+        """Close every descriptor we hold (a launcher rehearsing lives keeps running)."""
+        self.close_listeners()
+        for c in list(self.open_clients):
+            c.close()
+        for session in (self.init, *self.execs.values()):
+            session.close_outputs()
+            if session.sink is not None:
+                session.sink.close()
+            if session.log is not None:
+                with contextlib.suppress(OSError):  # (a full disk: nothing more to do)
+                    session.log.close()
+        self.sel.close()
+        _close(self.devnull)
+
     def note(self, msg: str) -> None:
         sys.stderr.write(f"{format_timestamp(_now_ns())} monitor {self.opts.container_id}: {msg}\n")
         sys.stderr.flush()
@@ -736,8 +765,7 @@ class Monitor:
                 self.init.add_output(self.init.master, "stdout")
                 if o.stdin:
                     self.init.sink = Sink(self, os.dup(self.init.master), True)
-            with open(o.path(P.INIT_PID_FILE)) as f:
-                self.init.pid = int(f.read().strip())
+            self.init.pid = int(_read_small(o.path(P.INIT_PID_FILE)).strip())
             self.on_child(self.init.pid, self._on_init_exit)
         finally:
             for fd in child_fds:
@@ -768,7 +796,7 @@ class Monitor:
         # (_signal: signal.signal's enum conversions touch pages the monitor keeps private)
         _signal.set_wakeup_fd(wake_w)
         _signal.signal(_signal.SIGCHLD, _ignore)
-        for sig in (_signal.SIGINT, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGQUIT):
+        for sig in _SERVE_SIGNALS[1:]:
             _signal.signal(sig, _signal.SIG_IGN)  # only the container's exit ends us
 
         def on_wake(_mask: int) -> None:
@@ -805,6 +833,10 @@ class Monitor:
             self.close_listeners()
             for c in list(self.open_clients):
                 c.close()  # too slow a reader: the log has the output
+            _signal.set_wakeup_fd(-1)
+            self.unwatch(wake_r)
+            _close(wake_r)
+            _close(wake_w)
 
     def _delivering(self) -> bool:
         """After the exit: are clients still receiving buffered output (within a deadline)?"""
@@ -890,23 +922,22 @@ class Monitor:
     def _oom_killed(self) -> bool:
         """Whether the kernel OOM-killed something in the container's memory cgroup."""
         try:
-            with open(os.path.join(self.opts.bundle, "config.json")) as f:
-                cg = fastjson.loads(f.read()).get("linux", {}).get("cgroupsPath", "")
-        except (OSError, ValueError, AttributeError):
+            spec = fastjson.loads(_read_small(os.path.join(self.opts.bundle, "config.json")))
+            cg = spec.get("linux", {}).get("cgroupsPath", "")
+        except (OSError, ValueError, AttributeError, MonitorFailure):
             return False
         if not isinstance(cg, str) or not cg.startswith("/"):
             return False
         for path, key in (
-            (f"/sys/fs/cgroup/memory{cg}/memory.oom_control", "oom_kill"),
-            (f"/sys/fs/cgroup{cg}/memory.events", "oom_kill"),
+            (f"/sys/fs/cgroup/memory{cg}/memory.oom_control", b"oom_kill"),
+            (f"/sys/fs/cgroup{cg}/memory.events", b"oom_kill"),
         ):
             try:
-                with open(path) as f:
-                    for line in f:
-                        parts = line.split()
-                        if len(parts) == 2 and parts[0] == key:
-                            return int(parts[1]) > 0
-            except (OSError, ValueError):
+                for line in _read_small(path).splitlines():
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == key:
+                        return int(parts[1]) > 0
+            except (OSError, ValueError, MonitorFailure):
                 continue
         return False
 
@@ -1188,8 +1219,7 @@ class Monitor:
                     ex.add_output(ex.master, "stdout")
                     if ex.stdin:
                         ex.sink = Sink(self, os.dup(ex.master), True)
-                with open(pid_path) as f:
-                    ex.pid = int(f.read().strip())
+                ex.pid = int(_read_small(pid_path).strip())
             except (MonitorFailure, OSError, ValueError) as e:
                 ex.error = str(e)
                 ex.status = 255 << 8
@@ -1284,9 +1314,12 @@ def warm_up(scratch: str, rounds: int = 10) -> None:
     monitor repeats them and copies every page they touch (about 15% of its memory).
     ``scratch`` is an empty directory it may write into (its files are removed again).
     """
+    from dockyard.linux.process import set_child_subreaper
     from dockyard.runtime import cli as runtime_cli
 
     runtime_cli.preload()  # forked runtime commands (inprocess) find it all imported
+    for _ in range(rounds):
+        set_child_subreaper(False)  # (a launcher must not be one: its monitors are orphans)
     here = os.getcwd()
     os.chdir(scratch)
     try:
@@ -1327,6 +1360,149 @@ def warm_up(scratch: str, rounds: int = 10) -> None:
         for name in (P.PID_FILE, "warm-up.log", _WARM_UP_SOCKET):
             _unlink(name)
         os.chdir(here)
+    for i in range(_REHEARSALS):
+        _rehearse(os.path.join(scratch, f"life-{i}"))
+
+
+# Whole monitor lives a launcher plays before it forks any (see _rehearse). CPython 3.11
+# specialises an instruction only after it has run several times: code that a monitor runs
+# once (its start-up, create, the start command) would otherwise run unspecialised in every
+# monitor, through generic lookups that write to the name strings and caches they pass.
+_REHEARSALS = 10
+_STAND_IN = "(rehearsal runtime)"
+_REHEARSAL_FIFO = "start.fifo"
+_REHEARSAL_SECONDS = 5
+
+
+def _rehearse(state: str) -> None:
+    """One monitor life (create, start, output, exit, delete) inside this process, against a
+    stand-in runtime (``_stand_in_runtime``) whose container is a forked child that prints a
+    line once started. Everything it changes is put back: cwd, signals, the subreaper flag."""
+    from dockyard.linux.process import set_child_subreaper
+
+    here = os.getcwd()
+    saved = {n: _signal.getsignal(n) for n in _SERVE_SIGNALS}
+    os.mkdir(state, 0o700)
+    opts = P.MonitorOptions(
+        container_id="rehearsal",
+        bundle=state,
+        runtime=_STAND_IN,
+        runtime_root=state,
+        state_dir=state,
+        log_path=os.path.join(state, "rehearsal.log"),
+        runtime_forks=True,
+    )
+    _write_atomic(os.path.join(state, P.OPTIONS_FILE), opts.to_json().encode())
+    os.mkfifo(os.path.join(state, _REHEARSAL_FIFO), 0o600)
+    ready_r, ready_w = os.pipe()
+    inprocess.stand_in = _stand_in_runtime
+    driver = os.fork()
+    if driver == 0:
+        code = 1
+        try:
+            _drive_rehearsal(state, ready_r)
+            code = 0
+        finally:
+            _end_stand_in(state)  # whatever happened: with the container ends the life
+            os._exit(code)
+    driver_fd = os.pidfd_open(driver)
+    _close(ready_r)
+    previous = _signal.signal(_signal.SIGALRM, _rehearsal_overran)
+    _signal.alarm(_REHEARSAL_SECONDS)
+    try:
+        run(state, ready_w)
+    finally:
+        _signal.alarm(0)
+        _signal.signal(_signal.SIGALRM, previous)
+        inprocess.stand_in = None
+        os.chdir(here)
+        set_child_subreaper(False)
+        for n, handler in saved.items():
+            _signal.signal(n, handler)
+        # A life cut short (the alarm) leaves the driver, or the stand-in container
+        # (reparented to us, the subreaper of the moment): end and collect both.
+        with contextlib.suppress(ProcessLookupError):
+            _signal.pidfd_send_signal(driver_fd, _signal.SIGKILL)
+        _close(driver_fd)
+        _end_stand_in(state)
+        _collect_children(time.monotonic() + _REHEARSAL_SECONDS)
+        for name in os.listdir(state):
+            _unlink(os.path.join(state, name))
+        os.rmdir(state)
+
+
+def _end_stand_in(state: str) -> None:
+    """Let the stand-in container go, if it still waits for its start."""
+    try:
+        fd = os.open(os.path.join(state, _REHEARSAL_FIFO), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # no reader: it has gone (or never came)
+    try:
+        os.write(fd, b"x")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _collect_children(deadline: float) -> None:
+    """Reap every child this process has (a launcher has none of its own while it warms
+    up), waiting for them until ``deadline``."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.005)
+
+
+def _rehearsal_overran(_sig: int, _frame: object) -> None:
+    raise MonitorFailure("rehearsal overran")  # ends run() (it reports, it does not hang)
+
+
+def _drive_rehearsal(state: str, ready_r: int) -> None:
+    """What the daemon does to a new monitor: wait for ready, queue a wait, start."""
+    os.chdir(state)  # (relative socket names: a scratch path may be too long for AF_UNIX)
+    os.read(ready_r, 4096)
+    control = P.CONTROL_SOCKET
+    with (
+        socket.socket(_AF_UNIX, _SOCK_STREAM) as waiter,
+        socket.socket(_AF_UNIX, _SOCK_STREAM) as starter,
+    ):
+        waiter.settimeout(10)
+        starter.settimeout(10)
+        waiter.connect(control)
+        waiter.sendall(P.encode_message({"cmd": "wait"}))
+        starter.connect(control)
+        starter.sendall(P.encode_message({"cmd": "status"}) + P.encode_message({"cmd": "start"}))
+        starter.shutdown(socket.SHUT_WR)
+        while starter.recv(4096):
+            pass
+        while waiter.recv(4096):
+            pass
+
+
+def _stand_in_runtime(argv: list[str]) -> None:
+    """``create`` forks a container that waits on a fifo until ``start`` writes to it, then
+    prints a line and exits; other commands succeed doing nothing."""
+    cmd = next((a for a in argv if a in ("create", "start", "delete", "kill")), "")
+    fifo = _REHEARSAL_FIFO  # (the runtime runs in the monitor's directory)
+    if cmd == "create":
+        pid_file = argv[argv.index("--pid-file") + 1]
+        init = os.fork()
+        if init == 0:
+            fd = os.open(fifo, os.O_RDONLY)
+            os.read(fd, 1)
+            os.write(1, b"rehearsal\n")
+            os._exit(0)
+        _write_atomic(pid_file, str(init).encode())
+    elif cmd == "start":
+        fd = os.open(fifo, os.O_WRONLY)
+        os.write(fd, b"x")
+    os._exit(0)
 
 
 _WARM_UP_SOCKET = "warm-up.sock"
@@ -1386,8 +1562,7 @@ def run(state_dir: str, ready_fd: int) -> int:
         trace.mark("monitor: run")
         set_child_subreaper()
         os.chdir(state_dir)
-        with open(P.OPTIONS_FILE) as f:
-            opts = P.MonitorOptions.from_json(f.read())
+        opts = P.MonitorOptions.from_json(_read_small(P.OPTIONS_FILE, P.MAX_MESSAGE))
         trace.mark("monitor: options read")
         _write_atomic(P.PID_FILE, str(os.getpid()).encode())
         pid_written = True
@@ -1410,5 +1585,7 @@ def run(state_dir: str, ready_fd: int) -> int:
                 os.write(ready_fd, P.encode_message({"ok": False, "error": message}))
         return 1
     finally:
+        if mon is not None:
+            mon.release()
         if pid_written:
             _unlink(P.PID_FILE)

@@ -1,0 +1,139 @@
+"""The launcher's rehearsal of monitor lives (server.warm_up) and its waiting fork.
+
+Each check runs in a fresh interpreter: the rehearsal changes a process's signals, cwd and
+subreaper flag while it runs, and must put every one of them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+_PROBE = r"""
+import ctypes, json, os, signal, sys, time
+from dockyard.engine.monitor import server
+
+lives = []
+real_run = server.run
+
+def run(state, ready_fd):
+    code = real_run(state, ready_fd)
+    exit_file = os.path.join(state, "exit.json")
+    log = os.path.join(state, "rehearsal.log")
+    lives.append({
+        "code": code,
+        "exit": json.load(open(exit_file)) if os.path.exists(exit_file) else None,
+        "log": open(log).read() if os.path.exists(log) else "",
+    })
+    return code
+
+server.run = run
+for name, value in json.loads(sys.argv[2]).items():
+    setattr(server, name, value)
+if sys.argv[3] == "stuck":
+    server._drive_rehearsal = lambda state, ready_r: time.sleep(60)
+
+def subreaper():
+    v = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(37, ctypes.byref(v), 0, 0, 0)  # PR_GET_CHILD_SUBREAPER
+    return v.value
+
+signals = (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT,
+           signal.SIGALRM)
+before = {
+    "fds": sorted(os.listdir("/proc/self/fd")),
+    "cwd": os.getcwd(),
+    "signals": [str(signal.getsignal(s)) for s in signals],
+}
+t0 = time.monotonic()
+server.warm_up(sys.argv[1])
+took = time.monotonic() - t0
+try:
+    children = os.waitpid(-1, os.WNOHANG)
+except ChildProcessError:
+    children = None
+after = {
+    "fds": sorted(os.listdir("/proc/self/fd")),
+    "cwd": os.getcwd(),
+    "signals": [str(signal.getsignal(s)) for s in signals],
+}
+print(json.dumps({
+    "before": before, "after": after, "lives": lives, "took": took,
+    "children": children, "subreaper": subreaper(), "wakeup_fd": signal.set_wakeup_fd(-1),
+    "left": os.listdir(sys.argv[1]),
+}))
+"""
+
+
+def _probe(tmp_path: Path, mode: str = "normal", **overrides: Any) -> dict[str, Any]:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(scratch), json.dumps(overrides), mode],
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    result: dict[str, Any] = json.loads(r.stdout.decode().splitlines()[-1])
+    return result
+
+
+def test_rehearsals_play_whole_lives_and_leave_the_process_as_it_was(tmp_path: Path) -> None:
+    got = _probe(tmp_path, _REHEARSALS=3)
+    assert len(got["lives"]) == 3
+    for life in got["lives"]:
+        assert life["code"] == 0
+        assert life["exit"]["exit_code"] == 0 and life["exit"]["started_at"]
+        assert '"log":"rehearsal\\n"' in life["log"]
+    assert got["after"] == got["before"]
+    assert got["children"] is None  # nothing left behind, nothing to reap later
+    assert got["subreaper"] == 0
+    assert got["wakeup_fd"] == -1
+    assert got["left"] == []
+
+
+def test_a_stuck_rehearsal_is_cut_short(tmp_path: Path) -> None:
+    got = _probe(tmp_path, "stuck", _REHEARSALS=1, _REHEARSAL_SECONDS=1)
+    assert [life["code"] for life in got["lives"]] == [1]
+    assert got["took"] < 10
+    assert got["after"] == got["before"]
+    assert got["children"] is None
+    assert got["subreaper"] == 0
+    assert got["left"] == []
+
+
+def _launcher_tree(directory: Path) -> tuple[int, list[int]]:
+    launcher = int((directory / "monitor-launcher.lock").read_text())
+    kids = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
+    return launcher, [int(k) for k in kids]
+
+
+def test_the_launcher_keeps_one_waiting_fork_that_dies_with_it(
+    containers: Any, tmp_path: Path
+) -> None:
+    shared = tmp_path / "launcher"
+    h, _ = containers.spawn(["true"], launcher_dir=str(shared))
+    h.start()
+    assert h.wait(timeout=30)["exit_code"] == 0
+    deadline = time.monotonic() + 10
+    launcher, kids = _launcher_tree(shared)
+    while len(kids) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        launcher, kids = _launcher_tree(shared)
+    assert len(kids) == 1  # the next monitor, waiting; the one that served has exited
+    (waiting,) = kids
+    os.kill(launcher, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{waiting}/cwd").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not Path(f"/proc/{waiting}/cwd").exists()
