@@ -137,3 +137,66 @@ def test_the_launcher_keeps_one_waiting_fork_that_dies_with_it(
     while Path(f"/proc/{waiting}/cwd").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not Path(f"/proc/{waiting}/cwd").exists()
+
+
+_IDLE_LAUNCHER = r"""
+import os, sys, time
+from dockyard.engine.monitor import launcher, server
+
+server._REHEARSALS = 1
+launcher.IDLE_SECONDS = float(sys.argv[2])
+launcher._CHECK_SECONDS = 0.2
+t0 = time.monotonic()
+code = launcher.serve(sys.argv[1])
+try:
+    left = os.waitpid(-1, os.WNOHANG)
+except ChildProcessError:
+    left = None
+print(code, round(time.monotonic() - t0, 1), left, os.path.exists("monitor-launcher.sock"))
+"""
+
+
+def test_an_idle_launcher_exits_and_takes_its_waiting_fork_along(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", _IDLE_LAUNCHER, str(tmp_path), "1.5"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    code, took, left, socket_left = r.stdout.decode().split()
+    assert code == "0"
+    assert 1.5 <= float(took) < 10  # it waited for the idle time, no longer
+    assert left == "None"  # its waiting fork was killed and collected
+    assert socket_left == "False"
+
+
+def _has_waiting_fork(directory: Path) -> bool:
+    try:
+        return bool(_launcher_tree(directory)[1])
+    except (OSError, ValueError):
+        return False
+
+
+def test_a_launcher_whose_directory_is_removed_exits(tmp_path: Path) -> None:
+    import shutil
+
+    directory = tmp_path / "gone"
+    directory.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _IDLE_LAUNCHER, str(directory), "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _has_waiting_fork(directory):  # warmed up: nothing writes in it any more
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        shutil.rmtree(directory)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    code, took, left, _ = out.decode().split()
+    assert code == "0" and left == "None"
+    assert float(took) < 30

@@ -35,7 +35,6 @@ import select
 import signal
 import socket
 import sys
-import time
 
 from dockyard.engine import trace
 from dockyard.engine.monitor import protocol as P
@@ -137,35 +136,62 @@ def serve(directory: str) -> int:
     mine = P.code_id(sys.executable)
     _warm_up()
     me = os.getpid()
-    ino = os.stat(SOCKET).st_ino
-    idle_since = time.monotonic()
+    _ino[0] = os.stat(SOCKET).st_ino
     gc.collect()
     gc.freeze()  # keep the imported objects' pages shared with every forked monitor
+    # The loop runs once per monitor and must write as few pages as it can (see the
+    # module's docstring): local names, no clock, no poll; idle checks come by SIGALRM.
+    fork, waitpid, stale = os.fork, os.waitpid, _STALE << 8
+    signal.signal(signal.SIGALRM, _check_idle)
+    signal.setitimer(signal.ITIMER_REAL, _CHECK_SECONDS, _CHECK_SECONDS)
     zygote = 0
     try:
         while True:
-            zygote = os.fork()
+            zygote = fork()
             if zygote == 0:
                 _zygote(listener, lock_fd, me, mine)
-            ended = os.pidfd_open(zygote)
-            try:
-                while not select.select([ended], [], [], _CHECK_SECONDS)[0]:
-                    if time.monotonic() - idle_since >= IDLE_SECONDS or not _still_ours(ino):
-                        return 0
-            finally:
-                os.close(ended)
-            _, status = os.waitpid(zygote, 0)
+            _, status = waitpid(zygote, 0)
             zygote = 0
-            idle_since = time.monotonic()
-            if os.waitstatus_to_exitcode(status) == _STALE:
+            if status == stale:
                 return 0  # a client runs newer code: it starts a launcher of its own
+    except _Idle:
+        return 0
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         if zygote:
             os.kill(zygote, signal.SIGKILL)
             os.waitpid(zygote, 0)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(SOCKET)
         listener.close()
+
+
+class _Idle(Exception):
+    """Raised by the SIGALRM handler when the launcher should exit."""
+
+
+_ino = [0]
+
+
+def _check_idle(_sig: int, _frame: object) -> None:
+    if not _still_ours(_ino[0]) or _waiting_since() >= IDLE_SECONDS:
+        raise _Idle
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _waiting_since() -> float:
+    """Seconds since the last request: the age of the waiting fork, made right after it."""
+    try:
+        kid = _read(f"/proc/self/task/{os.getpid()}/children").split()[0]
+        fields = _read(f"/proc/{kid}/stat").rsplit(")", 1)[1].split()
+        uptime = float(_read("/proc/uptime").split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0.0  # (between a request and the next fork)
+    return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def _warm_up() -> None:
