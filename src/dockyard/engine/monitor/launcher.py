@@ -80,40 +80,51 @@ def _zygote(listener: socket.socket, lock_fd: int, launcher: int, mine: str) -> 
     """
     code = 0
     try:
-        gone = os.pidfd_open(launcher)  # readable once the launcher has exited
-        waiting = select.poll()
-        waiting.register(listener.fileno(), select.POLLIN)
-        waiting.register(gone, select.POLLIN)
-        for fd, _ in waiting.poll():
-            if fd == gone:
-                os._exit(0)  # a killed launcher: its successor serves the requests
-        listener.settimeout(None)
-        fd, _ = listener._accept()  # type: ignore[attr-defined]
-        # (socket.accept would convert family and type to enums: more pages touched)
-        conn = socket.socket(_AF_UNIX, _SOCK_STREAM, 0, fd)
-        conn.settimeout(_REQUEST_TIMEOUT)
-        req = _read_request(conn)
-        if req is None:
-            code = _UNREADABLE
-        elif req.get("code") != mine:
-            conn.sendall(P.encode_message({"ok": False, "stale": True}))
-            code = _STALE
-        else:
-            trace.mark("launcher: fork")
-            if os.fork() == 0:  # the monitor leaves the launcher's process tree
-                listener.close()
-                os.close(lock_fd)
-                os.close(gone)
-                conn.settimeout(None)
-                ready = conn.detach()  # the connection becomes the ready channel
-                os.set_inheritable(ready, False)
-                code = _become_monitor(str(req["state_dir"]), ready)
+        taken = _take_request(listener, os.pidfd_open(launcher), mine)
+        if isinstance(taken, int):
+            code = taken
+        elif os.fork() == 0:  # the monitor leaves the launcher's process tree
+            conn, req = taken
+            listener.close()
+            os.close(lock_fd)
+            conn.settimeout(None)
+            ready = conn.detach()  # the connection becomes the ready channel
+            os.set_inheritable(ready, False)
+            code = _become_monitor(str(req["state_dir"]), ready)
     except BaseException as e:
         with contextlib.suppress(BaseException):
             sys.stderr.write(f"monitor launcher: {e}\n")
         code = 1
     finally:
         os._exit(code)
+
+
+def _take_request(
+    listener: socket.socket, gone: int, mine: str
+) -> tuple[socket.socket, dict[str, object]] | int:
+    """Wait for one request: the connection and the request, or the status to exit with
+    (0 once ``gone``, the launcher's pidfd, says it has exited). The launcher runs it in its
+    warm-up, so that in a waiting fork it runs specialised (see server.warm_up)."""
+    waiting = select.poll()
+    waiting.register(listener.fileno(), select.POLLIN)
+    waiting.register(gone, select.POLLIN)
+    for fd, _ in waiting.poll():
+        if fd == gone:
+            return 0  # a killed launcher: its successor serves the requests
+    fd, _ = listener._accept()  # type: ignore[attr-defined]
+    # (socket.accept would convert family and type to enums: more pages touched)
+    conn = socket.socket(_AF_UNIX, _SOCK_STREAM, 0, fd)
+    conn.settimeout(_REQUEST_TIMEOUT)
+    req = _read_request(conn)
+    if req is None:
+        conn.close()
+        return _UNREADABLE
+    if req.get("code") != mine:
+        conn.sendall(P.encode_message({"ok": False, "stale": True}))
+        conn.close()
+        return _STALE
+    trace.mark("launcher: fork")
+    return conn, req
 
 
 def serve(directory: str) -> int:
@@ -134,7 +145,7 @@ def serve(directory: str) -> int:
     os.chmod(SOCKET, 0o600)
     listener.listen(64)
     mine = P.code_id(sys.executable)
-    _warm_up()
+    _warm_up(mine)
     me = os.getpid()
     _ino[0] = os.stat(SOCKET).st_ino
     gc.collect()
@@ -194,16 +205,39 @@ def _waiting_since() -> float:
     return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
-def _warm_up() -> None:
+def _warm_up(mine: str) -> None:
     scratch = f".warm-up-{os.getpid()}"
     try:
         os.mkdir(scratch, 0o700)
         server.warm_up(os.path.abspath(scratch))
+        _rehearse_requests(os.path.join(scratch, "requests.sock"), mine)
     except Exception as e:  # only memory is at stake: serve anyway
         sys.stderr.write(f"monitor launcher: warm-up: {e}\n")
     finally:
         with contextlib.suppress(OSError):
             os.rmdir(scratch)
+
+
+def _rehearse_requests(path: str, mine: str, rounds: int = 10) -> None:
+    """``_take_request`` on requests of our own (and one stale), as a waiting fork runs it."""
+    listener = socket.socket(_AF_UNIX, _SOCK_STREAM)
+    alive = os.pidfd_open(os.getpid())  # (never readable: we are alive)
+    try:
+        listener.bind(path)
+        listener.listen(1)
+        for i in range(rounds):
+            code = mine if i else "other"
+            with socket.socket(_AF_UNIX, _SOCK_STREAM) as client:
+                client.connect(path)
+                client.sendall(P.encode_message({"state_dir": path, "code": code}))
+                taken = _take_request(listener, alive, mine)
+                if not isinstance(taken, int):
+                    taken[0].close()
+    finally:
+        os.close(alive)
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _still_ours(ino: int) -> bool:
