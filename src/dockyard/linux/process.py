@@ -28,6 +28,7 @@ _CLOSE_RANGE_CLOEXEC = 4
 # Private function objects (libc[name] makes a new one): argtypes set here never
 # change how other modules call the same function through the shared handle.
 _prctl = libc["prctl"]
+_prctl_bare = ctypes.CDLL(None)["prctl"]  # (no use_errno: see set_child_subreaper)
 _setdomainname = libc["setdomainname"]
 _sethostname = libc["sethostname"]
 _personality = libc["personality"]
@@ -53,7 +54,11 @@ def set_no_new_privs() -> None:
 
 
 def set_child_subreaper(on: bool = True) -> None:
-    prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
+    # A bare call first: without argtypes and errno capture, ctypes touches far fewer
+    # objects (a forked monitor keeps a private copy of each page it writes); the checked
+    # call runs only to report a failure.
+    if _prctl_bare(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
+        prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
 
 
 RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF

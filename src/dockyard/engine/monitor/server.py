@@ -151,9 +151,12 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 
 def _listen(name: str) -> socket.socket:
-    _unlink(name)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(name)  # relative to the state dir (our cwd): no 108-byte sun_path limit
+    s = socket.socket(_AF_UNIX, _SOCK_STREAM)
+    try:  # relative to the state dir (our cwd): no 108-byte sun_path limit
+        s.bind(name)
+    except OSError:  # a leftover (not an unlink first: an exception costs a monitor pages)
+        _unlink(name)
+        s.bind(name)
     os.chmod(name, 0o600)
     s.listen(64)
     s.setblocking(False)
