@@ -220,7 +220,7 @@ class LogWriter:
         self._clock = clock
         self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        self._size = os.lseek(self._fd, 0, os.SEEK_END)  # (no stat_result to allocate)
 
     def write(self, stream: str, data: bytes) -> None:
         """Store output read from ``stream``; an unfinished last line waits for more data."""

@@ -36,11 +36,14 @@ def _default(o: object) -> object:
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
+# No markers dict (json's check_circular): a cycle ends in RecursionError rather than
+# ValueError, and encoding writes to no shared object (a forked monitor copies each page
+# it writes to; see engine/monitor/launcher.py).
 _encode = _json.make_encoder(
-    {}, _default, _json.encode_basestring, None, ": ", ", ", False, False, True
+    None, _default, _json.encode_basestring, None, ": ", ", ", False, False, True
 )
 _encode_compact = _json.make_encoder(
-    {}, _default, _json.encode_basestring, None, ":", ",", False, False, True
+    None, _default, _json.encode_basestring, None, ":", ",", False, False, True
 )
 
 

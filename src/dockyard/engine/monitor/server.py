@@ -671,8 +671,11 @@ class Monitor:
         )
 
     def log_offset(self) -> int:
+        path = self.opts.path(P.RUNTIME_LOG)
+        if not os.access(path, os.F_OK):  # (before the first command: no exception raised,
+            return 0  # whose objects would cost a monitor private pages)
         try:
-            return os.stat(self.opts.path(P.RUNTIME_LOG)).st_size
+            return os.stat(path).st_size
         except FileNotFoundError:
             return 0
 
