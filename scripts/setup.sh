@@ -47,3 +47,7 @@ fi
 # for `site` on every start. Re-installed every time, since any pip install -e
 # puts pip's script back.
 .venv/bin/python -m dockyard.runtime.launcher --install .venv >/dev/null
+# Byte-compile now: a monitor launcher that compiles its modules from source lays their
+# objects out less densely than one that loads .pyc files, and every monitor it forks
+# then copies more pages (see src/dockyard/engine/monitor/launcher.py).
+.venv/bin/python -m compileall -q src >/dev/null
