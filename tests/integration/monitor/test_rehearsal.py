@@ -1,4 +1,4 @@
-"""The launcher's rehearsal of monitor lives (server.warm_up) and its waiting fork.
+"""The launcher's rehearsal of monitor lives (warmup.warm_up) and its waiting fork.
 
 Each check runs in a fresh interpreter: the rehearsal changes a process's signals, cwd and
 subreaper flag while it runs, and must put every one of them back.
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.root
 
 _PROBE = r"""
 import ctypes, json, os, signal, sys, time
-from dockyard.engine.monitor import server
+from dockyard.engine.monitor import server, warmup
 
 lives = []
 real_run = server.run
@@ -39,9 +39,9 @@ def run(state, ready_fd):
 
 server.run = run
 for name, value in json.loads(sys.argv[2]).items():
-    setattr(server, name, value)
+    setattr(warmup, name, value)
 if sys.argv[3] == "stuck":
-    server._drive_rehearsal = lambda state, ready_r: time.sleep(60)
+    warmup._drive_rehearsal = lambda state, ready_r: time.sleep(60)
 
 def subreaper():
     v = ctypes.c_int(-1)
@@ -56,7 +56,7 @@ before = {
     "signals": [str(signal.getsignal(s)) for s in signals],
 }
 t0 = time.monotonic()
-server.warm_up(sys.argv[1])
+warmup.warm_up(sys.argv[1])
 took = time.monotonic() - t0
 try:
     children = os.waitpid(-1, os.WNOHANG)
@@ -141,9 +141,9 @@ def test_the_launcher_keeps_one_waiting_fork_that_dies_with_it(
 
 _IDLE_LAUNCHER = r"""
 import os, sys, time
-from dockyard.engine.monitor import launcher, server
+from dockyard.engine.monitor import launcher, warmup
 
-server._REHEARSALS = 1
+warmup._REHEARSALS = 1
 launcher.IDLE_SECONDS = float(sys.argv[2])
 launcher._CHECK_SECONDS = 0.2
 t0 = time.monotonic()

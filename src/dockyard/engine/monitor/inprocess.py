@@ -25,7 +25,7 @@ from dockyard.linux.process import close_fds_except
 from dockyard.runtime import trace as runtime_trace
 from dockyard.runtime.launcher import runs_this_package
 
-# A launcher's rehearsal of monitor lives (server._rehearse) runs this instead of the runtime.
+# A launcher's rehearsal of monitor lives (warmup._rehearse) runs this instead of the runtime.
 stand_in: Callable[[list[str]], None] | None = None
 
 

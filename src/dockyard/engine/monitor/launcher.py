@@ -12,7 +12,7 @@ client's code id differs from the launcher's (dockyard was upgraded or edited), 
 launcher answers ``{"ok": false, "stale": true}`` and exits so that a fresh one starts.
 
 Two things keep a monitor's own pages few. Before it forks any, the launcher rehearses
-whole monitor lives (``server.warm_up``), so that the code a monitor runs is already
+whole monitor lives (``warmup.warm_up``), so that the code a monitor runs is already
 specialised and its caches filled. And the launcher itself runs nothing between forks: it
 keeps one fork waiting (the zygote), which accepts the next request, forks the monitor
 (reparented away from the launcher; it calls setsid) and exits; only then does the
@@ -38,7 +38,7 @@ import sys
 
 from dockyard.engine import trace
 from dockyard.engine.monitor import protocol as P
-from dockyard.engine.monitor import server
+from dockyard.engine.monitor import server, warmup
 from dockyard.linux.process import set_child_subreaper  # noqa: F401 - shared by forks
 from dockyard.oci import fastjson
 
@@ -104,7 +104,7 @@ def _take_request(
 ) -> tuple[socket.socket, dict[str, object]] | int:
     """Wait for one request: the connection and the request, or the status to exit with
     (0 once ``gone``, the launcher's pidfd, says it has exited). The launcher runs it in its
-    warm-up, so that in a waiting fork it runs specialised (see server.warm_up)."""
+    warm-up, so that in a waiting fork it runs specialised (see warmup.py)."""
     waiting = select.poll()
     waiting.register(listener.fileno(), select.POLLIN)
     waiting.register(gone, select.POLLIN)
@@ -209,7 +209,7 @@ def _warm_up(mine: str) -> None:
     scratch = f".warm-up-{os.getpid()}"
     try:
         os.mkdir(scratch, 0o700)
-        server.warm_up(os.path.abspath(scratch))
+        warmup.warm_up(os.path.abspath(scratch))
         _rehearse_requests(os.path.join(scratch, "requests.sock"), mine)
     except Exception as e:  # only memory is at stake: serve anyway
         sys.stderr.write(f"monitor launcher: warm-up: {e}\n")
