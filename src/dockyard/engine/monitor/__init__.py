@@ -6,10 +6,11 @@ the daemon, so it survives a daemon restart; a new daemon re-attaches by constru
 :class:`client.MonitorHandle` on the state dir.
 
 Monitors are forked by a launcher (``launcher.py``: one idle, single-threaded process per
-launcher dir, started on demand, that has imported the monitor code once), so each costs
-about 2 MB instead of a whole interpreter; when no launcher can be reached the monitor is
-started as a fresh interpreter (``python -S -m dockyard.engine.monitor STATE_DIR READY_FD``).
-Either way it forks away from its parent, calls setsid and becomes a child subreaper.
+launcher dir, started on demand, that has imported the monitor code once and rehearsed
+whole monitor lives, ``warmup.py``), so each costs about 1.2 MB instead of a whole
+interpreter; when no launcher can be reached the monitor is started as a fresh interpreter
+(``python -S -m dockyard.engine.monitor STATE_DIR READY_FD``). Either way it forks away
+from its parent, calls setsid and becomes a child subreaper.
 
 Daemon side (``dockyard.engine.monitor.client``)::
 
