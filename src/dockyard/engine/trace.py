@@ -15,14 +15,9 @@ from __future__ import annotations
 import os
 import time
 
-_fd = -1
-_path = os.environ.get("DOCKYARD_TRACE")
-if _path:
-    try:
-        _fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        _fd = -1
-del _path
+from dockyard.linux.tracefile import open_trace, write_line
+
+_fd = open_trace("DOCKYARD_TRACE")
 
 
 def fd() -> int:
@@ -37,11 +32,7 @@ def enabled() -> bool:
 def mark(label: str) -> None:
     if _fd < 0:
         return
-    line = f"{os.getpid()} {time.monotonic_ns() / 1e6:.3f} {label}{_dirty()}\n"
-    try:
-        os.write(_fd, line.encode())
-    except OSError:
-        return
+    write_line(_fd, f"{os.getpid()} {time.monotonic_ns() / 1e6:.3f} {label}{_dirty()}\n")
 
 
 def _dirty() -> str:

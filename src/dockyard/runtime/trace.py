@@ -3,22 +3,17 @@
 Each mark appends "<pid> <monotonic ms> <cpu ms of this process> <label> faults=<minor page
 faults so far>" to that file, so
 the parent, stage1 and the init of one `run` can be laid side by side. The file is opened
-once (close-on-exec, so the container never receives it) and kept for the forked children,
-which can still write after pivot_root. Off, a mark costs one global lookup.
+once (linux/tracefile.py) and kept for the forked children. Off, a mark costs one global
+lookup.
 """
 
 from __future__ import annotations
 
 import os
 
-_fd = -1
-_path = os.environ.get("DOCKYARD_RUNC_TRACE")
-if _path:
-    try:
-        _fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        _fd = -1
-del _path
+from dockyard.linux.tracefile import open_trace, write_line
+
+_fd = open_trace("DOCKYARD_RUNC_TRACE")
 
 
 def fd() -> int:
@@ -37,8 +32,4 @@ def mark(label: str) -> None:
     except OSError:
         faults = "?"
     now, cpu = time.monotonic_ns() / 1e6, time.process_time() * 1e3
-    line = f"{os.getpid()} {now:.3f} {cpu:.2f} {label} faults={faults}\n"
-    try:
-        os.write(_fd, line.encode())
-    except OSError:
-        return  # (not contextlib: tracing must not add imports)
+    write_line(_fd, f"{os.getpid()} {now:.3f} {cpu:.2f} {label} faults={faults}\n")
