@@ -29,15 +29,8 @@ def docker() -> str:
 
 @pytest.fixture(scope="module")
 def pair(hub: Any, docker: str) -> Iterator[tuple[Any, Any]]:
-    made = []
-    try:
-        for _ in range(2):
-            made.append(daemons.make_daemon({"DOCKYARD_DEFAULT_REGISTRY": hub.addr}))
-        made[0].bootstrap()
-        yield made[0], made[1]
-    finally:
-        for d in made:
-            d.cleanup()
+    with daemons.daemon_pair(hub.addr) as two:
+        yield two
 
 
 def _docker(

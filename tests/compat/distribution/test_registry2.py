@@ -7,6 +7,7 @@ import json
 import platform
 from typing import Any
 
+import dockyard_distribution_test_support as ds  # type: ignore[import-not-found]
 import pytest
 
 from dockyard.distribution.auth import Credentials
@@ -117,15 +118,9 @@ def test_resumed_download_against_registry2(
     ref = f"{registry2.addr}/tools/resume:1"
     source_store.tag("busybox:latest", ref)
     push(source_store, ref)
-    proxy = __import__("dockyard_distribution_test_support").CuttingProxy(
-        ("127.0.0.1", registry2.port), cut_after=500_000
-    )
-    try:
+    with ds.cutting_proxy(registry2.addr, cut_after=500_000) as proxy:
         result = pull(empty_store, f"{proxy.addr}/tools/resume:1", unpack=False)
-    finally:
-        proxy.close()
-    assert proxy.cuts_left == 0
-    assert b"range: bytes=" in bytes(proxy.sent).lower()
+    ds.assert_resumed_with_range(proxy)
     assert result.image_id == source_store.get(ref).id
 
 
@@ -134,8 +129,6 @@ def test_insecure_loopback_registry_with_tls(
 ) -> None:
     """Docker's order for an insecure registry: TLS without verification first."""
     import shutil as _shutil
-
-    import dockyard_distribution_test_support as ds  # type: ignore[import-not-found]
 
     if _shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")

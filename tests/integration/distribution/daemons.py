@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -46,6 +48,20 @@ def make_daemon(env: dict[str, str] | None = None, netns: list[str] | None = Non
             else:
                 os.environ[k] = v
     return d
+
+
+@contextlib.contextmanager
+def daemon_pair(registry: str) -> Iterator[tuple[Any, Any]]:
+    """Two started dockyardd with ``registry`` as their default; the first has busybox."""
+    made = []
+    try:
+        for _ in range(2):
+            made.append(make_daemon({"DOCKYARD_DEFAULT_REGISTRY": registry}))
+        made[0].bootstrap()
+        yield made[0], made[1]
+    finally:
+        for d in made:
+            d.cleanup()
 
 
 def _start_in_netns(d: Any, prefix: list[str], timeout: float = 30) -> None:

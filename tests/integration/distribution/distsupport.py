@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def wait_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str) ->
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{what} did not start")
+
+
+def spawn(
+    cmd: list[str], prefix: list[str], log: Path, addr: tuple[str, int], what: str
+) -> subprocess.Popen[bytes]:
+    """``cmd`` behind ``prefix`` (e.g. entering a network namespace), its output appended
+    to ``log``; waits for it to listen on ``addr`` unless it runs elsewhere (a prefix)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([*prefix, *cmd], stdout=out, stderr=subprocess.STDOUT)
+    if not prefix:
+        wait_port(*addr, proc, what)
+    return proc
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -82,13 +95,10 @@ class Hub:
             self.port = free_port()
         cfg = self.data.parent / f"hub-{self.port}.toml"
         cfg.write_text("gc_interval = 0\n")
-        log = open(self.data.parent / f"hub-{self.port}.log", "ab")  # noqa: SIM115
         cmd = [PY, "-m", "dockyard.hub.cli", "serve", "--listen", self.addr]
         cmd += ["--data", str(self.data), "--config", str(cfg)]
-        self.proc = subprocess.Popen([*self.prefix, *cmd], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        if not self.prefix:
-            wait_port(self.host, self.port, self.proc, "dockyard-hub")
+        log = self.data.parent / f"hub-{self.port}.log"
+        self.proc = spawn(cmd, self.prefix, log, (self.host, self.port), "dockyard-hub")
         return self
 
     def stop(self) -> None:
@@ -136,13 +146,9 @@ class Registry2:
             "  delete:\n    enabled: true\n"
             f"http:\n  addr: {self.addr}\n" + tls + auth
         )
-        log = open(self.root / "registry.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [*self.prefix, DOCKER_REGISTRY, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        if not self.prefix:
-            wait_port(self.host, self.port, self.proc, "docker-registry")
+        cmd = [DOCKER_REGISTRY, "serve", str(cfg)]
+        log = self.root / "registry.log"
+        self.proc = spawn(cmd, self.prefix, log, (self.host, self.port), "docker-registry")
         return self
 
     def stop(self) -> None:
@@ -228,6 +234,23 @@ class CuttingProxy:
     def close(self) -> None:
         self._stop = True
         self.listener.close()
+
+
+@contextlib.contextmanager
+def cutting_proxy(target: str, cut_after: int, corrupt: bool = False) -> Iterator[CuttingProxy]:
+    """A CuttingProxy in front of ``target`` ("host:port"), closed on leaving."""
+    host, port = target.rsplit(":", 1)
+    proxy = CuttingProxy((host, int(port)), cut_after, corrupt=corrupt)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def assert_resumed_with_range(proxy: CuttingProxy) -> None:
+    """The proxy cut a download and the client asked for the rest with a Range header."""
+    assert proxy.cuts_left == 0, "the proxy never cut a connection"
+    assert b"range: bytes=" in bytes(proxy.sent).lower(), "the retry did not ask with Range"
 
 
 def needs_root() -> bool:

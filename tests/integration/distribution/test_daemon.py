@@ -19,15 +19,8 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def two_daemons(hub: Any) -> Iterator[tuple[Any, Any]]:
-    made = []
-    try:
-        for _ in range(2):
-            made.append(daemons.make_daemon({"DOCKYARD_DEFAULT_REGISTRY": hub.addr}))
-        made[0].bootstrap()
-        yield made[0], made[1]
-    finally:
-        for d in made:
-            d.cleanup()
+    with daemons.daemon_pair(hub.addr) as pair:
+        yield pair
 
 
 def _auth(hub: Any, user: str = "alice", password: str = "alice-pass-1") -> dict[str, str]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dockyard_distribution_test_support as ds  # type: ignore[import-not-found]
 import pytest
 
 from dockyard.distribution.auth import Credentials
@@ -111,13 +112,9 @@ def test_pipelined_pull_matches_unpacking_afterwards(
 def test_corrupted_byte_leaves_nothing_and_retry_succeeds(
     layered: str, hub: Any, source_store: Any, tmp_path: Path, cut_after: int
 ) -> None:
-    from dockyard_distribution_test_support import CuttingProxy  # type: ignore[import-not-found]
-
     store = ImageStore(tmp_path / "store")
-    host, port = hub.addr.split(":")
-    proxy = CuttingProxy((host, int(port)), cut_after=cut_after, corrupt=True)
-    via = f"{proxy.addr}/alice/layered:1"
-    try:
+    with ds.cutting_proxy(hub.addr, cut_after=cut_after, corrupt=True) as proxy:
+        via = f"{proxy.addr}/alice/layered:1"
         with pytest.raises(InvalidResponse, match="wrong blob"):
             pull(store, via, creds=ALICE)
         assert proxy.cuts_left == 0
@@ -134,8 +131,6 @@ def test_corrupted_byte_leaves_nothing_and_retry_succeeds(
         assert set(names) == recorded
         assert len(recorded) < len(expected)
         result = pull(store, via, creds=ALICE)
-    finally:
-        proxy.close()
     assert result.image_id == source_store.get(layered).id
     store.verify(via, deep=True)
     assert not store.content.ingests()
@@ -147,17 +142,10 @@ def test_corrupted_byte_leaves_nothing_and_retry_succeeds(
 def test_resumed_download_with_range_while_applying(
     layered: str, hub: Any, source_store: Any, tmp_path: Path
 ) -> None:
-    from dockyard_distribution_test_support import CuttingProxy
-
     store = ImageStore(tmp_path / "store")
-    host, port = hub.addr.split(":")
-    proxy = CuttingProxy((host, int(port)), cut_after=1_200_000)
-    try:
+    with ds.cutting_proxy(hub.addr, cut_after=1_200_000) as proxy:
         result = pull(store, f"{proxy.addr}/alice/layered:1", creds=ALICE)
-    finally:
-        proxy.close()
-    assert proxy.cuts_left == 0
-    assert b"range: bytes=" in bytes(proxy.sent).lower()
+    ds.assert_resumed_with_range(proxy)
     assert result.image_id == source_store.get(layered).id
     top = store.ensure_unpacked(result.image_id)
     assert top is not None and store.snapshotter.exists(top)

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import dockyard_distribution_test_support as ds  # type: ignore[import-not-found]
 import pytest
 
 from dockyard.distribution.auth import Credentials
@@ -119,21 +120,15 @@ def test_cross_repository_mount(hub: Any, source_store: Any, tmp_path: Path) -> 
 
 
 def test_resumed_download_uses_range(hub: Any, source_store: Any, empty_store: Any) -> None:
-    from dockyard_distribution_test_support import CuttingProxy  # type: ignore[import-not-found]
-
     ref = f"{hub.addr}/alice/resume:1"
     _tag(source_store, ref)
     push(source_store, ref, creds=ALICE)
-    host, port = hub.addr.split(":")
-    proxy = CuttingProxy((host, int(port)), cut_after=700_000)
-    try:
+    with ds.cutting_proxy(hub.addr, cut_after=700_000) as proxy:
         via = f"{proxy.addr}/alice/resume:1"
         msgs: list[dict[str, Any]] = []
         result = pull(empty_store, via, creds=ALICE, progress=msgs.append, unpack=False)
-    finally:
-        proxy.close()
     assert result.image_id == source_store.get(ref).id
-    assert proxy.cuts_left == 0, "the proxy never cut a connection"
+    ds.assert_resumed_with_range(proxy)
     ranges = [
         line for line in bytes(proxy.sent).split(b"\r\n") if line.lower().startswith(b"range:")
     ]
@@ -148,45 +143,33 @@ def test_interrupted_pull_resumes_from_the_ingest(
     hub: Any, source_store: Any, empty_store: Any
 ) -> None:
     """A pull that gives up (retries exhausted) leaves its bytes; the next pull continues."""
-    from dockyard_distribution_test_support import CuttingProxy
-
     ref = f"{hub.addr}/alice/resume2:1"
     _tag(source_store, ref)
     push(source_store, ref, creds=ALICE)
-    host, port = hub.addr.split(":")
-    proxy = CuttingProxy((host, int(port)), cut_after=900_000)
-    via = f"{proxy.addr}/alice/resume2:1"
-    try:
+    with ds.cutting_proxy(hub.addr, cut_after=900_000) as proxy:
+        via = f"{proxy.addr}/alice/resume2:1"
         with pytest.raises(RegistryUnreachable):
             pull(empty_store, via, creds=ALICE, unpack=False, retries=0)
         ingests = empty_store.content.ingests()
         assert ingests and max(i.offset for i in ingests) > 0
         proxy.sent.clear()
         pull(empty_store, via, creds=ALICE, unpack=False)
-    finally:
-        proxy.close()
-    assert b"range: bytes=" in bytes(proxy.sent).lower()
+    ds.assert_resumed_with_range(proxy)
     assert not empty_store.content.ingests()
 
 
 def test_corrupted_blob_is_refused(hub: Any, source_store: Any, empty_store: Any) -> None:
-    from dockyard_distribution_test_support import CuttingProxy
-
     ref = f"{hub.addr}/alice/corrupt:1"
     _tag(source_store, ref)
     push(source_store, ref, creds=ALICE)
-    host, port = hub.addr.split(":")
-    proxy = CuttingProxy((host, int(port)), cut_after=1_000_000, corrupt=True)
-    via = f"{proxy.addr}/alice/corrupt:1"
-    try:
+    with ds.cutting_proxy(hub.addr, cut_after=1_000_000, corrupt=True) as proxy:
+        via = f"{proxy.addr}/alice/corrupt:1"
         with pytest.raises(InvalidResponse, match="wrong blob"):
             pull(empty_store, via, creds=ALICE, unpack=False)
         assert proxy.cuts_left == 0
         assert empty_store.list() == [] and not empty_store.content.ingests()
         # The network behaves again: the pull succeeds and verifies.
         result = pull(empty_store, via, creds=ALICE, unpack=False)
-    finally:
-        proxy.close()
     assert result.image_id == source_store.get(ref).id
     empty_store.verify(via, deep=True)
 
