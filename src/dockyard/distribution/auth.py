@@ -21,6 +21,17 @@ from urllib.parse import urlencode, urlsplit
 
 from dockyard.distribution.errors import Denied, InvalidResponse, Unauthorized
 
+# The scope and challenge model is shared with the hub; these names are part of this
+# module's interface, so they are re-exported explicitly.
+from dockyard.oci.scopes import Challenge as Challenge
+from dockyard.oci.scopes import Scope as Scope
+from dockyard.oci.scopes import merge_scopes as merge_scopes
+from dockyard.oci.scopes import parse_challenges as parse_challenges
+from dockyard.oci.scopes import parse_scope as parse_scope
+from dockyard.oci.scopes import parse_scopes as parse_scopes
+from dockyard.oci.scopes import repository_scope as repository_scope
+from dockyard.oci.scopes import scope_key as scope_key
+
 # Docker's default when the token response gives no expiry.
 DEFAULT_TOKEN_LIFETIME = 60
 # Refresh a little early: a token that expires in flight costs a failed request.
@@ -31,92 +42,6 @@ MAX_TOKEN_RESPONSE = 1 << 20
 # --- challenges --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Challenge:
-    scheme: str  # lower case: "bearer" or "basic"
-    params: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def realm(self) -> str:
-        return self.params.get("realm", "")
-
-    @property
-    def service(self) -> str:
-        return self.params.get("service", "")
-
-    @property
-    def scope(self) -> str:
-        return self.params.get("scope", "")
-
-    @property
-    def error(self) -> str:
-        return self.params.get("error", "")
-
-
-def _skip_space(s: str, i: int) -> int:
-    while i < len(s) and s[i] in " \t":
-        i += 1
-    return i
-
-
-def _token(s: str, i: int) -> tuple[str, int]:
-    j = i
-    while j < len(s) and s[j] not in ' \t,="':
-        j += 1
-    return s[i:j], j
-
-
-def _quoted(s: str, i: int) -> tuple[str, int]:
-    """A quoted-string starting after the opening quote; backslash escapes one char."""
-    out = []
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s):
-            out.append(s[i + 1])
-            i += 2
-            continue
-        if c == '"':
-            return "".join(out), i + 1
-        out.append(c)
-        i += 1
-    return "".join(out), i  # unterminated: take what there is
-
-
-def parse_challenges(header: str) -> list[Challenge]:
-    """Every challenge in one ``WWW-Authenticate`` value (RFC 7235 syntax, forgiving)."""
-    out: list[Challenge] = []
-    i = 0
-    s = header
-    while i < len(s):
-        i = _skip_space(s, i)
-        while i < len(s) and s[i] == ",":
-            i = _skip_space(s, i + 1)
-        scheme, i = _token(s, i)
-        if not scheme:
-            break
-        params: dict[str, str] = {}
-        while True:
-            i = _skip_space(s, i)
-            start = i
-            key, j = _token(s, i)
-            j = _skip_space(s, j)
-            if not key or j >= len(s) or s[j] != "=":
-                i = start  # the next scheme begins here
-                break
-            j = _skip_space(s, j + 1)
-            if j < len(s) and s[j] == '"':
-                value, j = _quoted(s, j + 1)
-            else:
-                value, j = _token(s, j)
-            params[key.lower()] = value
-            j = _skip_space(s, j)
-            if j < len(s) and s[j] == ",":
-                j += 1
-            i = j
-        out.append(Challenge(scheme.lower(), params))
-    return out
-
-
 def pick_challenge(headers: Iterable[str]) -> Challenge | None:
     """Bearer is preferred over Basic, as Docker does."""
     found = [c for h in headers for c in parse_challenges(h)]
@@ -125,56 +50,6 @@ def pick_challenge(headers: Iterable[str]) -> Challenge | None:
             if c.scheme == scheme:
                 return c
     return None
-
-
-# --- scopes ------------------------------------------------------------------------------
-
-_ACTION_ORDER = ("pull", "push", "delete", "*")
-
-
-@dataclass(frozen=True)
-class Scope:
-    """One ``type:name:actions`` resource scope, e.g. ``repository:alice/web:pull,push``."""
-
-    type: str
-    name: str
-    actions: frozenset[str]
-
-    def __str__(self) -> str:
-        order = {a: i for i, a in enumerate(_ACTION_ORDER)}
-        acts = sorted(self.actions, key=lambda a: (order.get(a, len(order)), a))
-        return f"{self.type}:{self.name}:{','.join(acts)}"
-
-
-def repository_scope(name: str, *actions: str) -> Scope:
-    return Scope("repository", name, frozenset(actions or ("pull",)))
-
-
-def parse_scope(text: str) -> Scope:
-    """``repository:host:5000/a/b:pull`` has colons in its name: the actions are the last part."""
-    typ, sep, rest = text.partition(":")
-    name, sep2, actions = rest.rpartition(":")
-    if not sep or not sep2 or not typ or not name:
-        raise ValueError(f"invalid scope {text!r}")
-    return Scope(typ, name, frozenset(a for a in actions.split(",") if a))
-
-
-def parse_scopes(text: str) -> list[Scope]:
-    """A challenge's ``scope`` parameter may hold several scopes separated by spaces."""
-    return [parse_scope(p) for p in text.split() if p]
-
-
-def merge_scopes(*groups: Iterable[Scope]) -> tuple[Scope, ...]:
-    """Union of actions per (type, name), in a stable order (the cache key depends on it)."""
-    merged: dict[tuple[str, str], set[str]] = {}
-    for group in groups:
-        for s in group:
-            merged.setdefault((s.type, s.name), set()).update(s.actions)
-    return tuple(Scope(t, n, frozenset(a)) for (t, n), a in sorted(merged.items()))
-
-
-def scope_key(scopes: Iterable[Scope]) -> str:
-    return " ".join(str(s) for s in merge_scopes(scopes))
 
 
 # --- credentials and tokens --------------------------------------------------------------

@@ -27,11 +27,11 @@ from dockyard.hub.manifests import (
 from dockyard.hub.names import canonical
 from dockyard.hub.registry import parse_digest
 from dockyard.hub.routes import Route, action_for, match
-from dockyard.hub.scopes import Scope
 from dockyard.hub.state import Hub
 from dockyard.hub.uploads import UploadState, parse_chunk, range_header
 from dockyard.linux.writeback import start_writeback
 from dockyard.oci.digest import Digest, Digester
+from dockyard.oci.scopes import Scope
 
 API_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 _FLUSH = 1 << 20

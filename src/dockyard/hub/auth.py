@@ -16,7 +16,7 @@ from dockyard.hub.accounts import Login, get_account, principal, revalidate
 from dockyard.hub.errors import InvalidName, RegistryError, TokenError
 from dockyard.hub.names import canonical
 from dockyard.hub.registry import Registry
-from dockyard.hub.scopes import Scope, bearer_challenge
+from dockyard.oci.scopes import Scope, bearer_challenge
 
 REFRESH_TTL = 30 * 24 * 3600
 _CACHE_MAX = 10_000

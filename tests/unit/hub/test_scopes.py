@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from dockyard.hub.errors import TokenError
-from dockyard.hub.scopes import Scope, bearer_challenge, parse_challenge, parse_scope, parse_scopes
+from dockyard.hub.scopes import parse_challenge, parse_scope, parse_scopes
+from dockyard.oci.scopes import Scope, bearer_challenge
 
 
 def test_parse_repository_scope() -> None:
@@ -78,3 +79,15 @@ def test_challenge_without_scope() -> None:
 def test_challenge_garbage_is_refused() -> None:
     with pytest.raises(TokenError):
         parse_challenge('Bearer realm="x",,,=oops')
+
+
+def test_challenge_must_be_exactly_one() -> None:
+    with pytest.raises(TokenError, match="expected one challenge"):
+        parse_challenge('Basic realm="h", Bearer realm="x"')
+    with pytest.raises(TokenError, match="expected one challenge"):
+        parse_challenge("")
+
+
+def test_parse_scopes_keeps_the_order_first_asked_for() -> None:
+    got = parse_scopes(["repository:z/z:pull registry:catalog:*", "repository:z/z:push"])
+    assert [str(s) for s in got] == ["repository:z/z:pull,push", "registry:catalog:*"]
