@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,9 @@ import pytest
 
 from dockyard.store.bootstrap import bootstrap_busybox
 from dockyard.store.images import ImageStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+from storetools import Cli, serving
 
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.slow]
 
@@ -31,58 +32,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 """
 
 
-class Ctr:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-
-    def __call__(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            ["ctr", "-a", str(self.base / "c.sock"), "-n", "dyt", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-
 @pytest.fixture(scope="module")
-def ctr() -> Iterator[Ctr]:
+def ctr() -> Iterator[Cli]:
     if shutil.which("containerd") is None or shutil.which("ctr") is None:
         pytest.skip("containerd is not installed (apt-get install containerd)")
     base = Path(tempfile.mkdtemp(prefix="dy-ctd-", dir="/tmp"))
     (base / "config.toml").write_text(CONFIG.format(base=base))
-    log = open(base / "log", "wb")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        ["containerd", "--config", str(base / "config.toml")], stdout=log, stderr=log
-    )
-    c = Ctr(base)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                c("version", timeout=10)
-                break
-            except (AssertionError, subprocess.TimeoutExpired):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip(f"containerd did not start: {(base / 'log').read_text()[-400:]}")
-                time.sleep(0.3)
+    c = Cli("ctr", "-a", str(base / "c.sock"), "-n", "dyt")
+    with serving(["containerd", "--config", str(base / "config.toml")], base, c, 30):
         yield c
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize("oci", [False, True], ids=["docker-archive", "oci-layout"])
-def test_containerd_imports_runs_and_exports(ctr: Ctr, tmp_path: Path, oci: bool) -> None:
+def test_containerd_imports_runs_and_exports(ctr: Cli, tmp_path: Path, oci: bool) -> None:
     store = ImageStore(tmp_path / "store")
     image = bootstrap_busybox(store)
     archive = tmp_path / "bb.tar"

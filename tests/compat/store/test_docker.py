@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,69 +15,35 @@ import pytest
 from dockyard.store.bootstrap import bootstrap_busybox
 from dockyard.store.images import ImageStore
 
+sys.path.insert(0, str(Path(__file__).parent))
+from storetools import Cli, busybox_archive, serving
+
 pytestmark = [pytest.mark.compat, pytest.mark.root, pytest.mark.slow]
 
 
-class Docker:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.sock = base / "d.sock"
-
-    def __call__(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            ["docker", "-H", f"unix://{self.sock}", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-
 @pytest.fixture(scope="module")
-def docker() -> Iterator[Docker]:
+def docker() -> Iterator[Cli]:
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
         pytest.skip("dockerd or the docker CLI is not installed (apt-get install docker.io)")
     if os.geteuid() != 0:
         pytest.skip("dockerd needs root")
     base = Path(tempfile.mkdtemp(prefix="dy-dk-", dir="/tmp"))
-    d = Docker(base)
-    log = open(base / "log", "wb")  # noqa: SIM115 - closed at teardown
+    sock = f"unix://{base / 'd.sock'}"
+    d = Cli("docker", "-H", sock)
     argv = [
         "dockerd",
         "--data-root", str(base / "data"),
         "--exec-root", str(base / "exec"),
-        "-H", f"unix://{d.sock}",
+        "-H", sock,
         "--pidfile", str(base / "d.pid"),
         "--iptables=false", "--ip6tables=false", "--bridge=none",
         "--storage-driver", "vfs",
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                d("version", timeout=10)
-                break
-            except (AssertionError, subprocess.TimeoutExpired):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip(f"dockerd did not start: {(base / 'log').read_text()[-500:]}")
-                time.sleep(0.5)
+    with serving(argv, base, d, 60):
         yield d
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
-def test_docker_loads_and_runs_dockyard_archives(docker: Docker, tmp_path: Path) -> None:
+def test_docker_loads_and_runs_dockyard_archives(docker: Cli, tmp_path: Path) -> None:
     store = ImageStore(tmp_path / "store")
     image = bootstrap_busybox(store)
     store.tag("busybox", "dy-test/bb:docker")
@@ -96,12 +60,8 @@ def test_docker_loads_and_runs_dockyard_archives(docker: Docker, tmp_path: Path)
         docker("rmi", "dy-test/bb:docker")
 
 
-def test_dockyard_loads_what_docker_saves(docker: Docker, tmp_path: Path) -> None:
-    seed = ImageStore(tmp_path / "seed")
-    bootstrap_busybox(seed)
-    with open(tmp_path / "bb.tar", "wb") as f:
-        seed.save(["busybox"], f)
-    docker("load", "-i", str(tmp_path / "bb.tar"))
+def test_dockyard_loads_what_docker_saves(docker: Cli, tmp_path: Path) -> None:
+    docker("load", "-i", str(busybox_archive(tmp_path)))
     docker(
         "run", "--name", "dy-mod", "--network", "none", "busybox", "sh", "-c",
         "echo changed > /etc/passwd && rm /etc/group && mkdir -p /opt/x && echo y > /opt/x/f",

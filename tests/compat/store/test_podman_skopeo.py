@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -19,28 +20,23 @@ from dockyard.store.bootstrap import bootstrap_busybox
 from dockyard.store.images import ImageStore
 from dockyard.store.snapshots import CopySnapshotter
 
+sys.path.insert(0, str(Path(__file__).parent))
+from storetools import Cli, busybox_archive
+
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 
-class Podman:
+class Podman(Cli):
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.argv = [
+        super().__init__(
             "podman",
             "--root", str(base / "root"),
             "--runroot", str(base / "runroot"),
             "--storage-driver", "vfs",
             "--cgroup-manager", "cgroupfs",
             "--events-backend", "none",
-        ]  # fmt: skip
-
-    def __call__(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            [*self.argv, *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"podman {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
+        )  # fmt: skip
 
     def run(self, image: str, *cmd: str) -> str:
         # This machine lacks CAP_SYS_RESOURCE: podman's default rlimits (above our hard
@@ -141,11 +137,7 @@ def test_podman_loads_and_runs_a_dockyard_image(
 def test_dockyard_loads_podman_archives_with_identical_rootfs(
     podman: Podman, store: ImageStore, tmp_path: Path, fmt: str
 ) -> None:
-    seed = ImageStore(tmp_path / "seed")
-    bootstrap_busybox(seed)
-    with open(tmp_path / "bb.tar", "wb") as f:
-        seed.save(["busybox"], f)
-    podman("load", "-i", str(tmp_path / "bb.tar"))
+    podman("load", "-i", str(busybox_archive(tmp_path)))
     # a second layer made by podman itself: a modified file, a deletion, a new dir and link
     podman(
         "run", "--name", "mod", "--network", "none",

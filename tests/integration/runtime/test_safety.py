@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import Runtime, make_config
+from .conftest import RUNC, Runtime, make_config  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.root
 
 LIST_FDS = "for f in /proc/self/fd/*; do echo ${f##*/}; done"
+
+
+def _run_with_fd3(
+    rt: Runtime,
+    cfg: dict[str, Any],
+    opened: Path,
+    *run_opts: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`dockyard-runc run` of ``cfg`` started with ``opened`` (a file or a directory) open
+    read-only as its fd 3, as a caller passing fds (or systemd) leaves it."""
+    fd = os.open(str(opened), os.O_RDONLY | (os.O_DIRECTORY if opened.is_dir() else 0))
+    try:
+        b = rt.bundle(cfg)
+        return subprocess.run(
+            [RUNC, "--root", str(rt.root), "run", *run_opts, "--bundle", str(b), rt.new_id()],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            preexec_fn=lambda: os.dup2(fd, 3),
+            close_fds=False,
+            env=env,
+        )
+    finally:
+        os.close(fd)
 
 
 def test_no_fd_leaks_into_container(rt: Runtime, tmp_path: Path) -> None:
@@ -34,34 +61,9 @@ def test_no_fd_leaks_into_container(rt: Runtime, tmp_path: Path) -> None:
 def test_preserve_fds(rt: Runtime, tmp_path: Path) -> None:
     f = tmp_path / "msg"
     f.write_text("preserved")
-    fd = os.open(str(f), os.O_RDONLY)
-    try:
-        # --preserve-fds N keeps fds 3..3+N-1: move ours to 3 in the child.
-        b = rt.bundle(make_config(["sh", "-c", "cat <&3; echo; " + LIST_FDS]))
-        import subprocess
-
-        from .conftest import RUNC
-
-        r = subprocess.run(
-            [
-                RUNC,
-                "--root",
-                str(rt.root),
-                "run",
-                "--preserve-fds",
-                "1",
-                "--bundle",
-                str(b),
-                rt.new_id(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            preexec_fn=lambda: os.dup2(fd, 3),
-            close_fds=False,
-        )
-    finally:
-        os.close(fd)
+    # --preserve-fds N keeps fds 3..3+N-1.
+    cfg = make_config(["sh", "-c", "cat <&3; echo; " + LIST_FDS])
+    r = _run_with_fd3(rt, cfg, f, "--preserve-fds", "1")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
     assert lines[0] == "preserved"
@@ -72,33 +74,8 @@ def test_cwd_through_leaked_fd_refused(rt: Runtime, tmp_path: Path) -> None:
     # runc CVE-2024-21626: cwd /proc/self/fd/N with N a host directory fd.
     host_dir = tmp_path / "hostdir"
     host_dir.mkdir()
-    fd = os.open(str(host_dir), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        import subprocess
-
-        from .conftest import RUNC
-
-        b = rt.bundle(make_config(["sh", "-c", "pwd; touch escaped"], cwd="/proc/self/fd/3"))
-        r = subprocess.run(
-            [
-                RUNC,
-                "--root",
-                str(rt.root),
-                "run",
-                "--preserve-fds",
-                "1",
-                "--bundle",
-                str(b),
-                rt.new_id(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            preexec_fn=lambda: os.dup2(fd, 3),
-            close_fds=False,
-        )
-    finally:
-        os.close(fd)
+    cfg = make_config(["sh", "-c", "pwd; touch escaped"], cwd="/proc/self/fd/3")
+    r = _run_with_fd3(rt, cfg, host_dir, "--preserve-fds", "1")
     assert r.returncode != 0
     assert "working directory" in r.stderr
     assert not (host_dir / "escaped").exists()
@@ -188,8 +165,6 @@ def _sha256(path: str) -> str:
 def _runtime_interpreter() -> str:
     """The interpreter dockyard-runc runs on: its launcher's shebang (it may be the
     distribution's python, not the one running the tests)."""
-    from .conftest import RUNC
-
     first = Path(RUNC).read_text().splitlines()[0]
     assert first.startswith("#!")
     return os.path.realpath(first[2:].split()[0])
@@ -255,25 +230,10 @@ def test_init_is_not_dumpable_before_start(rt: Runtime) -> None:
 
 
 def test_listen_fds_are_passed_on(rt: Runtime, tmp_path: Path) -> None:
-    import subprocess
-
-    from .conftest import RUNC
-
     f = tmp_path / "sock-standin"
     f.write_text("activated")
-    fd = os.open(str(f), os.O_RDONLY)
-    try:
-        b = rt.bundle(make_config(["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]))
-        r = subprocess.run(
-            [RUNC, "--root", str(rt.root), "run", "--bundle", str(b), rt.new_id()],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            preexec_fn=lambda: os.dup2(fd, 3),
-            close_fds=False,
-            env={**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())},
-        )
-    finally:
-        os.close(fd)
+    cfg = make_config(["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"])
+    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())}
+    r = _run_with_fd3(rt, cfg, f, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "1", "activated"]
