@@ -210,12 +210,12 @@ def test_docker_io_is_refused_without_network(empty_store: Any) -> None:
 
     import socket
 
-    socket.create_connection = spy  # type: ignore[assignment]
+    socket.create_connection = spy
     try:
         with pytest.raises(RegistryUnreachable, match="DOCKYARD_DEFAULT_REGISTRY"):
             pull(empty_store, "busybox", config=RegistryConfig.from_env({}))
     finally:
-        socket.create_connection = orig  # type: ignore[assignment]
+        socket.create_connection = orig
     assert opened == []
 
 
