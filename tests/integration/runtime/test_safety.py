@@ -114,18 +114,24 @@ def test_proc_must_be_a_real_directory(rt: Runtime, tmp_path: Path) -> None:
     assert not (rt.root / rt.created[-1]).exists()
 
 
-def test_mask_source_must_be_dev_null(rt: Runtime, tmp_path: Path) -> None:
-    # runc CVE-2025-31133: if /dev/null is not the real device, masking must not bind it.
-    fake_dev = tmp_path / "fakedev"
-    fake_dev.mkdir()
-    (fake_dev / "null").write_text("not null")
-    cfg = make_config(["true"])
+def _masking_with_fake_dev(fake_dev: Path) -> dict[str, Any]:
+    """A config that masks /etc/passwd with ``fake_dev`` bound over /dev (so the /dev/null
+    masking would use is whatever ``fake_dev``/null is)."""
+    cfg: dict[str, Any] = make_config(["true"])
     cfg["mounts"] = [m for m in cfg["mounts"] if not m["destination"].startswith("/dev")]
     cfg["mounts"].append(
         {"destination": "/dev", "type": "bind", "source": str(fake_dev), "options": ["rbind"]}
     )
     cfg["linux"]["maskedPaths"] = ["/etc/passwd"]
-    r = rt.run(cfg)
+    return cfg
+
+
+def test_mask_source_must_be_dev_null(rt: Runtime, tmp_path: Path) -> None:
+    # runc CVE-2025-31133: if /dev/null is not the real device, masking must not bind it.
+    fake_dev = tmp_path / "fakedev"
+    fake_dev.mkdir()
+    (fake_dev / "null").write_text("not null")
+    r = rt.run(_masking_with_fake_dev(fake_dev))
     assert r.returncode != 0 and "null device" in r.stderr
 
 
@@ -134,13 +140,7 @@ def test_mask_with_symlinked_dev_null_refused(rt: Runtime, tmp_path: Path) -> No
     fake_dev = tmp_path / "fakedev2"
     fake_dev.mkdir()
     (fake_dev / "null").symlink_to("/etc/group")
-    cfg = make_config(["true"])
-    cfg["mounts"] = [m for m in cfg["mounts"] if not m["destination"].startswith("/dev")]
-    cfg["mounts"].append(
-        {"destination": "/dev", "type": "bind", "source": str(fake_dev), "options": ["rbind"]}
-    )
-    cfg["linux"]["maskedPaths"] = ["/etc/passwd"]
-    r = rt.run(cfg)
+    r = rt.run(_masking_with_fake_dev(fake_dev))
     assert r.returncode != 0 and "null device" in r.stderr
     assert (rt.rootfs / "etc" / "passwd").read_text().startswith("root:")
 
