@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,33 +115,33 @@ def test_proc_must_be_a_real_directory(rt: Runtime, tmp_path: Path) -> None:
     assert not (rt.root / rt.created[-1]).exists()
 
 
-def _masking_with_fake_dev(fake_dev: Path) -> dict[str, Any]:
-    """A config that masks /etc/passwd with ``fake_dev`` bound over /dev (so the /dev/null
-    masking would use is whatever ``fake_dev``/null is)."""
+def _mask_over_fake_dev(
+    rt: Runtime, tmp_path: Path, make_null: Callable[[Path], object]
+) -> subprocess.CompletedProcess[str]:
+    """Runs a container that masks /etc/passwd while a host directory is bound over /dev,
+    its ``null`` made by ``make_null`` (so masking would bind whatever that is)."""
+    fake_dev = tmp_path / "fakedev"
+    fake_dev.mkdir()
+    make_null(fake_dev / "null")
     cfg: dict[str, Any] = make_config(["true"])
     cfg["mounts"] = [m for m in cfg["mounts"] if not m["destination"].startswith("/dev")]
     cfg["mounts"].append(
         {"destination": "/dev", "type": "bind", "source": str(fake_dev), "options": ["rbind"]}
     )
     cfg["linux"]["maskedPaths"] = ["/etc/passwd"]
-    return cfg
+    r: subprocess.CompletedProcess[str] = rt.run(cfg)
+    return r
 
 
 def test_mask_source_must_be_dev_null(rt: Runtime, tmp_path: Path) -> None:
     # runc CVE-2025-31133: if /dev/null is not the real device, masking must not bind it.
-    fake_dev = tmp_path / "fakedev"
-    fake_dev.mkdir()
-    (fake_dev / "null").write_text("not null")
-    r = rt.run(_masking_with_fake_dev(fake_dev))
+    r = _mask_over_fake_dev(rt, tmp_path, lambda null: null.write_text("not null"))
     assert r.returncode != 0 and "null device" in r.stderr
 
 
 def test_mask_with_symlinked_dev_null_refused(rt: Runtime, tmp_path: Path) -> None:
     # /dev/null as a symlink to a file: resolved inside the root, still not the device.
-    fake_dev = tmp_path / "fakedev2"
-    fake_dev.mkdir()
-    (fake_dev / "null").symlink_to("/etc/group")
-    r = rt.run(_masking_with_fake_dev(fake_dev))
+    r = _mask_over_fake_dev(rt, tmp_path, lambda null: null.symlink_to("/etc/group"))
     assert r.returncode != 0 and "null device" in r.stderr
     assert (rt.rootfs / "etc" / "passwd").read_text().startswith("root:")
 
