@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard.distribution import progress as pm
-from dockyard.distribution.auth import Credentials, TokenCache
 from dockyard.distribution.client import RegistryClient, is_connection_error
 from dockyard.distribution.diffid import DiffDigester
 from dockyard.distribution.errors import (
@@ -33,8 +31,7 @@ from dockyard.distribution.errors import (
     TransferInterrupted,
 )
 from dockyard.distribution.feed import LayerFeed
-from dockyard.distribution.registries import RegistryConfig
-from dockyard.distribution.sources import BlobSources
+from dockyard.distribution.transfer import Transfer, TransferOptions
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.oci.image import (
@@ -54,9 +51,10 @@ from dockyard.oci.reference import InvalidReference, Reference, normalize
 from dockyard.store.errors import DigestMismatch, IngestLocked, SizeMismatch
 from dockyard.store.operation import LayerInput
 
-Progress = Callable[[pm.Message], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-DEFAULT_PARALLEL = 3
 DEFAULT_RETRIES = 5
 # Progress lines per layer are throttled: a 200 MB layer would otherwise print thousands.
 PROGRESS_INTERVAL = 0.1
@@ -91,48 +89,24 @@ def parse_pull_reference(name: str, tag: str | None = None) -> Reference:
     return ref
 
 
-class Puller:
+class Puller(Transfer):
     def __init__(
         self,
         store: Any,  # dockyard.store.images.ImageStore
         *,
-        config: RegistryConfig | None = None,
-        creds: Credentials | None = None,
-        cache: TokenCache | None = None,
-        progress: Progress | None = None,
         platform: Platform | None = None,
-        parallel: int = DEFAULT_PARALLEL,
         retries: int = DEFAULT_RETRIES,
         unpack: bool = True,
-        sources: BlobSources | None = None,
-        timeout: float = 60.0,
+        **options: Unpack[TransferOptions],
     ) -> None:
-        self.store = store
-        self.config = config or RegistryConfig.from_env()
-        self.creds = creds
-        self.cache = cache or TokenCache()
-        self.progress = progress or pm.no_progress
+        super().__init__(store, **options)
         self.platform = platform or host_platform()
-        self.parallel = max(1, parallel)
         self.retries = retries
         self.unpack = unpack
-        self.sources = sources
-        self.timeout = timeout
-        self._lock = threading.Lock()
         # diff id and size of each layer, computed while it downloaded
         self._facts: dict[Digest, tuple[Digest, int]] = {}
         self._diffs: dict[Digest, DiffDigester] = {}
         self._stop = threading.Event()  # a failed pull stops its other downloads
-
-    def _emit(self, msg: pm.Message) -> None:
-        with self._lock:
-            self.progress(msg)
-
-    def client_for(self, ref: Reference) -> RegistryClient:
-        endpoint = self.config.endpoint_for(ref)
-        return RegistryClient(
-            endpoint, self.creds, self.cache, config=self.config, timeout=self.timeout
-        )
 
     def pull(self, ref: Reference) -> PullResult:
         client = self.client_for(ref)

@@ -8,26 +8,24 @@ and the manifest last, so the registry never holds a manifest whose blobs are mi
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard.distribution import progress as pm
-from dockyard.distribution.auth import Credentials, TokenCache
 from dockyard.distribution.client import Body, RegistryClient
 from dockyard.distribution.errors import DistributionError, NotFoundError
-from dockyard.distribution.registries import RegistryConfig
-from dockyard.distribution.sources import BlobSources
+from dockyard.distribution.transfer import Transfer, TransferOptions
 from dockyard.oci.digest import Digest
 from dockyard.oci.image import Descriptor, InvalidManifest, parse_manifest
 from dockyard.oci.reference import InvalidReference, Reference, parse_normalized_named
 
-Progress = Callable[[pm.Message], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-DEFAULT_PARALLEL = 3
 # Blobs above this go up in PATCH chunks of this size; smaller ones in one PUT.
 DEFAULT_CHUNK = 64 << 20
 PROGRESS_INTERVAL = 0.1
@@ -44,45 +42,24 @@ class PushResult:
     existing: int
 
 
-class Pusher:
+class Pusher(Transfer):
     def __init__(
         self,
         store: Any,  # dockyard.store.images.ImageStore
         *,
-        config: RegistryConfig | None = None,
-        creds: Credentials | None = None,
-        cache: TokenCache | None = None,
-        progress: Progress | None = None,
-        parallel: int = DEFAULT_PARALLEL,
         chunk_size: int = DEFAULT_CHUNK,
-        sources: BlobSources | None = None,
-        timeout: float = 60.0,
+        **options: Unpack[TransferOptions],
     ) -> None:
-        self.store = store
-        self.config = config or RegistryConfig.from_env()
-        self.creds = creds
-        self.cache = cache or TokenCache()
-        self.progress = progress or pm.no_progress
-        self.parallel = max(1, parallel)
+        super().__init__(store, **options)
         self.chunk_size = max(1, chunk_size)
-        self.sources = sources
-        self.timeout = timeout
-        self._lock = threading.Lock()
         self._counts = {"uploaded": 0, "mounted": 0, "existing": 0}
-
-    def _emit(self, msg: pm.Message) -> None:
-        with self._lock:
-            self.progress(msg)
 
     def _count(self, what: str) -> None:
         with self._lock:
             self._counts[what] += 1
 
     def push(self, ref: Reference) -> PushResult:
-        endpoint = self.config.endpoint_for(ref)
-        client = RegistryClient(
-            endpoint, self.creds, self.cache, config=self.config, timeout=self.timeout
-        )
+        client = self.client_for(ref)
         repo = ref.path
         tag = ref.tag or "latest"
         body, media_type = self.store.manifest(str(ref.with_tag(tag)))
@@ -106,7 +83,7 @@ class Pusher:
         self._push_blob(client, repo, manifest.config, False)
         digest = client.put_manifest(repo, tag, body, manifest.media_type)
         if self.sources is not None:
-            self.sources.record(endpoint.host, repo, [d.digest for d in layers])
+            self.sources.record(client.endpoint.host, repo, [d.digest for d in layers])
         self._emit(pm.status(f"{tag}: digest: {digest} size: {len(body)}"))
         self._emit(pm.aux({"Tag": tag, "Digest": str(digest), "Size": len(body)}))
         return PushResult(
