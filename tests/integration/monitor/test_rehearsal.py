@@ -200,3 +200,98 @@ def test_a_launcher_whose_directory_is_removed_exits(tmp_path: Path) -> None:
     code, took, left, _ = out.decode().split()
     assert code == "0" and left == "None"
     assert float(took) < 30
+
+
+_UNSTARTED = r"""
+import os, sys
+from dockyard.engine.monitor import warmup
+
+warmup._STAND_IN_PATIENCE = 1
+os.chdir(sys.argv[1])
+os.mkfifo(warmup._REHEARSAL_FIFO)
+runtime = os.fork()
+if runtime == 0:  # as a monitor runs it: create, then nobody ever starts it
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # (not our captured output: its reader would wait for the container)
+        os.dup2(null, fd)
+    warmup._stand_in_runtime(["--root", ".", "create", "--pid-file", "init.pid", "x"])
+os.waitpid(runtime, 0)
+print(open("init.pid").read())
+"""
+
+
+def test_a_stand_in_container_never_started_does_not_wait_forever(tmp_path: Path) -> None:
+    """A launcher killed mid-rehearsal (and its directory removed) never starts the stand-in
+    container it created: the container gives up by itself."""
+    r = subprocess.run(
+        [sys.executable, "-c", _UNSTARTED, str(tmp_path)], capture_output=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    init = int(r.stdout.decode().strip())
+    assert _alive(init)  # created, waiting for its start
+    deadline = time.monotonic() + 15
+    while _alive(init) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(init)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for whoever reaps orphans does not count)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+_REHEARSING = r"""
+import os, sys
+from dockyard.engine.monitor import warmup
+
+warmup._REHEARSALS = 10_000
+warmup._STAND_IN_PATIENCE = 1
+os.write(1, b"go\n")
+warmup.warm_up(sys.argv[1])
+"""
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Live processes whose working directory is (or was) below ``directory``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd.startswith(str(directory) + "/") and _alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_launcher_killed_mid_rehearsal_leaves_no_process_behind(tmp_path: Path) -> None:
+    import shutil
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _REHEARSING, str(scratch)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"go\n"
+        deadline = time.monotonic() + 10
+        seen: list[int] = []
+        while not seen and time.monotonic() < deadline:
+            seen = _processes_in(scratch)
+            time.sleep(0.01)
+        assert seen, "the rehearsal should be running"
+        time.sleep(0.5)
+    finally:
+        proc.kill()  # as a test's teardown or an operator would: then the directory goes
+        proc.wait()
+    shutil.rmtree(scratch, ignore_errors=True)
+    deadline = time.monotonic() + 15
+    while _processes_in(scratch) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_in(scratch) == []

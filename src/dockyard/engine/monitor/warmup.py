@@ -86,6 +86,7 @@ _REHEARSALS = 10
 _STAND_IN = "(rehearsal runtime)"
 _REHEARSAL_FIFO = "start.fifo"
 _REHEARSAL_SECONDS = 5
+_STAND_IN_PATIENCE = 10  # seconds a stand-in container waits for its start
 
 
 def _rehearse(state: str) -> None:
@@ -114,6 +115,7 @@ def _rehearse(state: str) -> None:
     if driver == 0:
         code = 1
         try:
+            server._close(ready_w)  # (so that a launcher killed meanwhile means EOF here)
             _drive_rehearsal(state, ready_r)
             code = 0
         finally:
@@ -180,7 +182,8 @@ def _rehearsal_overran(_sig: int, _frame: object) -> None:
 def _drive_rehearsal(state: str, ready_r: int) -> None:
     """What the daemon does to a new monitor: wait for ready, queue a wait, start."""
     os.chdir(state)  # (relative socket names: a scratch path may be too long for AF_UNIX)
-    os.read(ready_r, 4096)
+    if not os.read(ready_r, 4096):
+        return  # the monitor failed before its ready line, or the launcher is gone
     control = P.CONTROL_SOCKET
     with (
         socket.socket(server._AF_UNIX, server._SOCK_STREAM) as waiter,
@@ -208,13 +211,16 @@ def _stand_in_runtime(argv: list[str]) -> None:
         pid_file = argv[argv.index("--pid-file") + 1]
         init = os.fork()
         if init == 0:
+            # A launcher killed mid-rehearsal never starts it: it must not wait forever.
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(_STAND_IN_PATIENCE)
             fd = os.open(fifo, os.O_RDONLY)
             os.read(fd, 1)
             os.write(1, b"rehearsal\n")
             os._exit(0)
         server._write_atomic(pid_file, str(init).encode())
     elif cmd == "start":
-        fd = os.open(fifo, os.O_WRONLY)
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # (no reader: it is gone, fail)
         os.write(fd, b"x")
     os._exit(0)
 
