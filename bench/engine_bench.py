@@ -12,7 +12,8 @@ pages split between their users), from /proc/PID/smaps_rollup:
 - per idle container: (daemon delta + monitors + their launcher) for dockyard against
   (dockerd delta + containerd delta + shims) for Docker, with N `sleep` containers; the
   containers' own processes are not counted on either side;
-- daemon idle: dockyardd against dockerd + containerd, with no container.
+- daemon idle: dockyardd and its monitor launcher (with the launcher's waiting fork), which
+  the daemon starts at once, against dockerd + containerd, with no container.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         dy.start()
         dy.bootstrap()
         time.sleep(1)
-        out["dockyardd_idle_pss_kib"] = pss_kib(dy.proc.pid if dy.proc else 0)
+        out["dockyardd_idle_pss_kib"] = overhead(dy)
         if shutil.which("dockerd") and shutil.which("docker"):
             dk.start()
             tar = base / "busybox.tar"
