@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,13 +11,6 @@ import pytest
 pytestmark = [pytest.mark.compat, pytest.mark.root]
 
 docker = pytest.importorskip("docker")
-
-
-@pytest.fixture
-def client(daemon: Any) -> Iterator[Any]:
-    c = docker.DockerClient(base_url=f"unix://{daemon.sock}", timeout=60)
-    yield c
-    c.close()
 
 
 def _tar(name: str, data: bytes) -> bytes:
