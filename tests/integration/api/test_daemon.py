@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,16 +25,15 @@ def test_two_daemons_side_by_side(make_daemon: Callable[[], Any]) -> None:
     assert (a.exec_root / "dockyardd.pid").read_text().strip() == str(a.proc.pid)
 
 
-def test_second_daemon_on_the_same_root_is_refused(make_daemon: Callable[[], Any]) -> None:
-    a = make_daemon()
-    a.start()
-    r = subprocess.run(
+def _second_daemon(a: Any, exec_root: Path) -> subprocess.CompletedProcess[bytes]:
+    """dockyardd on ``a``'s data root with ``exec_root`` and a socket of its own."""
+    return subprocess.run(
         [
             str(DOCKYARDD),
             "--data-root",
             str(a.data_root),
             "--exec-root",
-            str(a.exec_root),
+            str(exec_root),
             "-H",
             f"unix://{a.base}/other.sock",
             "--runtime",
@@ -42,6 +42,12 @@ def test_second_daemon_on_the_same_root_is_refused(make_daemon: Callable[[], Any
         capture_output=True,
         timeout=60,
     )
+
+
+def test_second_daemon_on_the_same_root_is_refused(make_daemon: Callable[[], Any]) -> None:
+    a = make_daemon()
+    a.start()
+    r = _second_daemon(a, a.exec_root)
     assert r.returncode == 1 and b"already running" in r.stderr
     assert a.client.get("/_ping").status == 200
 
@@ -51,21 +57,7 @@ def test_second_daemon_on_the_same_data_root_with_its_own_exec_root_is_refused(
 ) -> None:
     a = make_daemon()
     a.start()
-    r = subprocess.run(
-        [
-            str(DOCKYARDD),
-            "--data-root",
-            str(a.data_root),
-            "--exec-root",
-            str(a.base / "other-exec"),
-            "-H",
-            f"unix://{a.base}/other.sock",
-            "--runtime",
-            a.runtime,
-        ],
-        capture_output=True,
-        timeout=60,
-    )
+    r = _second_daemon(a, a.base / "other-exec")
     assert r.returncode == 1
     assert (
         r.stderr.decode()
