@@ -147,13 +147,13 @@ def serve(directory: str) -> int:
     mine = P.code_id(sys.executable)
     _warm_up(mine)
     me = os.getpid()
-    _ino[0] = os.stat(SOCKET).st_ino
+    ino = os.stat(SOCKET).st_ino
     gc.collect()
     gc.freeze()  # keep the imported objects' pages shared with every forked monitor
     # The loop runs once per monitor and must write as few pages as it can (see the
     # module's docstring): local names, no clock, no poll; idle checks come by SIGALRM.
     fork, waitpid, stale = os.fork, os.waitpid, _STALE << 8
-    signal.signal(signal.SIGALRM, _check_idle)
+    signal.signal(signal.SIGALRM, lambda _sig, _frame: _check_idle(ino))
     signal.setitimer(signal.ITIMER_REAL, _CHECK_SECONDS, _CHECK_SECONDS)
     zygote = 0
     try:
@@ -181,26 +181,19 @@ class _Idle(Exception):
     """Raised by the SIGALRM handler when the launcher should exit."""
 
 
-_ino = [0]
-
-
-def _check_idle(_sig: int, _frame: object) -> None:
-    if not _still_ours(_ino[0]) or _waiting_since() >= IDLE_SECONDS:
+def _check_idle(ino: int) -> None:
+    """Raise _Idle (from the SIGALRM handler) when the launcher should exit."""
+    if not _still_ours(ino) or _waiting_since() >= IDLE_SECONDS:
         raise _Idle
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 def _waiting_since() -> float:
     """Seconds since the last request: the age of the waiting fork, made right after it."""
     try:
-        kid = _read(f"/proc/self/task/{os.getpid()}/children").split()[0]
-        fields = _read(f"/proc/{kid}/stat").rsplit(")", 1)[1].split()
-        uptime = float(_read("/proc/uptime").split()[0])
-    except (OSError, IndexError, ValueError):
+        kid = server._read_small(f"/proc/self/task/{os.getpid()}/children").split()[0]
+        fields = server._read_small(f"/proc/{kid.decode()}/stat").rsplit(b")", 1)[1].split()
+        uptime = float(server._read_small("/proc/uptime").split()[0])
+    except (OSError, IndexError, ValueError, server.MonitorFailure):
         return 0.0  # (between a request and the next fork)
     return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
