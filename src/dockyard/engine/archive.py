@@ -104,13 +104,20 @@ def _view(rootfs: str, mounts: Sequence[MountPoint]) -> Iterator[ContainerFS]:
 
 def _open_target(fs: ContainerFS, path: str) -> tuple[tuple[str, ...], int]:
     """(resolved path, O_PATH fd): the link itself for the last component, as Docker's cp."""
-    path = _abs(path)
+    return _resolve(fs, _abs(path), follow_last=False, not_a_dir="not a directory")
+
+
+def _resolve(
+    fs: ContainerFS, path: str, *, follow_last: bool, not_a_dir: str
+) -> tuple[tuple[str, ...], int]:
+    """``fs.resolve`` with its errors as Docker words them (``not_a_dir``: what to call a
+    path whose parent is not a directory)."""
     try:
-        return fs.resolve(path)
+        return fs.resolve(path, follow_last=follow_last)
     except FileNotFoundError:
         raise NotFound(f"Could not find the file {path} in container") from None
     except NotADirectoryError:
-        raise InvalidParameter(f"not a directory: {path}") from None
+        raise InvalidParameter(f"{not_a_dir}: {path}") from None
     except OSError as e:
         raise InvalidParameter(f"cannot resolve {path}: {e.strerror}") from None
 
@@ -215,14 +222,9 @@ def _extract_dir(fs: ContainerFS, path: str, read_only_rootfs: bool) -> tuple[tu
     after Docker's checks in its order: not found, not a directory, then read-only mount or
     rootfs."""
     path = _abs(path)
-    try:
-        where, pfd = fs.resolve(path, follow_last=True)
-    except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
-    except NotADirectoryError:
-        raise InvalidParameter(f"extraction point is not a directory: {path}") from None
-    except OSError as e:
-        raise InvalidParameter(f"cannot resolve {path}: {e.strerror}") from None
+    where, pfd = _resolve(
+        fs, path, follow_last=True, not_a_dir="extraction point is not a directory"
+    )
     try:
         if not stat.S_ISDIR(os.fstat(pfd).st_mode):
             raise InvalidParameter("extraction point is not a directory")
