@@ -107,6 +107,8 @@ class Puller(Transfer):
         self._facts: dict[Digest, tuple[Digest, int]] = {}
         self._diffs: dict[Digest, DiffDigester] = {}
         self._stop = threading.Event()  # a failed pull stops its other downloads
+        # The download error that stopped the others: theirs are its consequences.
+        self._cause: BaseException | None = None
 
     def pull(self, ref: Reference) -> PullResult:
         client = self.client_for(ref)
@@ -224,7 +226,7 @@ class Puller(Transfer):
             errors = [f.exception() for f in futures]
         for err in errors:
             if err is not None:
-                raise err
+                raise self._root(err)
         return {d.digest for d in todo}
 
     def _fetch_and_apply(
@@ -248,11 +250,14 @@ class Puller(Transfer):
             for err in errors:
                 if err is not None:
                     raise err
-        except BaseException:
+        except BaseException as e:
             self._stop.set()
             for feed in feeds.values():
                 feed.detach()
-            raise
+            root = self._root(e)
+            if root is e:
+                raise
+            raise root from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return {d.digest for d in todo}
@@ -355,6 +360,13 @@ class Puller(Transfer):
                 self._emit(pm.layer_status("Waiting", pm.short_id(d.digest)))
         return todo
 
+    def _root(self, err: BaseException) -> BaseException:
+        """The error to report for a failed pull: a download that was only stopped
+        (whichever future is looked at first) stands for the one that stopped it."""
+        if isinstance(err, TransferInterrupted) and self._cause is not None:
+            return self._cause
+        return err
+
     def _download(
         self,
         client: RegistryClient,
@@ -368,6 +380,9 @@ class Puller(Transfer):
         except BaseException as e:
             # The pull cannot succeed any more: the other downloads stop (keeping what
             # they have for a retry) and so does the applier.
+            with self._lock:
+                if self._cause is None and not self._stop.is_set():
+                    self._cause = e
             self._stop.set()
             if feed is not None:
                 feed.fail(e)

@@ -162,3 +162,37 @@ def test_resumed_download_with_range_while_applying(
     store.verify(result.image_id, deep=True)
     assert not store.content.ingests()
     store.close()
+
+
+def test_failed_download_is_reported_not_the_ones_it_stopped(
+    layered: str, hub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever future the pull looks at first, the error is the one that stopped the
+    others, not the "stopped" of a download listed before it."""
+    from dockyard.distribution.errors import TransferInterrupted
+    from dockyard.distribution.pull import Puller
+
+    real = Puller._download_into
+    order: list[str] = []
+
+    def download_into(self: Puller, client: Any, repo: str, d: Any, *rest: Any) -> None:
+        with self._lock:
+            first = not order
+            order.append(str(d.digest))
+        if first:
+            # The first layer only ends when another has failed, as a slow one would.
+            assert self._stop.wait(30)
+            raise TransferInterrupted(f"pull stopped while fetching {d.digest}")
+        if len(order) == 2:
+            raise InvalidResponse(f"wrong blob {d.digest}")
+        real(self, client, repo, d, *rest)
+
+    monkeypatch.setattr(Puller, "_download_into", download_into)
+    store = ImageStore(tmp_path / "store")
+    try:
+        with pytest.raises(InvalidResponse, match="wrong blob"):
+            pull(store, layered, creds=ALICE)
+        assert len(order) >= 2
+        assert store.list() == []
+    finally:
+        store.close()
