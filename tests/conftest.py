@@ -16,23 +16,34 @@ import pytest
 
 BUSYBOX = Path("/bin/busybox")
 API_SUPPORT = "dockyard_api_test_support"
+ROOT_MODULE = "dockyard_tests_root"
 
 
-def load_api_support() -> ModuleType:
-    """tests/integration/api/support.py (Daemon, Client, ...) as one module for every test
-    folder that starts daemons (with --import-mode=importlib folders are no packages):
-    ``import dockyard_api_test_support as support`` once this conftest has run."""
-    if API_SUPPORT in sys.modules:
-        return sys.modules[API_SUPPORT]
-    path = Path(__file__).parent / "integration" / "api" / "support.py"
-    spec = importlib.util.spec_from_file_location(API_SUPPORT, path)
+def load_test_module(name: str, path: Path) -> ModuleType:
+    """The helper file ``path`` as the module ``name``, loaded once. With
+    --import-mode=importlib test folders are no packages: a helper shared between folders
+    is loaded by path, and every folder then gets the same module object."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    sys.modules[API_SUPPORT] = mod
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
 
 
+def load_api_support() -> ModuleType:
+    """tests/integration/api/support.py (Daemon, Client, ...) for every test folder that
+    starts daemons: ``import dockyard_api_test_support as support`` once this conftest ran."""
+    return load_test_module(
+        API_SUPPORT, Path(__file__).parent / "integration" / "api" / "support.py"
+    )
+
+
+# This file is not importable by name either: other folders reach its helpers
+# (load_test_module, make_busybox_rootfs) as ``import dockyard_tests_root``.
+sys.modules.setdefault(ROOT_MODULE, sys.modules[__name__])
 load_api_support()
 
 

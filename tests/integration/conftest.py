@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import dockyard_tests_root  # type: ignore[import-not-found]
 import pytest
 
 from dockyard.store.snapshots import Mount
@@ -20,14 +19,7 @@ TARBUILD = Path(__file__).parents[1] / "unit" / "layers" / "tarbuild.py"
 @pytest.fixture(scope="session")
 def tb() -> ModuleType:
     """The tar-building helpers of the unit tests, loaded by path (importlib mode)."""
-    name = "dockyard_tests_tarbuild"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TARBUILD)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    return dockyard_tests_root.load_test_module("dockyard_tests_tarbuild", TARBUILD)
 
 
 @contextlib.contextmanager

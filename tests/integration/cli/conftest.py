@@ -4,7 +4,6 @@ dockyardd (when it answers /_ping), each in its own temporary roots with a busyb
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -16,22 +15,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
+import dockyard_tests_root  # type: ignore[import-not-found]
 import pytest
 
-
-def _load_root_conftest() -> ModuleType:
-    # tests/conftest.py by path: with --import-mode=importlib it is not importable by name.
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("dockyard_tests_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_busybox_rootfs = _load_root_conftest().make_busybox_rootfs
+make_busybox_rootfs = dockyard_tests_root.make_busybox_rootfs
 
 VENV_BIN = Path(sys.executable).parent
 DOCKYARD = str(VENV_BIN / "dockyard")

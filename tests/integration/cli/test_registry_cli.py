@@ -4,7 +4,6 @@ started with the registry flags (--default-registry, --insecure-registry), with 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -17,8 +16,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
+import dockyard_tests_root  # type: ignore[import-not-found]
 import pytest
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(300)]
@@ -32,19 +31,10 @@ ALICE_PW = "alice-secret-1"
 BOSS_PW = "boss-secret-12"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-hubtools = _load("dockyard_hub_test_tools", HERE.parents[1] / "hub" / "hubtools.py")
-support = _load("dockyard_api_test_support", HERE.parents[1] / "api" / "support.py")
+hubtools = dockyard_tests_root.load_test_module(
+    "dockyard_hub_test_tools", HERE.parents[1] / "hub" / "hubtools.py"
+)
+support = dockyard_tests_root.load_api_support()
 
 
 @dataclass

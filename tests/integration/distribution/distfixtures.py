@@ -7,14 +7,13 @@ both folders (with --import-mode=importlib the folders are no packages)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import dockyard_tests_root  # type: ignore[import-not-found]
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -28,14 +27,7 @@ ACCOUNTS = [
 
 def load(name: str, file: str) -> ModuleType:
     """This folder's ``file`` as the module ``name``, loaded once."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / file)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return dockyard_tests_root.load_test_module(name, HERE / file)
 
 
 ds = load("dockyard_distribution_test_support", "distsupport.py")

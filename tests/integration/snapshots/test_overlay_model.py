@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import dockyard_tests_root  # type: ignore[import-not-found]
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,19 +19,10 @@ from dockyard.store.snapshots import OverlaySnapshotter
 pytestmark = pytest.mark.root
 
 
-def _load_model() -> ModuleType:
-    name = "dockyard_tests_apply_model"
-    if name not in sys.modules:
-        path = Path(__file__).parents[2] / "unit" / "layers" / "test_apply_model.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-model = _load_model()
+model = dockyard_tests_root.load_test_module(
+    "dockyard_tests_apply_model",
+    Path(__file__).parents[2] / "unit" / "layers" / "test_apply_model.py",
+)
 
 
 @settings(
