@@ -146,7 +146,7 @@ async def info(app: App, req: Request) -> Reply:
             n_images = len(await app.run(app.image_store.list))
         except Exception:
             n_images = 0
-    rt = os.path.basename(app.runtime)
+    rt = app.engine.runtime.name
     data = {
         "ID": _daemon_id(app),
         "Containers": len(cs),

@@ -12,23 +12,19 @@ from typing import Any
 
 from dockyard.engine.errors import InvalidParameter
 from dockyard.engine.restart import Policy
+from dockyard.oci import defaults as D
 
 NETWORK_MODES = ("none", "host", "default", "")
 NO_BRIDGE = "port publishing needs bridge networking, not available yet"
 
 
-def merge_env(image_env: list[str], req_env: list[str]) -> list[str]:
-    """Image variables first, each overridden in place by a request variable of the same name."""
-    out: list[str] = []
-    index: dict[str, int] = {}
-    for item in [*image_env, *req_env]:
-        key = item.split("=", 1)[0]
-        if key in index:
-            out[index[key]] = item
-        else:
-            index[key] = len(out)
-            out.append(item)
-    return out
+def container_env(image_env: list[str], req_env: list[str]) -> list[str]:
+    """Docker's merge at create: the request's variables as given, then the image's
+    variables that the request does not set (so `inspect` lists them in Docker's order)."""
+    if not req_env:
+        return list(image_env)
+    keys = {item.split("=", 1)[0] for item in req_env}
+    return [*req_env, *(item for item in image_env if item.split("=", 1)[0] not in keys)]
 
 
 def _as_list(value: Any, what: str) -> list[str] | None:
@@ -43,6 +39,8 @@ def _as_list(value: Any, what: str) -> list[str] | None:
 
 def merge_config(image_cfg: dict[str, Any], req: dict[str, Any], image_ref: str) -> dict[str, Any]:
     """The container's Config: the request with the image's defaults filled in."""
+    if (req.get("HostConfig") or {}).get("UTSMode") == "host" and req.get("Hostname"):
+        raise InvalidParameter("conflicting options: hostname and the UTS mode")
     cfg = {
         k: copy.deepcopy(v) for k, v in req.items() if k not in ("HostConfig", "NetworkingConfig")
     }
@@ -59,7 +57,9 @@ def merge_config(image_cfg: dict[str, Any], req: dict[str, Any], image_ref: str)
     cfg["Cmd"] = cmd
     if not entry and not cmd:
         raise InvalidParameter("No command specified")
-    cfg["Env"] = merge_env(list(image_cfg.get("Env") or []), _as_list(cfg.get("Env"), "Env") or [])
+    cfg["Env"] = container_env(
+        list(image_cfg.get("Env") or []), _as_list(cfg.get("Env"), "Env") or []
+    )
     for key in ("WorkingDir", "User", "StopSignal"):
         if not cfg.get(key) and image_cfg.get(key):
             cfg[key] = image_cfg[key]
@@ -70,10 +70,9 @@ def merge_config(image_cfg: dict[str, Any], req: dict[str, Any], image_ref: str)
         ports = dict(image_cfg.get("ExposedPorts") or {})
         ports.update(cfg.get("ExposedPorts") or {})
         cfg["ExposedPorts"] = ports
-    if image_cfg.get("Volumes") or cfg.get("Volumes"):
-        vols = dict(image_cfg.get("Volumes") or {})
-        vols.update(cfg.get("Volumes") or {})
-        cfg["Volumes"] = vols
+    vols = dict(image_cfg.get("Volumes") or {})
+    vols.update(cfg.get("Volumes") or {})
+    cfg["Volumes"] = vols or None
     cfg["Image"] = image_ref
     for key, default in (
         ("Hostname", ""),
@@ -98,9 +97,17 @@ def command_line(cfg: dict[str, Any]) -> tuple[str, list[str]]:
     return words[0], words[1:]
 
 
-def check_host_config(hc: dict[str, Any]) -> dict[str, Any]:
-    """Validate what this daemon supports and fill Docker's defaults; raises InvalidParameter."""
+def check_host_config(hc: dict[str, Any], runtime: str) -> dict[str, Any]:
+    """Validate what this daemon supports and fill Docker's defaults; raises InvalidParameter.
+    ``runtime`` is the name of the daemon's one runtime (`docker info`'s DefaultRuntime)."""
     hc = copy.deepcopy(hc)
+    if hc.get("Runtime") not in (None, "", runtime):
+        raise InvalidParameter(f"Unknown runtime specified {hc['Runtime']}")
+    hc["Runtime"] = runtime
+    cgroupns = hc.get("CgroupnsMode") or "host"
+    if cgroupns not in ("host", "private"):
+        raise InvalidParameter(f"invalid cgroup namespace mode: {cgroupns}")
+    hc["CgroupnsMode"] = cgroupns
     mode = hc.get("NetworkMode") or "default"
     if mode not in NETWORK_MODES:
         if mode == "bridge":
@@ -140,7 +147,46 @@ def check_host_config(hc: dict[str, Any]) -> dict[str, Any]:
     hc.setdefault("ShmSize", 64 * 1024 * 1024)
     if not hc["ShmSize"]:
         hc["ShmSize"] = 64 * 1024 * 1024
+    _fill_docker_defaults(hc)
     return hc
+
+
+def _fill_docker_defaults(hc: dict[str, Any]) -> None:
+    """What dockerd records at create, so that `inspect` and later `update`s see the values
+    in force rather than "unset"."""
+    hc["IpcMode"] = hc.get("IpcMode") or "private"
+    for key, default in (("MaskedPaths", D.MASKED_PATHS), ("ReadonlyPaths", D.READONLY_PATHS)):
+        if hc.get(key) is None:
+            hc[key] = None if hc.get("Privileged") else list(default)
+    if (hc.get("Memory") or 0) > 0 and not hc.get("MemorySwap"):
+        hc["MemorySwap"] = 2 * hc["Memory"]  # swap as large as memory
+    if hc.get("MemorySwappiness") == -1:
+        hc["MemorySwappiness"] = None
+    if hc.get("PidsLimit") is not None and hc["PidsLimit"] <= 0:
+        hc["PidsLimit"] = None  # unlimited
+    hc.setdefault("KernelMemory", 0)
+    hc.setdefault("KernelMemoryTCP", 0)
+
+
+def swap_in_force(hc: dict[str, Any]) -> int:
+    """The memory+swap limit a container runs with: the recorded one, or Docker's default
+    of twice the memory (records made before it was filled in); -1 for none."""
+    return int(hc.get("MemorySwap") or 2 * (hc.get("Memory") or 0) or -1)
+
+
+def swap_conflict(hc: dict[str, Any], update: dict[str, Any]) -> str | None:
+    """Docker's refusal of an update that would raise memory above the swap limit in force
+    (the kernel would refuse it with a bare EINVAL); None when the update is fine. Unlike
+    dockerd 20.10, a container without a swap limit may get a memory limit."""
+    memory = update.get("Memory") or 0
+    if update.get("MemorySwap") or not memory:
+        return None
+    if 0 < swap_in_force(hc) < memory:
+        return (
+            "Memory limit should be smaller than already set memoryswap limit, "
+            "update the memoryswap at the same time"
+        )
+    return None
 
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -186,6 +232,7 @@ class MountPlan:
     read_only: bool = False
     options: tuple[str, ...] = ()
     from_image: bool = False  # declared by the image's Volumes, not by the request
+    listed: bool = True  # in inspect's Mounts (Docker leaves --tmpfs ones to HostConfig.Tmpfs)
 
 
 def parse_bind(spec: str) -> MountPlan:
@@ -271,7 +318,12 @@ def mount_plans(cfg: dict[str, Any], hc: dict[str, Any]) -> list[MountPlan]:
     for dst, opts in (hc.get("Tmpfs") or {}).items():
         plans.append(
             MountPlan(
-                "tmpfs", "", _dest(dst, dst), False, tuple(o for o in str(opts).split(",") if o)
+                "tmpfs",
+                "",
+                _dest(dst, dst),
+                False,
+                tuple(o for o in str(opts).split(",") if o),
+                listed=False,
             )
         )
     seen = {p.destination for p in plans}

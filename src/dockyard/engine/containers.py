@@ -209,7 +209,7 @@ class Engine:
         image_ref = body.get("Image")
         if not image_ref or not isinstance(image_ref, str):
             raise InvalidParameter("Config cannot be empty in order to create a container")
-        hc = cfgmod.check_host_config(body.get("HostConfig") or {})
+        hc = cfgmod.check_host_config(body.get("HostConfig") or {}, self.runtime.name)
         canon = names.validate(name) if name else None
         img = self.images.resolve(image_ref)
         cfg = cfgmod.merge_config(img.config, body, image_ref)
@@ -217,9 +217,10 @@ class Engine:
         cfgmod.log_limits(hc)
         cid = secrets.token_hex(32)
         if not cfg.get("Hostname"):
-            # With the host's network the container also shows the host's name, as in Docker.
-            host_net = hc.get("NetworkMode") == "host"
-            cfg["Hostname"] = socket.gethostname() if host_net else cid[:12]
+            # With the host's network or UTS namespace the container also shows the host's
+            # name, as in Docker.
+            host_name = hc.get("NetworkMode") == "host" or hc.get("UTSMode") == "host"
+            cfg["Hostname"] = socket.gethostname() if host_name else cid[:12]
         self._check_spec(cfg, hc, cid)
         path, args = cfgmod.command_line(cfg)
         with self._lock:
@@ -341,6 +342,7 @@ class Engine:
                         "Mode": ",".join(p.options),
                         "RW": not p.read_only,
                         "Propagation": "",
+                        "Unlisted": not p.listed,
                     }
                 )
         return out
@@ -1134,8 +1136,14 @@ class Engine:
         from dockyard.engine.resources import resources_from_update
 
         c = self.get(ref)
-        res = resources_from_update(body)
         with self._oplock(c.id):
+            conflict = cfgmod.swap_conflict(c.host_config, body)
+            if conflict is not None:
+                raise Conflict(f"Cannot update container {c.id}: {conflict}")
+            if body.get("Memory") and not body.get("MemorySwap"):
+                # The swap limit in force stays; with none, memory+swap stays unlimited.
+                body = dict(body, MemorySwap=cfgmod.swap_in_force(c.host_config))
+            res = resources_from_update(body)
             if "RestartPolicy" in body and body["RestartPolicy"] is not None:
                 hc = dict(c.host_config, RestartPolicy=body["RestartPolicy"])
                 Policy.from_host_config(hc)

@@ -13,10 +13,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.engine.config import merge_env
 from dockyard.engine.containers import Engine
 from dockyard.engine.errors import Conflict, InvalidParameter, NotFound
 from dockyard.engine.users import lookup
+from dockyard.oci.specgen import merge_env
 
 MAX_EXECS = 1024
 

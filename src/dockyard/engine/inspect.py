@@ -8,12 +8,16 @@ from typing import Any
 from dockyard.engine.records import Container, parse_rfc3339
 from dockyard.oci.units import human_duration
 
-_PRIVATE_MOUNT_KEYS = ("Anonymous", "FromImage")
+_PRIVATE_MOUNT_KEYS = ("Anonymous", "FromImage", "Unlisted")
 
 
 def mounts_json(c: Container) -> list[dict[str, Any]]:
     """Docker's MountPoint records, without our bookkeeping keys."""
-    return [{k: v for k, v in m.items() if k not in _PRIVATE_MOUNT_KEYS} for m in c.mounts]
+    return [
+        {k: v for k, v in m.items() if k not in _PRIVATE_MOUNT_KEYS}
+        for m in c.mounts
+        if not m.get("Unlisted")
+    ]
 
 
 def state_json(c: Container) -> dict[str, Any]:

@@ -42,6 +42,11 @@ class Runtime:
         self.binary = binary
         self.root = root
 
+    @property
+    def name(self) -> str:
+        """How `docker info` and HostConfig.Runtime name it."""
+        return os.path.basename(self.binary)
+
     def _run(self, *args: str, input_: bytes | None = None, timeout: float = 30) -> bytes:
         cmd = [self.binary, "--root", str(self.root), *args]
         try:

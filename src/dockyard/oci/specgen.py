@@ -830,8 +830,6 @@ def generate_spec(
     pid_mode = str(hc.get("PidMode") or "")
     uts_mode = str(hc.get("UTSMode") or "")
     host_net, host_ipc = net_mode == "host", ipc_mode == "host"
-    if uts_mode == "host" and create.get("Hostname"):
-        raise SpecError("Conflicting options: hostname and the UTS mode")
     if ipc_mode not in ("private", "shareable", "host", "none", "") and not ipc_mode.startswith(
         "container:"
     ):
@@ -843,13 +841,12 @@ def generate_spec(
         ("uts", uts_mode == "host"),
         ("pid", pid_mode == "host"),
         ("ipc", host_ipc),
+        ("cgroup", hc.get("CgroupnsMode") != "private"),
     ):
         if kind in paths:
             namespaces.append({"type": kind, "path": paths[kind]})
         elif not shared:
             namespaces.append({"type": kind})
-    if "cgroup" in paths:
-        namespaces.append({"type": "cgroup", "path": paths["cgroup"]})
 
     # -- mounts
     shm_size = int(hc.get("ShmSize") or 0)

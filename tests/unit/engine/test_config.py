@@ -15,15 +15,26 @@ IMAGE = {
 }
 
 
-def test_env_merge_keeps_order_and_overrides_in_place() -> None:
-    assert c.merge_env(["A=1", "B=2"], ["B=3", "C=4"]) == ["A=1", "B=3", "C=4"]
+RUNTIME = "dockyard-runc"
+
+
+def check(hc: dict[str, object]) -> dict[str, object]:
+    return c.check_host_config(hc, RUNTIME)
+
+
+def test_env_merge_is_dockers_request_first_then_the_images_others() -> None:
+    assert c.container_env(["A=1", "B=2"], ["B=3", "C=4"]) == ["B=3", "C=4", "A=1"]
+    assert c.container_env(["A=1"], []) == ["A=1"]
+    # The request's own repeats are kept, as dockerd keeps them.
+    assert c.container_env([], ["X=1", "X=2"]) == ["X=1", "X=2"]
 
 
 def test_image_defaults_fill_the_request() -> None:
     cfg = c.merge_config(IMAGE, {"Image": "bb", "Env": ["A=2"], "Labels": {"x": "y"}}, "bb")
     assert cfg["Cmd"] == ["sh"]
     assert cfg["Entrypoint"] is None
-    assert cfg["Env"] == ["PATH=/usr/bin:/bin", "A=2"]
+    assert cfg["Env"] == ["A=2", "PATH=/usr/bin:/bin"]
+    assert cfg["Volumes"] is None
     assert cfg["WorkingDir"] == "/srv"
     assert cfg["Labels"] == {"from": "image", "x": "y"}
     assert c.command_line(cfg) == ("sh", [])
@@ -42,26 +53,26 @@ def test_no_command_at_all_is_an_error() -> None:
 
 def test_port_bindings_need_bridge_networking() -> None:
     with pytest.raises(InvalidParameter, match="bridge networking"):
-        c.check_host_config({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}})
+        check({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}})
 
 
 def test_default_network_is_none_and_host_is_kept() -> None:
-    assert c.check_host_config({})["NetworkMode"] == "none"
-    assert c.check_host_config({"NetworkMode": "host"})["NetworkMode"] == "host"
+    assert check({})["NetworkMode"] == "none"
+    assert check({"NetworkMode": "host"})["NetworkMode"] == "host"
     with pytest.raises(InvalidParameter):
-        c.check_host_config({"NetworkMode": "mynet"})
+        check({"NetworkMode": "mynet"})
     with pytest.raises(InvalidParameter, match="bridge networking"):
-        c.check_host_config({"NetworkMode": "bridge"})
+        check({"NetworkMode": "bridge"})
 
 
 def test_autoremove_with_restart_policy_is_refused() -> None:
     with pytest.raises(InvalidParameter):
-        c.check_host_config({"AutoRemove": True, "RestartPolicy": {"Name": "always"}})
+        check({"AutoRemove": True, "RestartPolicy": {"Name": "always"}})
 
 
 def test_memory_below_docker_minimum_is_refused() -> None:
     with pytest.raises(InvalidParameter, match="6MB"):
-        c.check_host_config({"Memory": 1024})
+        check({"Memory": 1024})
 
 
 @pytest.mark.parametrize(
@@ -99,3 +110,64 @@ def test_log_limits_are_bounded_by_default() -> None:
     assert c.log_limits(hc) == (1024 * 1024, 2)
     with pytest.raises(InvalidParameter):
         c.log_limits({"LogConfig": {"Config": {"max-size": "12q"}}})
+
+
+def test_dockers_recorded_defaults_are_filled() -> None:
+    hc = check({"Memory": 64 << 20, "MemorySwappiness": -1, "PidsLimit": 0})
+    assert hc["MemorySwap"] == 128 << 20
+    assert hc["MemorySwappiness"] is None and hc["PidsLimit"] is None
+    assert hc["IpcMode"] == "private" and hc["CgroupnsMode"] == "host"
+    assert hc["Runtime"] == RUNTIME
+    assert hc["KernelMemory"] == 0 and hc["KernelMemoryTCP"] == 0
+    assert isinstance(hc["MaskedPaths"], list) and "/proc/kcore" in hc["MaskedPaths"]
+    assert isinstance(hc["ReadonlyPaths"], list) and "/proc/sys" in hc["ReadonlyPaths"]
+    # What the request says stays.
+    hc = check({"Memory": 64 << 20, "MemorySwap": -1, "PidsLimit": 5, "IpcMode": "host"})
+    assert (hc["MemorySwap"], hc["PidsLimit"], hc["IpcMode"]) == (-1, 5, "host")
+    assert check({"MaskedPaths": []})["MaskedPaths"] == []
+    # Privileged containers have none (as dockerd records them: null).
+    hc = check({"Privileged": True})
+    assert hc["MaskedPaths"] is None and hc["ReadonlyPaths"] is None
+    assert not check({}).get("MemorySwap")
+
+
+def test_unknown_runtime_and_cgroupns_mode_are_refused() -> None:
+    with pytest.raises(InvalidParameter, match=r"^Unknown runtime specified foo$"):
+        check({"Runtime": "foo"})
+    assert check({"Runtime": RUNTIME})["Runtime"] == RUNTIME
+    assert check({"CgroupnsMode": "private"})["CgroupnsMode"] == "private"
+    with pytest.raises(InvalidParameter, match="invalid cgroup namespace mode: bogus"):
+        check({"CgroupnsMode": "bogus"})
+
+
+def test_hostname_with_the_hosts_uts_namespace_conflicts() -> None:
+    req = {"Image": "bb", "Hostname": "x", "HostConfig": {"UTSMode": "host"}}
+    with pytest.raises(InvalidParameter, match=r"^conflicting options: hostname and the UTS mode$"):
+        c.merge_config(IMAGE, req, "bb")
+    assert c.merge_config(IMAGE, dict(req, Hostname=""), "bb")["Hostname"] == ""
+
+
+@pytest.mark.parametrize(
+    ("hc", "update", "refused"),
+    [
+        ({"Memory": 64 << 20, "MemorySwap": 128 << 20}, {"Memory": 256 << 20}, True),
+        ({"Memory": 64 << 20, "MemorySwap": 128 << 20}, {"Memory": 100 << 20}, False),
+        ({"Memory": 64 << 20}, {"Memory": 256 << 20}, True),  # an older record: 2x memory
+        (
+            {"Memory": 64 << 20, "MemorySwap": 128 << 20},
+            {"Memory": 256 << 20, "MemorySwap": -1},
+            False,
+        ),
+        ({"Memory": 64 << 20, "MemorySwap": -1}, {"Memory": 256 << 20}, False),
+        ({}, {"Memory": 256 << 20}, False),  # dockerd 20.10 refuses this one
+        ({"Memory": 64 << 20, "MemorySwap": 128 << 20}, {"NanoCpus": 10**9}, False),
+    ],
+)
+def test_update_above_the_swap_limit_is_refused(
+    hc: dict[str, int], update: dict[str, int], refused: bool
+) -> None:
+    got = c.swap_conflict(hc, update)
+    assert (got is not None) == refused
+    if refused:
+        assert got is not None and got.startswith("Memory limit should be smaller")
+    assert c.swap_in_force(hc) == (hc.get("MemorySwap") or 2 * hc.get("Memory", 0) or -1)

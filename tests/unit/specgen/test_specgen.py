@@ -438,10 +438,21 @@ def test_hostname_domainname_stopsignal_uts() -> None:
     s = spec({"Domainname": "example.org", "StopSignal": "SIGQUIT"})
     assert s["domainname"] == "example.org"
     assert s["annotations"]["org.opencontainers.image.stopSignal"] == "SIGQUIT"
-    s = spec({"HostConfig": {"UTSMode": "host"}})
+    # With the host's UTS namespace the host's name stays (the engine refuses -h with it).
+    s = spec({"Hostname": "x", "HostConfig": {"UTSMode": "host"}})
     assert "hostname" not in s
-    with pytest.raises(SpecError, match="hostname and the UTS mode"):
-        spec({"Hostname": "x", "HostConfig": {"UTSMode": "host"}})
+    assert "uts" not in [n["type"] for n in s["linux"]["namespaces"]]
+
+
+def test_private_cgroup_namespace_only_when_asked() -> None:
+    kinds = [n["type"] for n in spec()["linux"]["namespaces"]]
+    assert "cgroup" not in kinds
+    s = spec({"HostConfig": {"CgroupnsMode": "private"}})
+    assert [n for n in s["linux"]["namespaces"] if n["type"] == "cgroup"] == [{"type": "cgroup"}]
+    s = spec(namespace_paths={"cgroup": "/proc/7/ns/cgroup"})
+    assert [n for n in s["linux"]["namespaces"] if n["type"] == "cgroup"] == [
+        {"type": "cgroup", "path": "/proc/7/ns/cgroup"}
+    ]
 
 
 def test_join_namespace_paths() -> None:

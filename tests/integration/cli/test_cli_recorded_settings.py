@@ -1,0 +1,120 @@
+"""What a daemon records at create and refuses at create or update, side by side: the real
+`docker` client against Debian's dockerd and against dockyardd must see the same."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from .conftest import Daemon  # type: ignore[import-not-found]
+
+pytestmark = [pytest.mark.root, pytest.mark.compat]
+
+if shutil.which("docker") is None:
+    pytest.skip("the docker client is not installed", allow_module_level=True)
+
+RECORDED = (
+    "{{json .Config.Volumes}} {{.HostConfig.Memory}} "
+    "{{.HostConfig.MemorySwap}} {{json .HostConfig.MemorySwappiness}} "
+    "{{json .HostConfig.PidsLimit}} {{.HostConfig.IpcMode}} {{.HostConfig.CgroupnsMode}} "
+    "{{.HostConfig.KernelMemory}} {{.HostConfig.KernelMemoryTCP}} {{json .Mounts}}"
+)
+MEMSW = "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
+
+
+@pytest.fixture
+def pair(dockerd_daemon: Daemon, dockyardd_daemon: Daemon) -> Iterator[tuple[Daemon, Daemon]]:
+    """Both daemons, each with an image whose config sets variables, and no leftovers."""
+    for d in (dockerd_daemon, dockyardd_daemon):
+        if d.docker("image", "inspect", "rec-env").returncode != 0:
+            d.docker("rm", "-f", "rec-src")
+            made = d.docker("create", "--name", "rec-src", "busybox", "true")
+            assert made.returncode == 0, made.stderr
+            done = d.docker("commit", "-c", "ENV B=2 C=3", "rec-src", "rec-env")
+            assert done.returncode == 0, done.stderr
+            d.docker("rm", "rec-src")
+    yield dockerd_daemon, dockyardd_daemon
+    for d in (dockerd_daemon, dockyardd_daemon):
+        d.docker("rm", "-f", "rec-a", "rec-b")
+
+
+def _same(pair: tuple[Daemon, Daemon], *args: str) -> list[str]:
+    """Run the docker client with ``args`` against both: same exit code, same output
+    (the container id in a message stands for itself)."""
+    got = []
+    for d in pair:
+        r = d.docker(*args)
+        ids = d.docker("ps", "-aq", "--no-trunc").stdout.decode().split()
+        text = r.stdout.decode() + r.stderr.decode()
+        for cid in ids:
+            text = text.replace(cid, "<id>")
+        got.append(f"{r.returncode}: {text}")
+    assert got[0] == got[1]
+    return got
+
+
+def test_create_records_what_dockerd_records(pair: tuple[Daemon, Daemon]) -> None:
+    args = ["--memory", "64m", "--tmpfs", "/run", "-e", "C=9", "-e", "A=1", "rec-env", "true"]
+    for d in pair:
+        made = d.docker("create", "--name", "rec-a", *args)
+        assert made.returncode == 0, made.stderr
+    shown = _same(pair, "inspect", "--format", RECORDED, "rec-a")
+    assert shown[0] == "0: null 67108864 134217728 null null private host 0 0 []\n"
+    for d in pair:
+        # The request's variables first, then the image's others (the images differ: ours
+        # sets PATH).
+        env = d.docker("inspect", "--format", "{{json .Config.Env}}", "rec-a").stdout
+        image_env = d.docker("image", "inspect", "--format", "{{json .Config.Env}}", "rec-env")
+        want = ["C=9", "A=1", *(e for e in json.loads(image_env.stdout) if e != "C=3")]
+        assert json.loads(env) == want and "B=2" in want
+    for d in pair:
+        # dockerd's masked paths are a subset of ours (we mask what later Dockers added).
+        got = d.docker("inspect", "--format", "{{json .HostConfig.MaskedPaths}}", "rec-a")
+        assert "/proc/kcore" in got.stdout.decode()
+        runtime = d.docker("info", "--format", "{{.DefaultRuntime}}").stdout.decode().strip()
+        recorded = d.docker("inspect", "--format", "{{.HostConfig.Runtime}}", "rec-a")
+        assert recorded.stdout.decode().strip() == runtime != ""
+    for d in pair:
+        made = d.docker("create", "--name", "rec-b", "--privileged", "busybox", "true")
+        assert made.returncode == 0, made.stderr
+    _same(pair, "inspect", "--format", "{{json .HostConfig.MaskedPaths}}", "rec-b")
+
+
+def test_memory_update_keeps_the_swap_limit_or_is_refused(pair: tuple[Daemon, Daemon]) -> None:
+    for d in pair:
+        made = d.docker("run", "-d", "--name", "rec-a", "--memory", "64m", "busybox", "sleep", "60")
+        assert made.returncode == 0, made.stderr
+    refused = _same(pair, "update", "--memory", "256m", "rec-a")
+    assert refused[0].startswith("1: ") and "memoryswap" in refused[0]
+    _same(pair, "update", "--memory", "100m", "rec-a")
+    shown = _same(
+        pair, "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "rec-a"
+    )
+    assert shown[0] == "0: 104857600 134217728\n"
+    shown = _same(pair, "exec", "rec-a", "sh", "-c", f"cat {MEMSW} 2>/dev/null || echo none")
+    assert shown[0] in ("0: 134217728\n", "0: none\n")
+    _same(pair, "update", "--memory", "200m", "--memory-swap", "300m", "rec-a")
+    shown = _same(
+        pair, "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "rec-a"
+    )
+    assert shown[0] == "0: 209715200 314572800\n"
+
+
+def test_refusals_at_create(pair: tuple[Daemon, Daemon]) -> None:
+    got = _same(pair, "create", "--name", "rec-a", "-h", "x", "--uts", "host", "busybox", "true")
+    assert got[0].startswith("1: ") and "conflicting options: hostname and the UTS mode" in got[0]
+    got = _same(pair, "create", "--name", "rec-a", "--runtime", "nosuch", "busybox", "true")
+    assert got[0].startswith("1: ") and "Unknown runtime specified nosuch" in got[0]
+    assert _same(pair, "ps", "-aq", "--filter", "name=rec-a") == ["0: ", "0: "]
+
+
+def test_hosts_uts_namespace_and_a_private_cgroup_namespace(pair: tuple[Daemon, Daemon]) -> None:
+    got = _same(pair, "run", "--rm", "--uts", "host", "busybox", "hostname")
+    assert got[0] == f"0: {socket.gethostname()}\n"
+    got = _same(pair, "run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup")
+    lines = got[0].removeprefix("0: ").split()
+    assert lines and all(line.endswith(":/") for line in lines)
