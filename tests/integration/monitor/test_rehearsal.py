@@ -170,14 +170,20 @@ def test_an_idle_launcher_exits_and_takes_its_waiting_fork_along(tmp_path: Path)
     assert socket_left == "False"
 
 
+def _rehearsing(directory: Path) -> bool:
+    return any(p.name.startswith(".warm-up-") for p in directory.iterdir())
+
+
 def _has_waiting_fork(directory: Path) -> bool:
+    """Warmed up (the rehearsal's own children are gone with its directory) and forked."""
     try:
-        return bool(_launcher_tree(directory)[1])
+        return not _rehearsing(directory) and bool(_launcher_tree(directory)[1])
     except (OSError, ValueError):
         return False
 
 
-def test_a_launcher_whose_directory_is_removed_exits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["warmed-up", "rehearsing"])
+def test_a_launcher_whose_directory_is_removed_exits(tmp_path: Path, when: str) -> None:
     import shutil
 
     directory = tmp_path / "gone"
@@ -187,11 +193,12 @@ def test_a_launcher_whose_directory_is_removed_exits(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    ready = _has_waiting_fork if when == "warmed-up" else _rehearsing
     try:
         deadline = time.monotonic() + 30
-        while not _has_waiting_fork(directory):  # warmed up: nothing writes in it any more
+        while not ready(directory):
             assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
+            time.sleep(0.01)
         shutil.rmtree(directory)
         out, err = proc.communicate(timeout=30)
     finally:

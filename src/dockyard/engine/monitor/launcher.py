@@ -147,7 +147,11 @@ def serve(directory: str) -> int:
     mine = P.code_id(sys.executable)
     _warm_up(mine)
     me = os.getpid()
-    ino = os.stat(SOCKET).st_ino
+    try:
+        ino = os.stat(SOCKET).st_ino
+    except FileNotFoundError:
+        listener.close()
+        return 0  # the directory went away while warming up: no client can reach us
     gc.collect()
     gc.freeze()  # keep the imported objects' pages shared with every forked monitor
     # The loop runs once per monitor and must write as few pages as it can (see the
