@@ -167,7 +167,9 @@ async def wait(app: App, req: Request) -> Reply:
             await fut
         finally:
             app.events.unsubscribe(on_event)
-        err = {"Message": c.state.error} if c.state.error else None
+        # A removal clears the error (dockerd's SetRemoved): `run --rm` of a container
+        # that failed to start reports the start's error once, not again as the wait's.
+        err = {"Message": c.state.error} if c.state.error and cond != "removed" else None
         yield json.dumps({"StatusCode": c.state.exit_code, "Error": err}).encode() + b"\n"
 
     return StreamResponse(body())

@@ -52,13 +52,18 @@ async def start(app: App, req: Request) -> Reply:
     if rec.started:
         raise HttpError(409, f"Error: Exec command {rec.id} is already running")
     handle = app.engine.handle(rec.container_id)
-    process: dict[str, Any] = await app.run(app.execs.process, rec)
     tty = bool(body.get("Tty", rec.tty))
     size = body.get("ConsoleSize")
-    if tty and isinstance(size, list) and len(size) == 2 and all(size):
-        process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
+
+    async def make_process() -> dict[str, Any]:
+        process: dict[str, Any] = await app.run(app.execs.process, rec)
+        if tty and isinstance(size, list) and len(size) == 2 and all(size):
+            process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
+        return process
+
     c = app.engine.get(rec.container_id)
     if body.get("Detach"):
+        process = await make_process()
         reply = await app.run(handle.exec, rec.id, process, tty=tty, stdin=False, detach=True)
         app.execs.mark_started(rec, int(reply.get("pid") or 0))
         app.engine._event(c, f"exec_start: {' '.join(rec.cmd)}", execID=rec.id)
@@ -74,6 +79,9 @@ async def start(app: App, req: Request) -> Reply:
     client_r, client_w = await req.hijack(ctype)
     try:
         try:
+            # After the hijack: an exec that cannot start (an unknown user…) says why on its
+            # stream and ends with 126, as with dockerd.
+            process = await make_process()
             att = await app.run(
                 handle.attach,
                 stdin=rec.attach_stdin,

@@ -546,7 +546,7 @@ def _init(
         personality(cfg.personality)
     # As runc: a missing executable fails `create` (the engine then answers 127 before the
     # container ever starts) instead of surfacing as an exit status after `start`.
-    find_executable(proc.args[0], list(proc.env))
+    find_executable(proc.args[0], list(proc.env), proc.cwd)
     mark("init ready")
     sync.send("ready")
     sync.close()
@@ -564,7 +564,7 @@ def _init(
         if nlisten:
             preserve += nlisten
             extra = [f"LISTEN_FDS={nlisten}", "LISTEN_PID=1"]
-        exec_process(proc, capsets, filt, preserve, extra)
+        exec_process(proc, capsets, filt, preserve, extra, init=True)
     except BaseException as e:
         os.write(2, f"dockyard-runc init: {e}\n".encode())
     os._exit(127)

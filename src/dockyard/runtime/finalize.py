@@ -7,6 +7,7 @@ no_new_privs, every unrequested fd marked close-on-exec, seccomp last.
 from __future__ import annotations
 
 import os
+import stat
 
 from dockyard.linux import capabilities as caps
 from dockyard.linux.paths import mkdirall_in_root, open_in_root
@@ -29,29 +30,48 @@ if TYPE_CHECKING:
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def find_executable(arg0: str, env: list[str]) -> str:
+def _reason(e: OSError) -> str:
+    """The errno's text as Go prints it (runc's messages, which Docker users know)."""
+    return (os.strerror(e.errno) if e.errno else str(e)).lower()
+
+
+def find_executable(arg0: str, env: list[str], cwd: str) -> str:
+    """The program to run, checked before start as runc checks it (Go's LookPath), with
+    runc's messages: Docker tells "not found" (127) from "permission denied" (126) by them.
+    A relative path is taken from ``cwd``, the process's working directory."""
     if "/" in arg0:
+        try:
+            st = os.stat(os.path.join(cwd, arg0))
+        except OSError as e:
+            raise SetupError(f'exec: "{arg0}": stat {arg0}: {_reason(e)}') from None
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+            raise SetupError(f'exec: "{arg0}": permission denied')
         return arg0
     path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
     for d in path.split(":"):
         cand = os.path.join(d or ".", arg0)
         if os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
-    raise SetupError(f"exec: {arg0!r}: executable file not found in $PATH")
+    raise SetupError(f'exec: "{arg0}": executable file not found in $PATH')
 
 
-def enter_cwd(cwd: str) -> None:
-    """chdir to cwd resolved inside the (already pivoted) root; refuse anything outside it."""
+def enter_cwd(cwd: str, *, create: bool) -> None:
+    """chdir to cwd resolved inside the (already pivoted) root; refuse anything outside it.
+    A container's init creates a cwd that does not exist at all (``create``), an exec does
+    not: as runc."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        # open_in_root refuses magic links such as /proc/self/fd/N; only a cwd that does
-        # not exist at all is created (as runc does).
+        # open_in_root refuses magic links such as /proc/self/fd/N.
         try:
             fd = open_in_root(root, cwd, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
+            if not create:
+                raise
             fd = mkdirall_in_root(root, cwd)
     except OSError as e:
-        raise SetupError(f"cannot use working directory {cwd}: {e.strerror or e}") from None
+        raise SetupError(
+            f'chdir to cwd ("{cwd}") set in config.json failed: {_reason(e)}'
+        ) from None
     finally:
         os.close(root)
     try:
@@ -134,10 +154,13 @@ def exec_process(
     seccomp_filter: Any,
     preserve_fds: int,
     extra_env: list[str],
+    *,
+    init: bool = False,
 ) -> None:
-    """Become the container process. Returns only by raising SetupError."""
+    """Become the container process (its init when ``init``, else an exec'd process).
+    Returns only by raising SetupError."""
     default_signals()  # before seccomp: a profile may deny rt_sigaction
-    enter_cwd(p.cwd)
+    enter_cwd(p.cwd, create=init)
     set_rlimits(p)
     env = list(p.env) + extra_env
     apply_lsm(p)
@@ -150,7 +173,7 @@ def exec_process(
     apply_capsets(capsets, p.uid)
     if p.no_new_privileges:
         set_no_new_privs()
-    path = find_executable(p.args[0], env)
+    path = find_executable(p.args[0], env, p.cwd)
     for fd in range(3, 3 + preserve_fds):
         with suppress(OSError):
             os.set_inheritable(fd, True)

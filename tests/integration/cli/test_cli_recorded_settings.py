@@ -1,5 +1,6 @@
-"""What a daemon records at create and refuses at create or update, side by side: the real
-`docker` client against Debian's dockerd and against dockyardd must see the same."""
+"""What a daemon records at create, refuses at create or update, and says when a process
+cannot start, side by side: the real `docker` client against Debian's dockerd and against
+dockyardd must see the same."""
 
 from __future__ import annotations
 
@@ -118,3 +119,45 @@ def test_hosts_uts_namespace_and_a_private_cgroup_namespace(pair: tuple[Daemon, 
     got = _same(pair, "run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup")
     lines = got[0].removeprefix("0: ").split()
     assert lines and all(line.endswith(":/") for line in lines)
+
+
+def _core(output: str) -> str:
+    """The daemon's own words in the client's error output."""
+    lines = [x for x in output.splitlines() if x and not x.startswith("Run 'docker")]
+    assert len(lines) == 1, lines  # one line, no "Error waiting for container" after it
+    return lines[0].removeprefix("docker: ").removeprefix("Error response from daemon: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("run", "--rm", "busybox", "nosuchcmd"), 127),
+        (("run", "--rm", "busybox", "/nonexist"), 127),
+        (("run", "--rm", "busybox", "/etc/passwd"), 126),
+        (("run", "--rm", "busybox", "/etc"), 126),
+        (("exec", "rec-a", "nosuchcmd"), 126),
+        (("exec", "rec-a", "/etc"), 126),
+        (("exec", "-u", "nosuchuser", "rec-a", "id"), 126),
+        (("exec", "-w", "/nonexist", "rec-a", "pwd"), 126),
+        (("exec", "-d", "-w", "/nonexist", "rec-a", "pwd"), 1),
+    ],
+)
+def test_a_process_that_cannot_start(
+    pair: tuple[Daemon, Daemon], args: tuple[str, ...], code: int
+) -> None:
+    """Docker's exit codes, and our message is the one runc gives inside dockerd's."""
+    for d in pair:
+        made = d.docker("run", "-d", "--name", "rec-a", "busybox", "sleep", "60")
+        assert made.returncode == 0, made.stderr
+    theirs, ours = (d.docker(*args) for d in pair)
+    assert (theirs.returncode, ours.returncode) == (code, code)
+    # (An attached exec's error comes in its output stream: dockerd's on stdout.)
+    said = [_core((r.stdout + r.stderr).decode()) for r in (theirs, ours)]
+    assert said[1] in said[0]
+    # An exec does not make its working directory; a container's start does.
+    for d in pair:
+        assert d.docker("exec", "rec-a", "test", "-e", "/nonexist").returncode == 1
+    got = _same(pair, "run", "--rm", "-w", "/made/here", "busybox", "pwd")
+    assert got[0] == "0: /made/here\n"
+    got = _same(pair, "run", "--rm", "-w", "/bin", "busybox", "./echo", "relative")
+    assert got[0] == "0: relative\n"

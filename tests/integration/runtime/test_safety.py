@@ -78,7 +78,7 @@ def test_cwd_through_leaked_fd_refused(rt: Runtime, tmp_path: Path) -> None:
     cfg = make_config(["sh", "-c", "pwd; touch escaped"], cwd="/proc/self/fd/3")
     r = _run_with_fd3(rt, cfg, host_dir, "--preserve-fds", "1")
     assert r.returncode != 0
-    assert "working directory" in r.stderr
+    assert "chdir to cwd" in r.stderr
     assert not (host_dir / "escaped").exists()
 
 

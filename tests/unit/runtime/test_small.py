@@ -12,7 +12,7 @@ from dockyard.runtime.args import parse
 from dockyard.runtime.cgroup import DEFAULT_DEVICE_RULES, resources_with_defaults
 from dockyard.runtime.config import parse_config
 from dockyard.runtime.defaults import default_spec, features
-from dockyard.runtime.errors import ConfigError, UsageError
+from dockyard.runtime.errors import ConfigError, SetupError, UsageError
 from dockyard.runtime.execute import ExecOptions, build_process
 from dockyard.runtime.finalize import _env_dict, find_executable
 from dockyard.runtime.lifecycle import _merge, parse_signal
@@ -195,10 +195,22 @@ def test_env_and_path_lookup(tmp_path: Path) -> None:
     exe = tmp_path / "tool"
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
-    assert find_executable("tool", [f"PATH=/nonexistent:{tmp_path}"]) == str(exe)
-    assert find_executable("/abs/x", []) == "/abs/x"
-    with pytest.raises(Exception, match="not found"):
-        find_executable("tool", ["PATH=/nonexistent"])
+    assert find_executable("tool", [f"PATH=/nonexistent:{tmp_path}"], "/") == str(exe)
+    assert find_executable(str(exe), [], "/") == str(exe)
+    # A relative path is the working directory's, as the process will see it after chdir.
+    assert find_executable("./tool", [], str(tmp_path)) == "./tool"
+    with pytest.raises(SetupError, match=r'^exec: "tool": executable file not found in \$PATH$'):
+        find_executable("tool", ["PATH=/nonexistent"], "/")
+    # runc's messages, by which Docker answers 127 (not found) or 126 (permission denied).
+    with pytest.raises(SetupError, match=r'^exec: "/abs/x": stat /abs/x: no such file or dir'):
+        find_executable("/abs/x", [], "/")
+    with pytest.raises(SetupError, match=r'^exec: "./tool": stat ./tool: no such file'):
+        find_executable("./tool", [], "/nonexistent")
+    plain = tmp_path / "plain"
+    plain.write_text("data")
+    for target in (plain, tmp_path):
+        with pytest.raises(SetupError, match=r'^exec: ".*": permission denied$'):
+            find_executable(str(target), [], "/")
 
 
 def test_merge_resources() -> None:
