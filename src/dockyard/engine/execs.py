@@ -136,8 +136,9 @@ class Execs:
         if rec.workdir:
             proc["cwd"] = rec.workdir
         if rec.user:
-            u = lookup(str(self.engine.rootfs(rec.container_id)), rec.user)
-            proc["user"] = {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids}
+            group_add = self.engine.get(rec.container_id).host_config.get("GroupAdd") or ()
+            u = lookup(str(self.engine.rootfs(rec.container_id)), rec.user, group_add)
+            proc["user"] = {"uid": u.uid, "gid": u.gid, "additionalGids": list(u.additional_gids)}
         if rec.privileged:
             caps = sorted(_all_caps())
             proc["capabilities"] = {

@@ -1,85 +1,14 @@
-"""Resolving `--user` inside a container's root: name or number, with groups (pure parsing)."""
+"""Resolving `--user` inside a container's root: its files read without leaving the root,
+then the spec generator's rules (one set of rules for a container and its execs)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from dockyard.engine.errors import InvalidParameter
 from dockyard.linux.paths import open_in_root
-
-
-@dataclass(frozen=True)
-class User:
-    uid: int
-    gid: int
-    additional_gids: list[int] = field(default_factory=list)
-    home: str = "/"
-
-
-def parse_passwd(text: str) -> list[tuple[str, int, int, str]]:
-    out = []
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) < 7 or line.startswith("#"):
-            continue
-        try:
-            out.append((parts[0], int(parts[2]), int(parts[3]), parts[5]))
-        except ValueError:
-            continue
-    return out
-
-
-def parse_group(text: str) -> list[tuple[str, int, list[str]]]:
-    out = []
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) < 4 or line.startswith("#"):
-            continue
-        try:
-            out.append((parts[0], int(parts[2]), [m for m in parts[3].split(",") if m]))
-        except ValueError:
-            continue
-    return out
-
-
-def resolve(spec: str, passwd: str, group: str) -> User:
-    """Docker's rules: `user`, `uid`, `user:group`, `uid:gid`; names looked up in the files."""
-    if not spec:
-        spec = "0"
-    u, _, g = spec.partition(":")
-    users = parse_passwd(passwd)
-    groups = parse_group(group)
-    name = None
-    home = "/"
-    if u.isdigit():
-        uid = int(u)
-        gid = 0
-        for n, i, gi, h in users:
-            if i == uid:
-                name, gid, home = n, gi, h
-                break
-    else:
-        for n, i, gi, h in users:
-            if n == u:
-                name, uid, gid, home = n, i, gi, h
-                break
-        else:
-            raise InvalidParameter(f"unable to find user {u}: no matching entries in passwd file")
-    if g:
-        if g.isdigit():
-            gid = int(g)
-        else:
-            for gn, gi2, _m in groups:
-                if gn == g:
-                    gid = gi2
-                    break
-            else:
-                raise InvalidParameter(
-                    f"unable to find group {g}: no matching entries in group file"
-                )
-    extra = sorted({gi for _gn, gi, members in groups if name and name in members} - {gid})
-    return User(uid, gid, extra, home)
+from dockyard.oci.specgen import ExecUser, SpecError, resolve_user
 
 
 def read_in_root(rootfs: str, path: str) -> str:
@@ -100,5 +29,11 @@ def read_in_root(rootfs: str, path: str) -> str:
         os.close(fd)
 
 
-def lookup(rootfs: str, spec: str) -> User:
-    return resolve(spec, read_in_root(rootfs, "/etc/passwd"), read_in_root(rootfs, "/etc/group"))
+def lookup(rootfs: str, spec: str, group_add: Sequence[str] = ()) -> ExecUser:
+    """``spec`` (Docker's --user) with the container's --group-add, resolved against the
+    passwd and group files of the container's root as the container's own process is."""
+    passwd, group = read_in_root(rootfs, "/etc/passwd"), read_in_root(rootfs, "/etc/group")
+    try:
+        return resolve_user(spec, passwd, group, group_add)
+    except SpecError as e:
+        raise InvalidParameter(str(e)) from None

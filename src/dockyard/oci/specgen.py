@@ -170,10 +170,11 @@ def resolve_user(
                     f"unable to find group {group_part}: no matching entries in group file"
                 )
             gid = g.gid
-    extra: list[int] = []
+    # The primary group is a supplementary one too, as dockerd (containerd) sets them up.
+    extra: list[int] = [gid]
     if name is not None and not group_part:
         # Supplementary groups come from membership lists, as initgroups() does.
-        extra = [g.gid for g in groups if name in g.members]
+        extra += [g.gid for g in groups if name in g.members]
     for add in group_add:
         num = _numeric(add)
         if num is None:

@@ -38,6 +38,13 @@ def pair(dockerd_daemon: Daemon, dockyardd_daemon: Daemon) -> Iterator[tuple[Dae
             done = d.docker("commit", "-c", "ENV B=2 C=3", "rec-src", "rec-env")
             assert done.returncode == 0, done.stderr
             d.docker("rm", "rec-src")
+    if dockerd_daemon.docker("image", "inspect", "rec-busybox").returncode != 0:
+        # The same image on both (dockerd's own busybox has other /etc files).
+        assert dockyardd_daemon.docker("tag", "busybox", "rec-busybox").returncode == 0
+        saved = dockyardd_daemon.docker("save", "rec-busybox")
+        assert saved.returncode == 0, saved.stderr
+        loaded = dockerd_daemon.docker("load", input=saved.stdout)
+        assert loaded.returncode == 0, loaded.stderr
     yield dockerd_daemon, dockyardd_daemon
     for d in (dockerd_daemon, dockyardd_daemon):
         d.docker("rm", "-f", "rec-a", "rec-b")
@@ -161,3 +168,25 @@ def test_a_process_that_cannot_start(
     assert got[0] == "0: /made/here\n"
     got = _same(pair, "run", "--rm", "-w", "/bin", "busybox", "./echo", "relative")
     assert got[0] == "0: relative\n"
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        ("-u", "nobody"),
+        ("-u", "root"),
+        ("-u", "nobody:10"),
+        ("-u", "1000"),
+        ("-u", "nobody", "--group-add", "10"),
+    ],
+)
+def test_users_and_their_groups(pair: tuple[Daemon, Daemon], who: tuple[str, ...]) -> None:
+    got = _same(pair, "run", "--rm", *who, "rec-busybox", "id")
+    assert got[0].startswith("0: uid=")
+    for d in pair:
+        made = d.docker(
+            "run", "-d", "--name", "rec-a", "--group-add", "10", "rec-busybox", "sleep", "60"
+        )
+        assert made.returncode == 0, made.stderr
+    got = _same(pair, "exec", *who[:2], "rec-a", "id")
+    assert got[0].startswith("0: uid=")

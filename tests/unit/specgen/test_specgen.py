@@ -245,21 +245,23 @@ def test_env_merge_order_and_defaults() -> None:
 def test_user_resolution() -> None:
     u = resolve_user("app", PASSWD, GROUP)
     assert (u.uid, u.gid, u.home) == (1000, 1000, "/home/app")
-    assert u.additional_gids == (10, 50)
+    # The primary group first, as dockerd: `id` in the container lists it among the groups.
+    assert u.additional_gids == (1000, 10, 50)
     assert resolve_user("1000", PASSWD, GROUP).uid == 1000
     assert resolve_user("app:wheel", PASSWD, GROUP).gid == 10
-    assert resolve_user("app:wheel", PASSWD, GROUP).additional_gids == ()
+    assert resolve_user("app:wheel", PASSWD, GROUP).additional_gids == (10,)
     u = resolve_user("4242:77", PASSWD, GROUP)
     assert (u.uid, u.gid, u.home) == (4242, 77, "/")
     assert resolve_user("", None, None).uid == 0
-    assert resolve_user("daemon", PASSWD, GROUP, ["staff", "99"]).additional_gids == (50, 99)
+    assert resolve_user("daemon", PASSWD, GROUP, ["staff", "99"]).additional_gids == (1, 50, 99)
+    assert resolve_user("4242", PASSWD, GROUP).additional_gids == (0,)
     with pytest.raises(SpecError) as e:
         resolve_user("nobody2", PASSWD, GROUP)
     assert str(e.value) == "unable to find user nobody2: no matching entries in passwd file"
     with pytest.raises(SpecError, match="unable to find group nogroup2"):
         resolve_user("app:nogroup2", PASSWD, GROUP)
     s = spec({"User": "app"})
-    assert s["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [10, 50]}
+    assert s["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 10, 50]}
     assert "HOME=/home/app" in s["process"]["env"]
 
 
