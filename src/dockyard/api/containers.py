@@ -203,16 +203,12 @@ def _log_window(req: Request) -> tuple[float | None, float | None, int | None]:
             except LogError:
                 raise HttpError(400, f"invalid value for {name}: {v!r}") from None
 
-    tail_raw = req.q("tail") or "all"
-    if tail_raw == "all":
+    try:
+        tail: int | None = int(req.q("tail") or "all")
+    except ValueError:
+        tail = None  # "all", and anything else that is not a number (as dockerd)
+    if tail is not None and tail < 0:
         tail = None
-    else:
-        try:
-            tail = int(tail_raw)
-        except ValueError:
-            raise HttpError(400, f"invalid value for tail: {tail_raw!r}") from None
-        if tail < 0:
-            tail = None
     return ts("since"), ts("until"), tail
 
 

@@ -68,14 +68,13 @@ def _image_event(app: App, action: str, image_id: str, name: str) -> None:
 async def list_images(app: App, req: Request) -> Reply:
     store = _store(app)
     f = filters.parse(req.q("filters"), ("dangling", "label", "reference", "before", "since"))
+    dangling = filters.boolean(f, "dangling")
     out = []
     for s in await app.run(store.list):
         d: dict[str, Any] = s.to_dict()
         tags: list[str] = d.get("RepoTags") or []
-        if f.get("dangling"):
-            want = any(filters.truthy(v) for v in f["dangling"])
-            if want != (not tags):
-                continue
+        if dangling is not None and dangling != (not tags):
+            continue
         if f.get("label") and not filters.match_labels(d.get("Labels") or {}, f["label"]):
             continue
         if f.get("reference") and not any(

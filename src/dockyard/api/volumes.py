@@ -22,6 +22,7 @@ def register(r: Router) -> None:
 
 async def list_volumes(app: App, req: Request) -> Reply:
     f = filters.parse(req.q("filters"), ("name", "label", "dangling", "driver"))
+    dangling = filters.boolean(f, "dangling")
     out = []
     for v in app.engine.volumes.list():
         if f.get("name") and not any(n in v["Name"] for n in f["name"]):
@@ -30,10 +31,8 @@ async def list_volumes(app: App, req: Request) -> Reply:
             continue
         if f.get("driver") and "local" not in f["driver"]:
             continue
-        if f.get("dangling"):
-            dangling = not app.engine._volume_users(v["Name"])
-            if not any(filters.truthy(d) == dangling for d in f["dangling"]):
-                continue
+        if dangling is not None and dangling != (not app.engine._volume_users(v["Name"])):
+            continue
         out.append(v)
     return json_response({"Volumes": out, "Warnings": None})
 

@@ -33,7 +33,8 @@ from dockyard.engine.errors import (
     no_such_container,
 )
 from dockyard.engine.events import EventBus
-from dockyard.engine.filters import Filters, match_labels, name_matches, truthy
+from dockyard.engine.filters import Filters, match_labels, name_matches
+from dockyard.engine.filters import boolean as filter_bool
 from dockyard.engine.images import ImageBackend
 from dockyard.engine.inspect import inspect_json, list_json
 from dockyard.engine.records import Container, now_rfc3339
@@ -96,6 +97,11 @@ def parse_signal(value: str | int | None, default: int = signal.SIGKILL) -> int:
     if not 0 < sig < 65:
         raise InvalidParameter(f"Invalid signal: {value}")
     return sig
+
+
+def is_task(f: Filters) -> bool:
+    """The `is-task` filter's value (swarm tasks: there are none here)."""
+    return bool(filter_bool(f, "is-task"))
 
 
 class Engine:
@@ -972,6 +978,7 @@ class Engine:
         for st in filters.get("status", []):
             if st not in STATUSES:
                 raise InvalidParameter(f"Invalid filter 'status={st}'")
+        is_task(filters)  # validated before anything is listed
         with self._lock:
             items = sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
         if filters.get("status") or filters.get("exited"):
@@ -1032,7 +1039,7 @@ class Engine:
         if "network" in f:
             checks.append((c.host_config.get("NetworkMode") or "none") in f["network"])
         if "is-task" in f:
-            checks.append(not any(truthy(v) for v in f["is-task"]))
+            checks.append(not is_task(f))  # a container here is never a swarm task
         return all(checks)
 
     def is_running(self, cid: str) -> bool:

@@ -25,7 +25,7 @@ def parse(raw: str | None, allowed: Iterable[str]) -> Filters:
     out: Filters = {}
     for key, val in data.items():
         if key not in ok:
-            raise InvalidParameter(f"invalid filter '{key}'")
+            raise InvalidParameter(f"Invalid filter '{key}'")
         if isinstance(val, dict):
             vals = [k for k, v in val.items() if v]
         elif isinstance(val, list):
@@ -69,3 +69,15 @@ def name_matches(name: str, pattern: str) -> bool:
 
 def truthy(value: str) -> bool:
     return value.lower() in ("1", "true", "yes")
+
+
+def boolean(f: Filters, key: str) -> bool | None:
+    """A yes/no filter as dockerd reads one (GetBoolOrDefault): None when absent; exactly
+    "true"/"1" or "false"/"0", else (or both) Docker's invalid-filter error."""
+    if key not in f:
+        return None
+    values = set(f[key])
+    yes, no = bool(values & {"true", "1"}), bool(values & {"false", "0"})
+    if yes == no:
+        raise InvalidParameter(f"Invalid filter '{key}=[{' '.join(f[key])}]'")
+    return yes

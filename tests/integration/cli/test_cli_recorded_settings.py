@@ -190,3 +190,23 @@ def test_users_and_their_groups(pair: tuple[Daemon, Daemon], who: tuple[str, ...
         assert made.returncode == 0, made.stderr
     got = _same(pair, "exec", *who[:2], "rec-a", "id")
     assert got[0].startswith("0: uid=")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ps", "-a", "--filter", "bogus=1"),
+        ("ps", "-a", "--filter", "is-task=maybe"),
+        ("ps", "-a", "--format", "{{.Names}}", "--filter", "is-task=false", "-f", "name=rec-a"),
+        ("images", "-q", "--filter", "dangling=maybe"),
+        ("volume", "ls", "-q", "--filter", "dangling=maybe"),
+        ("logs", "--tail", "abc", "rec-a"),
+        ("logs", "--tail", "1", "rec-a"),
+    ],
+)
+def test_filters_and_tail_values(pair: tuple[Daemon, Daemon], args: tuple[str, ...]) -> None:
+    for d in pair:
+        made = d.docker("run", "--name", "rec-a", "busybox", "sh", "-c", "echo one; echo two")
+        assert made.returncode == 0, made.stderr
+    got = _same(pair, *args)
+    assert got[0] != "0: "

@@ -30,10 +30,20 @@ def test_invalid_names(bad: str) -> None:
 def test_filters_accept_both_json_shapes() -> None:
     assert filters.parse('{"status": ["running"]}', ["status"]) == {"status": ["running"]}
     assert filters.parse('{"status": {"exited": true}}', ["status"]) == {"status": ["exited"]}
-    with pytest.raises(InvalidParameter, match="invalid filter 'bogus'"):
+    with pytest.raises(InvalidParameter, match="Invalid filter 'bogus'"):
         filters.parse('{"bogus": ["x"]}', ["status"])
     with pytest.raises(InvalidParameter):
         filters.parse("{not json", ["status"])
+
+
+def test_yes_no_filters_as_dockerd_reads_them() -> None:
+    assert filters.boolean({}, "dangling") is None
+    assert filters.boolean({"dangling": ["true"]}, "dangling") is True
+    assert filters.boolean({"dangling": ["1", "true"]}, "dangling") is True
+    assert filters.boolean({"dangling": ["0"]}, "dangling") is False
+    for bad in (["maybe"], ["true", "false"], ["TRUE"], []):
+        with pytest.raises(InvalidParameter, match=r"^Invalid filter 'dangling=\["):
+            filters.boolean({"dangling": bad}, "dangling")
 
 
 def test_label_matching() -> None:
