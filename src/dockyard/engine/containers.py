@@ -946,12 +946,17 @@ class Engine:
     def rename(self, ref: str, new_name: str) -> None:
         if not new_name:
             raise InvalidParameter("Neither old nor new names may be empty")
-        canon = names.validate(new_name)
-        c = self.get(ref)
+        c = self.get(ref)  # first, as dockerd: an unknown container is the error to report
+        canon = "/" + new_name.removeprefix("/")
         with self._lock:
             if canon == c.name:
-                raise Conflict("Renaming a container with the same name as its current name")
-            self._reserve_name(canon, c.id)
+                raise InvalidParameter(
+                    "Renaming a container with the same name as its current name"
+                )
+            try:
+                self._reserve_name(names.validate(canon), c.id)
+            except (InvalidParameter, Conflict) as e:
+                raise type(e)(f"Error when allocating new name: {e}") from None
             old = c.name
             del self._names[old]
             c.name = canon

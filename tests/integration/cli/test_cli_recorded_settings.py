@@ -210,3 +210,23 @@ def test_filters_and_tail_values(pair: tuple[Daemon, Daemon], args: tuple[str, .
         assert made.returncode == 0, made.stderr
     got = _same(pair, *args)
     assert got[0] != "0: "
+
+
+def test_rename_refusals(pair: tuple[Daemon, Daemon]) -> None:
+    for d in pair:
+        for name in ("rec-a", "rec-b"):
+            made = d.docker("create", "--name", name, "busybox", "true")
+            assert made.returncode == 0, made.stderr
+    for args in (
+        ("nosuch", "x"),  # the unknown container, before the bad name
+        ("rec-a", "x"),
+        ("rec-a", "rec-b"),
+        ("rec-a", "rec-a"),
+    ):
+        got = _same(pair, "rename", *args)
+        assert got[0].startswith("1: Error response from daemon: ")
+    assert _same(pair, "rename", "rec-a", "rec-c") == ["0: ", "0: "]
+    got = _same(pair, "ps", "-a", "--format", "{{.Names}}", "--filter", "name=rec-")
+    assert sorted(got[0].removeprefix("0: ").split()) == ["rec-b", "rec-c"]
+    for d in pair:
+        d.docker("rm", "rec-c")
