@@ -13,6 +13,7 @@ from dockyard.api.http import HttpError, Reply, Request, StreamResponse, json_re
 from dockyard.api.routes import Router
 from dockyard.engine import filters
 from dockyard.engine.errors import Unavailable
+from dockyard.engine.rootfs import OWN_MOUNT_POINTS
 from dockyard.store.images import SnapshotChanges
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ async def commit(app: App, req: Request) -> Reply:
         overrides.pop("Hostname", None)
         image_id = await app.run(
             lambda: store.commit(
-                SnapshotChanges(c.snapshot_key),
+                SnapshotChanges(c.snapshot_key, OWN_MOUNT_POINTS),
                 c.image_id,
                 overrides or None,
                 ref,

@@ -39,7 +39,12 @@ from dockyard.engine.images import ImageBackend
 from dockyard.engine.inspect import inspect_json, list_json
 from dockyard.engine.records import Container, now_rfc3339
 from dockyard.engine.restart import Policy, next_delay, restart_at_daemon_start, should_restart
-from dockyard.engine.rootfs import mount_rootfs, unmount_rootfs, write_etc_files
+from dockyard.engine.rootfs import (
+    OWN_MOUNT_POINTS,
+    mount_rootfs,
+    unmount_rootfs,
+    write_etc_files,
+)
 from dockyard.engine.runtime import Runtime
 from dockyard.engine.volumes import Volumes
 
@@ -1088,7 +1093,7 @@ class Engine:
             for o in m.options:
                 if o.startswith("lowerdir="):
                     lowers += [Path(x) for x in o[len("lowerdir=") :].split(":") if x]
-        return changes_json(changes(upper, lowers))
+        return changes_json(changes(upper, lowers, OWN_MOUNT_POINTS))
 
     def export(self, ref: str, out: BinaryIO) -> None:
         from dockyard.store.layers import write_tree

@@ -25,6 +25,24 @@ class MountLike(Protocol):
     def options(self) -> Sequence[str]: ...
 
 
+# Mount points the runtime makes in a container's root when the image lacks them: never the
+# container's own changes (dockerd keeps them in an "init" layer below the container's), so
+# `diff` and `commit` leave them out. Relative to the root.
+OWN_MOUNT_POINTS = frozenset(
+    {
+        "dev/console",
+        "dev/pts",
+        "dev/shm",
+        "dev/mqueue",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/resolv.conf",
+        "proc",
+        "sys",
+    }
+)
+
+
 class RootfsError(EngineError):
     """The root filesystem could not be mounted or unmounted."""
 

@@ -106,7 +106,7 @@ class Snapshotter(Protocol):
 
     def apply_layer(self, key: str, stream: BinaryIO, *, max_size: int | None = None) -> Any: ...
 
-    def diff(self, key: str, out: BinaryIO) -> Any: ...
+    def diff(self, key: str, out: BinaryIO, *, hidden: frozenset[str] = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,12 @@ class SnapshotChanges:
     """A container's active snapshot: its changes against its parent become the new layer.
 
     Only the snapshotter knows how to diff its own snapshots (an overlay upper holds overlay
-    whiteouts; a copy snapshot holds the whole tree), so ``commit`` asks it.
+    whiteouts; a copy snapshot holds the whole tree), so ``commit`` asks it. ``hidden``
+    paths (relative) are left out: the container's own mount points.
     """
 
     key: str
+    hidden: frozenset[str] = frozenset()
 
 
 def _ref_from_record(name: str) -> Reference:
@@ -759,7 +761,7 @@ class ImageStore:
         config = apply_changes(base, changes)
         with self._op() as op:
             if isinstance(diff, SnapshotChanges):
-                digest, size = self._diff_snapshot(op, diff.key)
+                digest, size = self._diff_snapshot(op, diff)
             elif isinstance(diff, Path):
                 digest, size = self._diff_upper(op, diff)
             else:
@@ -804,12 +806,12 @@ class ImageStore:
             self._register([new])
             return new.record.id
 
-    def _diff_snapshot(self, op: Operation, key: str) -> tuple[Digest, int]:
+    def _diff_snapshot(self, op: Operation, changes: SnapshotChanges) -> tuple[Digest, int]:
         if self.snapshotter is None:
             raise InvalidImage("commit of a snapshot needs a snapshotter")
         ref = ephemeral_ref()
         with self.content.writer(ref) as w:
-            self.snapshotter.diff(key, cast(BinaryIO, w))
+            self.snapshotter.diff(changes.key, cast(BinaryIO, w), hidden=changes.hidden)
             op.hold(w.digest())
             digest = w.commit()
         return digest, self.content.info(digest).size

@@ -159,3 +159,51 @@ def test_odd_names_roundtrip(tmp_path: Path) -> None:
     assert sorted(os.listdir(os.fsencode(dst))) == sorted(names)
     for n in names:
         assert (dst / os.fsdecode(n)).read_bytes() == n
+
+
+def _names(layer: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        return sorted(m.name.rstrip("/") for m in tar.getmembers())
+
+
+def test_hidden_mount_points_are_not_changes(tmp_path: Path) -> None:
+    """A container's own mount points (made by the runtime) are neither listed by diff nor
+    committed; their directories only when something else in them changed."""
+    from dockyard.store.layers import changes, write_diff
+
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "etc").mkdir(parents=True)
+    (lower / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc" / "hosts").write_text("")  # a mount point the runtime made
+    (upper / "dev").mkdir()  # only the parent of a hidden path
+    (upper / "proc").mkdir()
+    (upper / "data").mkdir()
+    (upper / "data" / "hosts").write_text("kept")  # the same name elsewhere is a change
+    hidden = frozenset({"etc/hosts", "dev/pts", "proc"})
+    assert changes(upper, [lower], hidden) == [("A", "/data"), ("A", "/data/hosts")]
+    out = io.BytesIO()
+    write_diff(upper, out, hidden=hidden)
+    assert _names(out.getvalue()) == ["data", "data/hosts"]
+    # Something else in a hidden path's directory: the directory is a change again.
+    (upper / "etc" / "motd").write_text("hi")
+    assert ("C", "/etc") in changes(upper, [lower], hidden)
+    assert ("A", "/etc/hosts") not in changes(upper, [lower], hidden)
+    out = io.BytesIO()
+    write_diff(upper, out, hidden=hidden)
+    assert _names(out.getvalue()) == ["data", "data/hosts", "etc", "etc/motd"]
+    # Without hidden paths everything is there.
+    assert ("A", "/etc/hosts") in changes(upper, [lower])
+    assert ("A", "/proc") in changes(upper, [lower])
+    # The copy snapshotter's tree diff (of whole trees) leaves them out the same way.
+    (upper / "etc" / "passwd").write_text((lower / "etc" / "passwd").read_text())
+    os.utime(upper / "etc" / "passwd", ns=(0, (lower / "etc" / "passwd").stat().st_mtime_ns))
+    assert tree_changes(lower, upper, hidden) == [
+        ("A", "/data"),
+        ("A", "/data/hosts"),
+        ("C", "/etc"),
+        ("A", "/etc/motd"),
+    ]
+    out = io.BytesIO()
+    write_tree_diff(lower, upper, out, hidden=hidden)
+    assert "etc/hosts" not in _names(out.getvalue())

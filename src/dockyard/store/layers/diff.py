@@ -179,16 +179,28 @@ def write_tree(root: Path, out: BinaryIO, *, source_date_epoch: int | None = Non
     return writer.close()
 
 
-def write_diff(upper: Path, out: BinaryIO, *, source_date_epoch: int | None = None) -> LayerDigests:
-    """The layer for an overlayfs upper dir, its whiteouts turned into OCI ones."""
+def write_diff(
+    upper: Path,
+    out: BinaryIO,
+    *,
+    source_date_epoch: int | None = None,
+    hidden: frozenset[str] = frozenset(),
+) -> LayerDigests:
+    """The layer for an overlayfs upper dir, its whiteouts turned into OCI ones. Paths in
+    ``hidden`` ("etc/hosts") are left out, and so are their directories unless something
+    else in them is written (a container's own mount points: Docker's init layer)."""
     writer = TarWriter(out, source_date_epoch=source_date_epoch)
     em = _Emitter(writer, str(upper))
-    _upper_dir(em, _root(upper))
+    _upper_dir(em, _root(upper), _ancestors(hidden), hidden)
     return writer.close()
 
 
-def _upper_dir(em: _Emitter, d: _Node) -> None:
-    kids = _children(d)
+def _ancestors(hidden: frozenset[str]) -> frozenset[str]:
+    return frozenset(p for rel in hidden for p in parents_of(rel))
+
+
+def _upper_dir(em: _Emitter, d: _Node, lazy: frozenset[str], hidden: frozenset[str]) -> None:
+    kids = [k for k in _children(d) if k.rel not in hidden]
     if d.rel and _is_opaque(d.path):
         em.whiteout(_join(d.rel, OPAQUE_MARKER), d.st.st_mtime_ns)
     for k in kids:
@@ -197,18 +209,25 @@ def _upper_dir(em: _Emitter, d: _Node) -> None:
     for k in kids:
         if _is_whiteout(k.st):
             continue
-        em.node(k)
+        if k.rel not in lazy:  # (a lazy directory is written as the parent of a child)
+            em.node(k)
         if stat.S_ISDIR(k.st.st_mode):
-            _upper_dir(em, k)
+            _upper_dir(em, k, lazy, hidden)
 
 
 def write_tree_diff(
-    lower: Path, upper: Path, out: BinaryIO, *, source_date_epoch: int | None = None
+    lower: Path,
+    upper: Path,
+    out: BinaryIO,
+    *,
+    source_date_epoch: int | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> LayerDigests:
-    """The layer that turns tree ``lower`` into tree ``upper`` (added, changed, whiteouts)."""
+    """The layer that turns tree ``lower`` into tree ``upper`` (added, changed, whiteouts);
+    paths in ``hidden`` are left out (see write_diff)."""
     writer = TarWriter(out, source_date_epoch=source_date_epoch)
     em = _Emitter(writer, str(upper))
-    for kind, node, mtime_ns in _compare(_root(lower), _root(upper)):
+    for kind, node, mtime_ns in _compare(_root(lower), _root(upper), hidden):
         if kind == "D":
             parent, _, name = node.rel.rpartition("/")
             em.whiteout(_join(parent, WHITEOUT_PREFIX + name), mtime_ns)
@@ -235,10 +254,12 @@ def _differs(a: _Node, b: _Node) -> bool:
     return _xattrs(a.path) != _xattrs(b.path)
 
 
-def _compare(lower: _Node, upper: _Node) -> Iterator[tuple[str, _Node, int]]:
+def _compare(
+    lower: _Node, upper: _Node, hidden: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, _Node, int]]:
     """("D", lower node, parent mtime) / ("A", upper subtree root) / ("C", upper node)."""
-    lows = {os.path.basename(n.rel): n for n in _children(lower)}
-    ups = _children(upper)
+    lows = {os.path.basename(n.rel): n for n in _children(lower) if n.rel not in hidden}
+    ups = [n for n in _children(upper) if n.rel not in hidden]
     names = {os.path.basename(n.rel) for n in ups}
     for name in sorted(lows, key=os.fsencode):
         if name not in names:
@@ -255,33 +276,49 @@ def _compare(lower: _Node, upper: _Node) -> Iterator[tuple[str, _Node, int]]:
         if _differs(low, u):
             yield "C", u, 0
         if u_dir:
-            yield from _compare(low, u)
+            yield from _compare(low, u, hidden)
 
 
-def tree_changes(lower: Path, upper: Path) -> list[tuple[str, str]]:
-    """Docker's diff kinds between two trees: ("A"|"C"|"D", "/path"), sorted by path."""
+def tree_changes(
+    lower: Path, upper: Path, hidden: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """Docker's diff kinds between two trees: ("A"|"C"|"D", "/path"), sorted by path;
+    ``hidden`` as in ``changes``."""
     out: dict[str, str] = {}
-    for kind, node, _ in _compare(_root(lower), _root(upper)):
+    for kind, node, _ in _compare(_root(lower), _root(upper), hidden):
         for parent in parents_of(node.rel):
             out.setdefault(parent, "C")
         if kind == "A":
-            _added(node, out)
+            _added(node, out, hidden)
         else:
             out[node.rel] = kind
-    return sorted(((k, "/" + p) for p, k in out.items()), key=lambda c: c[1])
+    return _listed(out, hidden)
 
 
-def _added(n: _Node, out: dict[str, str]) -> None:
+def _added(n: _Node, out: dict[str, str], hidden: frozenset[str]) -> None:
     out[n.rel] = "A"
     if stat.S_ISDIR(n.st.st_mode):
         for child in _children(n):
-            _added(child, out)
+            if child.rel not in hidden:
+                _added(child, out, hidden)
 
 
-def changes(upper: Path, lowers: Sequence[Path] = ()) -> list[tuple[str, str]]:
-    """Docker's diff kinds for an overlay upper dir over ``lowers`` (any order), by path."""
+def changes(
+    upper: Path, lowers: Sequence[Path] = (), hidden: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """Docker's diff kinds for an overlay upper dir over ``lowers`` (any order), by path.
+    Paths in ``hidden`` are not listed, nor their directories when nothing else in them
+    changed (see write_diff)."""
     out: dict[str, str] = {}
-    _upper_changes(_root(upper), [str(p) for p in lowers], out)
+    _upper_changes(_root(upper), [str(p) for p in lowers], out, hidden)
+    return _listed(out, hidden)
+
+
+def _listed(out: dict[str, str], hidden: frozenset[str]) -> list[tuple[str, str]]:
+    """The changes by path, without the directories of hidden paths that only hold them."""
+    for d in sorted(_ancestors(hidden), key=len, reverse=True):  # deepest first
+        if d in out and not any(p.startswith(d + "/") for p in out):
+            del out[d]
     return sorted(((k, "/" + p) for p, k in out.items()), key=lambda c: c[1])
 
 
@@ -294,8 +331,10 @@ def _in_lower(rel: str, lowers: list[str]) -> list[str]:
     return found
 
 
-def _upper_changes(d: _Node, lowers: list[str], out: dict[str, str]) -> None:
-    kids = _children(d)
+def _upper_changes(
+    d: _Node, lowers: list[str], out: dict[str, str], hidden: frozenset[str]
+) -> None:
+    kids = [k for k in _children(d) if k.rel not in hidden]
     if d.rel and _is_opaque(d.path):
         present = {os.path.basename(k.rel) for k in kids}
         for low in _in_lower(d.rel, lowers):
@@ -309,4 +348,4 @@ def _upper_changes(d: _Node, lowers: list[str], out: dict[str, str]) -> None:
             continue
         out[k.rel] = "C" if _in_lower(k.rel, lowers) else "A"
         if stat.S_ISDIR(k.st.st_mode):
-            _upper_changes(k, lowers, out)
+            _upper_changes(k, lowers, out, hidden)

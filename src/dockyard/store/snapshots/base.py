@@ -142,29 +142,40 @@ class Snapshotter:
         """Bytes used by the snapshot's own tree (hardlinked inodes counted once)."""
         return _disk_usage(self.fs_dir(self._get(self.state.read(), name).id))
 
-    def changes(self, key: str) -> builtins.list[tuple[str, str]]:
-        """Docker's ``diff`` of a snapshot against its parent: ("A"|"C"|"D", "/path")."""
+    def changes(
+        self, key: str, hidden: frozenset[str] = frozenset()
+    ) -> builtins.list[tuple[str, str]]:
+        """Docker's ``diff`` of a snapshot against its parent: ("A"|"C"|"D", "/path"),
+        without the paths in ``hidden`` (relative: "etc/hosts")."""
         from dockyard.store.layers import tree_changes
 
         st = self.state.read()
         info = self._get(st, key)
-        if info.parent is None:
-            return tree_changes(self._empty_dir(), self.fs_dir(info.id))
-        return tree_changes(self.fs_dir(self._get(st, info.parent).id), self.fs_dir(info.id))
+        lower = self._empty_dir() if info.parent is None else self._parent_dir(st, info)
+        return tree_changes(lower, self.fs_dir(info.id), hidden)
 
     def diff(
-        self, key: str, out: BinaryIO, *, source_date_epoch: int | None = None
+        self,
+        key: str,
+        out: BinaryIO,
+        *,
+        source_date_epoch: int | None = None,
+        hidden: frozenset[str] = frozenset(),
     ) -> LayerDigests:
-        """Write the layer tar of a snapshot's changes against its parent to ``out``."""
-        from dockyard.store.layers import write_tree, write_tree_diff
+        """Write the layer tar of a snapshot's changes against its parent to ``out``,
+        without the paths in ``hidden``."""
+        from dockyard.store.layers import write_tree_diff
 
         st = self.state.read()
         info = self._get(st, key)
-        fs = self.fs_dir(info.id)
-        if info.parent is None:
-            return write_tree(fs, out, source_date_epoch=source_date_epoch)
-        parent = self.fs_dir(self._get(st, info.parent).id)
-        return write_tree_diff(parent, fs, out, source_date_epoch=source_date_epoch)
+        lower = self._empty_dir() if info.parent is None else self._parent_dir(st, info)
+        return write_tree_diff(
+            lower, self.fs_dir(info.id), out, source_date_epoch=source_date_epoch, hidden=hidden
+        )
+
+    def _parent_dir(self, st: State, info: Info) -> Path:
+        assert info.parent is not None
+        return self.fs_dir(self._get(st, info.parent).id)
 
     def _empty_dir(self) -> Path:
         empty = self.root / "empty"

@@ -80,18 +80,25 @@ class OverlaySnapshotter(Snapshotter):
         info = self._get(st, key)
         return [self.fs_dir(p.id) for p in st.chain(info.parent)] if info.parent else []
 
-    def changes(self, key: str) -> list[tuple[str, str]]:
+    def changes(self, key: str, hidden: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
         from dockyard.store.layers import changes
 
-        return changes(self.upper_dir(key), self.lower_dirs(key))
+        return changes(self.upper_dir(key), self.lower_dirs(key), hidden)
 
     def diff(
-        self, key: str, out: BinaryIO, *, source_date_epoch: int | None = None
+        self,
+        key: str,
+        out: BinaryIO,
+        *,
+        source_date_epoch: int | None = None,
+        hidden: frozenset[str] = frozenset(),
     ) -> LayerDigests:
         """The upper dir as a layer: overlay whiteouts become OCI ones."""
         from dockyard.store.layers import write_diff
 
-        return write_diff(self.upper_dir(key), out, source_date_epoch=source_date_epoch)
+        return write_diff(
+            self.upper_dir(key), out, source_date_epoch=source_date_epoch, hidden=hidden
+        )
 
     def _committed(self, sid: int) -> None:
         shutil.rmtree(self.snapshot_dir(sid) / "work", ignore_errors=True)
