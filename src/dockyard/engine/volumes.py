@@ -17,6 +17,7 @@ from typing import Any
 from dockyard.engine.errors import Conflict, InvalidParameter, NotFound
 from dockyard.engine.records import now_rfc3339, write_atomic
 from dockyard.linux import mounts as lmounts
+from dockyard.linux.libc import errno_text
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _OPTS = {"type", "device", "o", "size"}
@@ -69,9 +70,11 @@ class Volumes:
         opts = dict(opts or {})
         bad = set(opts) - _OPTS
         if bad:
-            raise InvalidParameter(f"invalid option key: {sorted(bad)[0]!r}")
-        if opts and "type" not in opts and "device" in opts:
-            raise InvalidParameter('missing required option: "type"')
+            raise InvalidParameter(f'create {name}: invalid option: "{sorted(bad)[0]}"')
+        for have, needs in (("device", "type"), ("type", "device"), ("o", "device type")):
+            for need in needs.split() if have in opts else ():
+                if need not in opts:
+                    raise InvalidParameter(f'create {name}: missing required option: "{need}"')
         with self._lock:
             if self.exists(name):
                 return self.inspect(name), False
@@ -132,13 +135,18 @@ class Volumes:
                 flags |= lmounts.MS_RDONLY
             else:
                 data_opts.append(item)
+        bind = bool(flags & lmounts.MS_BIND)
+        data = None if bind else ",".join(data_opts) or None
         try:
-            if flags & lmounts.MS_BIND:
-                lmounts.mount(device, str(target), None, flags, None)
-            else:
-                lmounts.mount(device, str(target), fstype, flags, ",".join(data_opts) or None)
+            lmounts.mount(device, str(target), None if bind else fstype, flags, data)
         except OSError as e:
-            raise InvalidParameter(f"error while mounting volume '{target}': {e}") from None
+            # dockerd's words (the client's exit code depends on them).
+            detail = f"mount {device}:{target}, flags: {flags:#x}"
+            detail += f", data: {data}" if data else ""
+            raise InvalidParameter(
+                f"error while mounting volume '{target}': failed to mount local volume: "
+                f"{detail}: {errno_text(e)}"
+            ) from None
 
     def remove(self, name: str, force: bool = False) -> None:
         with self._lock:

@@ -34,3 +34,9 @@ def check(ret: int, what: str, path: str | None = None) -> int:
 def syscall(number: int, *args: object) -> int:
     """Call a raw syscall by number (for those glibc has no wrapper for)."""
     return check(int(libc.syscall(ctypes.c_long(number), *args)), f"syscall {number}")
+
+
+def errno_text(e: OSError) -> str:
+    """An error's errno as Go (and so runc and dockerd) words it: "no such file or
+    directory". Docker's client picks exit codes 126/127 by these words."""
+    return (os.strerror(e.errno) if e.errno else str(e)).lower()

@@ -10,6 +10,7 @@ import os
 import stat
 
 from dockyard.linux import capabilities as caps
+from dockyard.linux.libc import errno_text
 from dockyard.linux.paths import mkdirall_in_root, open_in_root
 from dockyard.linux.process import (
     cloexec_fds_from,
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _reason(e: OSError) -> str:
-    """The errno's text as Go prints it (runc's messages, which Docker users know)."""
-    return (os.strerror(e.errno) if e.errno else str(e)).lower()
-
-
 def find_executable(arg0: str, env: list[str], cwd: str) -> str:
     """The program to run, checked before start as runc checks it (Go's LookPath), with
     runc's messages: Docker tells "not found" (127) from "permission denied" (126) by them.
@@ -43,7 +39,7 @@ def find_executable(arg0: str, env: list[str], cwd: str) -> str:
         try:
             st = os.stat(os.path.join(cwd, arg0))
         except OSError as e:
-            raise SetupError(f'exec: "{arg0}": stat {arg0}: {_reason(e)}') from None
+            raise SetupError(f'exec: "{arg0}": stat {arg0}: {errno_text(e)}') from None
         if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
             raise SetupError(f'exec: "{arg0}": permission denied')
         return arg0
@@ -70,7 +66,7 @@ def enter_cwd(cwd: str, *, create: bool) -> None:
             fd = mkdirall_in_root(root, cwd)
     except OSError as e:
         raise SetupError(
-            f'chdir to cwd ("{cwd}") set in config.json failed: {_reason(e)}'
+            f'chdir to cwd ("{cwd}") set in config.json failed: {errno_text(e)}'
         ) from None
     finally:
         os.close(root)

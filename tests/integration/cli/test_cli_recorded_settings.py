@@ -294,3 +294,37 @@ def test_diff_and_commit_leave_out_the_containers_own_mount_points(
         d.docker("rmi", "rec-committed")
     assert layers[0] == layers[1]
     assert "etc/hosts" not in layers[1] and "etc/motd" in layers[1]
+
+
+def test_local_volume_options(pair: tuple[Daemon, Daemon], tmp_path: Path) -> None:
+    """The local driver's option rules and messages, and a mount that fails at start (the
+    client's exit code comes from the daemon's words)."""
+    for opts in (
+        ("--opt", "bogus=1"),
+        ("--opt", "type=tmpfs"),
+        ("--opt", "device=tmpfs"),
+        ("--opt", "o=size=1m"),
+    ):
+        got = _same(pair, "volume", "create", *opts, "rec-vol")
+        assert got[0].startswith("1: Error response from daemon: create rec-vol: ")
+    missing = tmp_path / "missing"
+    made = _same(
+        pair,
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        f"device={missing}",
+        "--opt",
+        "o=bind",
+        "rec-vol",
+    )
+    assert made[0] == "0: rec-vol\n"
+    try:
+        runs = [d.docker("run", "--rm", "-v", "rec-vol:/x", "busybox", "true") for d in pair]
+        assert [r.returncode for r in runs] == [127, 127]
+        for r in runs:
+            assert f"failed to mount local volume: mount {missing}:" in r.stderr.decode()
+    finally:
+        _same(pair, "volume", "rm", "rec-vol")
