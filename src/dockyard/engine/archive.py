@@ -102,6 +102,14 @@ def _view(rootfs: str, mounts: Sequence[MountPoint]) -> Iterator[ContainerFS]:
         fs.close()
 
 
+class NoSuchPath(NotFound):
+    """A path that is not in the container (the engine names the container)."""
+
+    def __init__(self, path: str, container: str = "") -> None:
+        super().__init__(f"Could not find the file {path} in container {container}".rstrip())
+        self.path = path
+
+
 def _open_target(fs: ContainerFS, path: str) -> tuple[tuple[str, ...], int]:
     """(resolved path, O_PATH fd): the link itself for the last component, as Docker's cp."""
     return _resolve(fs, _abs(path), follow_last=False, not_a_dir="not a directory")
@@ -115,7 +123,7 @@ def _resolve(
     try:
         return fs.resolve(path, follow_last=follow_last)
     except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
+        raise NoSuchPath(path) from None
     except NotADirectoryError:
         raise InvalidParameter(f"{not_a_dir}: {path}") from None
     except OSError as e:

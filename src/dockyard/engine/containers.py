@@ -1108,23 +1108,35 @@ class Engine:
 
         return mount_points(c.mounts, self.cdir(c.id))
 
+    @contextlib.contextmanager
+    def _copying(self, ref: str) -> Iterator[tuple[Container, str]]:
+        """The mounted rootfs for a copy; a missing path is reported with the container's
+        name as the client gave it, as dockerd does."""
+        from dockyard.engine.archive import NoSuchPath
+
+        try:
+            with self.mounted_rootfs(ref) as (c, root):
+                yield c, root
+        except NoSuchPath as e:
+            raise NoSuchPath(e.path, ref) from None
+
     def archive_stat(self, ref: str, path: str) -> PathStat:
         from dockyard.engine.archive import stat_path
 
-        with self.mounted_rootfs(ref) as (c, root):
+        with self._copying(ref) as (c, root):
             return stat_path(root, path, self._copy_mounts(c))
 
     def archive_get(self, ref: str, path: str, out: BinaryIO) -> None:
         from dockyard.engine.archive import write_archive
 
-        with self.mounted_rootfs(ref) as (c, root):
+        with self._copying(ref) as (c, root):
             write_archive(root, path, out, self._copy_mounts(c))
         self._event(c, "archive-path")
 
     def archive_put(self, ref: str, path: str, stream: BinaryIO) -> None:
         from dockyard.engine.archive import put_archive
 
-        with self.mounted_rootfs(ref) as (c, root):
+        with self._copying(ref) as (c, root):
             ro = bool(c.host_config.get("ReadonlyRootfs"))
             put_archive(root, path, stream, self._copy_mounts(c), read_only_rootfs=ro)
         self._event(c, "extract-to-dir")

@@ -328,3 +328,18 @@ def test_local_volume_options(pair: tuple[Daemon, Daemon], tmp_path: Path) -> No
             assert f"failed to mount local volume: mount {missing}:" in r.stderr.decode()
     finally:
         _same(pair, "volume", "rm", "rec-vol")
+
+
+def test_cp_refusals(pair: tuple[Daemon, Daemon], tmp_path: Path) -> None:
+    for d in pair:
+        made = d.docker("run", "-d", "--name", "rec-a", "busybox", "sleep", "60")
+        assert made.returncode == 0, made.stderr
+    for args in (
+        ("rec-a:/nonexist", str(tmp_path / "x")),
+        (str(tmp_path / "nonexist"), "rec-a:/tmp"),
+        ("rec-a:/etc/passwd", str(tmp_path / "no" / "dir")),
+        ("nosuch:/etc/passwd", str(tmp_path / "x")),
+    ):
+        got = _same(pair, "cp", *args)
+        assert got[0].startswith("1: ")
+    assert not (tmp_path / "x").exists()
