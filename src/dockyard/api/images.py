@@ -14,6 +14,7 @@ from dockyard.api.routes import Router
 from dockyard.engine import filters
 from dockyard.engine.errors import Unavailable
 from dockyard.engine.rootfs import OWN_MOUNT_POINTS
+from dockyard.store.errors import ImageNotFound
 from dockyard.store.images import SnapshotChanges
 
 if TYPE_CHECKING:
@@ -234,7 +235,10 @@ async def create(app: App, req: Request) -> Reply:
 async def _save(app: App, names: list[str]) -> Reply:
     store = _store(app)
     for n in names:
-        await app.run(store.resolve, n)  # 404 before the 200 goes out
+        try:
+            await app.run(store.resolve, n)  # 404 before the 200 goes out
+        except ImageNotFound:
+            raise HttpError(404, f"No such image: {n}") from None  # (as given, as dockerd)
     tmpdir = app.data_root / "tmp"
     tmpdir.mkdir(exist_ok=True)
     fd, path = tempfile.mkstemp(dir=tmpdir, suffix=".tar")

@@ -343,3 +343,9 @@ def test_cp_refusals(pair: tuple[Daemon, Daemon], tmp_path: Path) -> None:
         got = _same(pair, "cp", *args)
         assert got[0].startswith("1: ")
     assert not (tmp_path / "x").exists()
+
+
+def test_image_refusals_name_the_image_as_given(pair: tuple[Daemon, Daemon]) -> None:
+    for args in (("save", "rec-nosuch"), ("rmi", "rec-nosuch"), ("history", "rec-nosuch")):
+        got = _same(pair, *args)
+        assert got[0].startswith("1: Error response from daemon: No such image: rec-nosuch")
