@@ -168,6 +168,28 @@ def _fill_docker_defaults(hc: dict[str, Any]) -> None:
     hc.setdefault("KernelMemoryTCP", 0)
 
 
+def check_cpusets(hc: dict[str, Any], cpus: str, mems: str) -> None:
+    """--cpuset-cpus/--cpuset-mems against what the host has (``cpus``, ``mems``: its
+    cpuset lists), with dockerd's messages, before the kernel's bare ERANGE at start."""
+    from dockyard.oci.units import UnitsError, parse_cpuset
+
+    for key, have, what, kind in (
+        ("CpusetCpus", cpus, "cpuset cpus", "CPUs"),
+        ("CpusetMems", mems, "cpuset mems", "memory nodes"),
+    ):
+        want = hc.get(key)
+        if not want:
+            continue
+        try:
+            asked = parse_cpuset(str(want))
+        except UnitsError as e:
+            raise InvalidParameter(f"Invalid value {want} for {what}: {e}") from None
+        if not asked <= parse_cpuset(have):
+            raise InvalidParameter(
+                f"Requested {kind} are not available - requested {want}, available: {have}"
+            )
+
+
 def swap_in_force(hc: dict[str, Any]) -> int:
     """The memory+swap limit a container runs with: the recorded one, or Docker's default
     of twice the memory (records made before it was filled in); -1 for none."""

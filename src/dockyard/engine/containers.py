@@ -47,6 +47,7 @@ from dockyard.engine.rootfs import (
 )
 from dockyard.engine.runtime import Runtime
 from dockyard.engine.volumes import Volumes
+from dockyard.linux.libc import errno_text
 
 if TYPE_CHECKING:
     from dockyard.engine.archive import PathStat
@@ -102,6 +103,25 @@ def parse_signal(value: str | int | None, default: int = signal.SIGKILL) -> int:
     if not 0 < sig < 65:
         raise InvalidParameter(f"Invalid signal: {value}")
     return sig
+
+
+def host_cpusets() -> tuple[str, str]:
+    """The CPUs and memory nodes containers may use: the root cpuset's (v1), else what is
+    online ("0" when the machine lists no nodes)."""
+    found = []
+    for v1, online, default in (
+        ("cpuset.cpus", "/sys/devices/system/cpu/online", f"0-{(os.cpu_count() or 1) - 1}"),
+        ("cpuset.mems", "/sys/devices/system/node/online", "0"),
+    ):
+        for path in (f"/sys/fs/cgroup/cpuset/{v1}", f"/sys/fs/cgroup/{v1}.effective", online):
+            with contextlib.suppress(OSError):
+                text = Path(path).read_text().strip()
+                if text:
+                    found.append(text)
+                    break
+        else:
+            found.append(default)
+    return found[0], found[1]
 
 
 def is_task(f: Filters) -> bool:
@@ -221,6 +241,7 @@ class Engine:
         if not image_ref or not isinstance(image_ref, str):
             raise InvalidParameter("Config cannot be empty in order to create a container")
         hc = cfgmod.check_host_config(body.get("HostConfig") or {}, self.runtime.name)
+        cfgmod.check_cpusets(hc, *host_cpusets())
         canon = names.validate(name) if name else None
         img = self.images.resolve(image_ref)
         cfg = cfgmod.merge_config(img.config, body, image_ref)
@@ -447,8 +468,8 @@ class Engine:
                 st = os.stat(path)
             except OSError as e:
                 raise InvalidParameter(
-                    f"error gathering device information while adding custom device "
-                    f"{path!r}: {e.strerror}"
+                    "error gathering device information while adding custom device "
+                    f'"{path}": {errno_text(e)}'
                 ) from None
             return device_from_stat(path, st.st_mode, st.st_rdev, st.st_uid, st.st_gid)
 
@@ -1165,6 +1186,7 @@ class Engine:
         from dockyard.engine.resources import resources_from_update
 
         c = self.get(ref)
+        cfgmod.check_cpusets(body, *host_cpusets())
         with self._oplock(c.id):
             conflict = cfgmod.swap_conflict(c.host_config, body)
             if conflict is not None:

@@ -519,7 +519,7 @@ def device_from_stat(
     else:
         raise SpecError(
             "error gathering device information while adding custom device "
-            f"{path!r}: not a device node"
+            f'"{path}": not a device node'
         )
     return {
         "path": path,
@@ -900,7 +900,7 @@ def generate_spec(
             perms = str(dev_spec.get("CgroupPermissions") or "rwm")
         if device_lookup is None:
             raise SpecError(
-                f"error gathering device information while adding custom device {host!r}"
+                f'error gathering device information while adding custom device "{host}"'
             )
         dev = dict(device_lookup(host))
         dev["path"] = cont

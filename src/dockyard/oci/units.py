@@ -130,3 +130,17 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def parse_cpuset(text: str) -> set[int]:
+    """A cpuset list (``--cpuset-cpus``, ``cpuset.cpus``): ``"0-2,5"`` → {0, 1, 2, 5}."""
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise UnitsError(f"invalid format: {text}")
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo or hi - lo > 1 << 16:
+            raise UnitsError(f"invalid format: {text}")
+        out.update(range(lo, hi + 1))
+    return out

@@ -115,6 +115,25 @@ def test_memory_update_keeps_the_swap_limit_or_is_refused(pair: tuple[Daemon, Da
     assert shown[0] == "0: 209715200 314572800\n"
 
 
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [
+        (("--cpuset-cpus", "64"), 125),
+        (("--cpuset-cpus", "0-x"), 125),
+        (("--cpuset-mems", "9"), 125),
+        (("--device", "/dev/nonexist"), 127),  # (the client's code, from the daemon's words)
+        (("--device", "/etc/passwd"), 125),
+    ],
+)
+def test_host_resources_that_do_not_exist(
+    pair: tuple[Daemon, Daemon], flags: tuple[str, ...], code: int
+) -> None:
+    theirs, ours = (d.docker("run", "--rm", *flags, "busybox", "true") for d in pair)
+    assert (theirs.returncode, ours.returncode) == (code, code)
+    said = [_core(r.stderr.decode()) for r in (theirs, ours)]
+    assert said[1] in said[0]  # (dockerd wraps some of them in runc's words)
+
+
 def test_refusals_at_create(pair: tuple[Daemon, Daemon]) -> None:
     got = _same(pair, "create", "--name", "rec-a", "-h", "x", "--uts", "host", "busybox", "true")
     assert got[0].startswith("1: ") and "conflicting options: hostname and the UTS mode" in got[0]

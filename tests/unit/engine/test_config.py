@@ -171,3 +171,16 @@ def test_update_above_the_swap_limit_is_refused(
     if refused:
         assert got is not None and got.startswith("Memory limit should be smaller")
     assert c.swap_in_force(hc) == (hc.get("MemorySwap") or 2 * hc.get("Memory", 0) or -1)
+
+
+def test_cpusets_must_be_the_hosts() -> None:
+    c.check_cpusets({"CpusetCpus": "0-1", "CpusetMems": "0"}, "0-1", "0")
+    c.check_cpusets({}, "0", "0")
+    with pytest.raises(
+        InvalidParameter, match=r"^Requested CPUs are not available - requested 7, available: 0-1$"
+    ):
+        c.check_cpusets({"CpusetCpus": "7"}, "0-1", "0")
+    with pytest.raises(InvalidParameter, match=r"^Requested memory nodes are not available"):
+        c.check_cpusets({"CpusetMems": "0-1"}, "0-1", "0")
+    with pytest.raises(InvalidParameter, match=r"^Invalid value 1-x for cpuset cpus"):
+        c.check_cpusets({"CpusetCpus": "1-x"}, "0-1", "0")

@@ -60,3 +60,14 @@ def test_format_bytes() -> None:
     assert format_bytes(0) == "0B"
     assert format_bytes(1500000) == "1.5MB"
     assert format_bytes(1234567890) == "1.235GB"
+
+
+def test_cpuset_lists() -> None:
+    from dockyard.oci.units import parse_cpuset
+
+    assert parse_cpuset("0-2,5") == {0, 1, 2, 5}
+    assert parse_cpuset("3") == {3}
+    assert parse_cpuset(" 0-1\n") == {0, 1}
+    for bad in ("", "a", "1-", "-1", "2-1", "1,,2", "0-99999999"):
+        with pytest.raises(UnitsError, match="invalid format"):
+            parse_cpuset(bad)
