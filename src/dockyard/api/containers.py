@@ -293,6 +293,8 @@ async def attach(app: App, req: Request) -> Reply:
 
     ctype = streams.RAW_STREAM if tty else streams.MUX_STREAM
     client_r, client_w = await req.hijack(ctype)
+    if stream:
+        app.engine._event(c, "attach")
     try:
         if req.qbool("logs"):
             await _replay_logs(app, c.id, client_w, want_out, want_err, tty)
