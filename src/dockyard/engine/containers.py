@@ -808,7 +808,7 @@ class Engine:
         sig = parse_signal(sig_name)
         with self._oplock(c.id):
             if c.state.status not in ("running", "paused"):
-                raise Conflict(f"Container {c.id} is not running")
+                raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
             if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
                 c.manually_stopped = True
             self._signal(c, sig)

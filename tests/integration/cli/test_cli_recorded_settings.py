@@ -368,3 +368,14 @@ def test_image_refusals_name_the_image_as_given(pair: tuple[Daemon, Daemon]) -> 
     for args in (("save", "rec-nosuch"), ("rmi", "rec-nosuch"), ("history", "rec-nosuch")):
         got = _same(pair, *args)
         assert got[0].startswith("1: Error response from daemon: No such image: rec-nosuch")
+
+
+def test_verbs_on_a_container_that_is_not_running(pair: tuple[Daemon, Daemon]) -> None:
+    for d in pair:
+        made = d.docker("create", "--name", "rec-a", "busybox", "true")
+        assert made.returncode == 0, made.stderr
+    for verb in (("kill",), ("pause",), ("exec", "-t"), ("top",), ("attach",)):
+        args = (*verb, "rec-a", "true") if verb[0] == "exec" else (*verb, "rec-a")
+        got = _same(pair, *args)
+        assert got[0].startswith("1: ")
+    assert _same(pair, "stop", "rec-a") == ["0: rec-a\n", "0: rec-a\n"]
