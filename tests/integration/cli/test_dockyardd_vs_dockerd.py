@@ -1,6 +1,6 @@
-"""What a daemon records at create, refuses at create or update, and says when a process
-cannot start, side by side: the real `docker` client against Debian's dockerd and against
-dockyardd must see the same."""
+"""The real `docker` client against Debian's dockerd and against dockyardd, side by side:
+what a daemon records at create, what it refuses (at create, update, rename, cp, volume
+create, on a stopped container) and how a process that cannot start fails must match."""
 
 from __future__ import annotations
 
