@@ -96,6 +96,57 @@ def summary(
     )
 
 
+_OMITTED = object()  # a field dockerd leaves out when it is empty (omitempty)
+
+# Docker's container.Config in its field order, with the value dockerd shows when the image
+# does not set it. dockerd always shows the fields that are not omitted when empty, and
+# clients such as docker-py index them (attrs["Config"]["WorkingDir"]).
+_CONFIG_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("Hostname", ""),
+    ("Domainname", ""),
+    ("User", ""),
+    ("AttachStdin", False),
+    ("AttachStdout", False),
+    ("AttachStderr", False),
+    ("ExposedPorts", _OMITTED),
+    ("Tty", False),
+    ("OpenStdin", False),
+    ("StdinOnce", False),
+    ("Env", None),
+    ("Cmd", None),
+    ("Healthcheck", _OMITTED),
+    ("ArgsEscaped", _OMITTED),
+    ("Image", ""),
+    ("Volumes", None),
+    ("WorkingDir", ""),
+    ("Entrypoint", None),
+    ("NetworkDisabled", _OMITTED),
+    ("MacAddress", _OMITTED),
+    ("OnBuild", None),
+    ("Labels", None),
+    ("StopSignal", _OMITTED),
+    ("StopTimeout", _OMITTED),
+    ("Shell", _OMITTED),
+)
+
+
+_CONFIG_NAMES = frozenset(name for name, _ in _CONFIG_FIELDS)
+
+
+def container_config(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """An image's config (or container_config) as dockerd shows it: the fields of Docker's
+    container.Config in its order (the omit-when-empty ones only when set), then others."""
+    raw = raw or {}
+    out: dict[str, Any] = {}
+    for name, shown in _CONFIG_FIELDS:
+        if shown is not _OMITTED:
+            out[name] = raw.get(name, shown)
+        elif raw.get(name) not in (None, "", False, {}, []):
+            out[name] = raw[name]
+    out.update((k, v) for k, v in raw.items() if k not in _CONFIG_NAMES)
+    return out
+
+
 def inspect(
     rec: ImageRecord,
     config: ImageConfig,
@@ -112,10 +163,10 @@ def inspect(
         "Comment": raw.get("comment") or "",
         "Created": config.created or "",
         "Container": raw.get("container") or "",
-        "ContainerConfig": raw.get("container_config") or {},
+        "ContainerConfig": container_config(raw.get("container_config")),
         "DockerVersion": raw.get("docker_version") or "",
         "Author": raw.get("author") or "",
-        "Config": config.config or None,
+        "Config": container_config(config.config) if config.config else None,
         "Architecture": config.architecture,
         "Os": config.os,
         "Size": rec.size,

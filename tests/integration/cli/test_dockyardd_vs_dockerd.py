@@ -379,3 +379,34 @@ def test_verbs_on_a_container_that_is_not_running(pair: tuple[Daemon, Daemon]) -
         got = _same(pair, *args)
         assert got[0].startswith("1: ")
     assert _same(pair, "stop", "rec-a") == ["0: rec-a\n", "0: rec-a\n"]
+
+
+def _api_get(d: Daemon, path: str) -> object:
+    """GET ``path`` of the daemon's API (1.41) as raw JSON: what SDKs see, not the client's
+    re-encoding of it."""
+    import http.client
+    import socket as sock
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = sock.socket(sock.AF_UNIX, sock.SOCK_STREAM)
+            self.sock.settimeout(30)
+            self.sock.connect(d.sock)
+
+    conn = UnixConnection("localhost")
+    try:
+        conn.request("GET", "/v1.41" + path)
+        reply = conn.getresponse()
+        assert reply.status == 200, reply.status
+        return json.loads(reply.read())
+    finally:
+        conn.close()
+
+
+def test_image_inspect_shows_every_config_field(pair: tuple[Daemon, Daemon]) -> None:
+    """docker-py code reads attrs["Config"]["WorkingDir"]: the same fields, in the same order,
+    for the same image."""
+    shown = [_api_get(d, "/images/rec-busybox/json") for d in pair]
+    for part in ("Config", "ContainerConfig"):
+        got = [list(s[part].items()) for s in shown]  # type: ignore[index]
+        assert got[0] == got[1], part
