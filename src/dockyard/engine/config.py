@@ -13,6 +13,7 @@ from typing import Any
 from dockyard.engine.errors import InvalidParameter
 from dockyard.engine.restart import Policy
 from dockyard.oci import defaults as D
+from dockyard.oci.image import container_config
 
 NETWORK_MODES = ("none", "host", "default", "")
 NO_BRIDGE = "port publishing needs bridge networking, not available yet"
@@ -74,21 +75,7 @@ def merge_config(image_cfg: dict[str, Any], req: dict[str, Any], image_ref: str)
     vols.update(cfg.get("Volumes") or {})
     cfg["Volumes"] = vols or None
     cfg["Image"] = image_ref
-    for key, default in (
-        ("Hostname", ""),
-        ("Domainname", ""),
-        ("User", ""),
-        ("AttachStdin", False),
-        ("AttachStdout", False),
-        ("AttachStderr", False),
-        ("Tty", False),
-        ("OpenStdin", False),
-        ("StdinOnce", False),
-        ("WorkingDir", ""),
-        ("OnBuild", None),
-    ):
-        cfg.setdefault(key, default)
-    return cfg
+    return container_config(cfg)
 
 
 def command_line(cfg: dict[str, Any]) -> tuple[str, list[str]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.oci.image import ImageConfig
+from dockyard.oci.image import ImageConfig, container_config
 from dockyard.oci.reference import Reference
 from dockyard.store.metadata import ImageRecord, LayerRecord
 
@@ -94,57 +94,6 @@ def summary(
         dict(labels) if isinstance(labels, dict) else {},
         containers,
     )
-
-
-_OMITTED = object()  # a field dockerd leaves out when it is empty (omitempty)
-
-# Docker's container.Config in its field order, with the value dockerd shows when the image
-# does not set it. dockerd always shows the fields that are not omitted when empty, and
-# clients such as docker-py index them (attrs["Config"]["WorkingDir"]).
-_CONFIG_FIELDS: tuple[tuple[str, Any], ...] = (
-    ("Hostname", ""),
-    ("Domainname", ""),
-    ("User", ""),
-    ("AttachStdin", False),
-    ("AttachStdout", False),
-    ("AttachStderr", False),
-    ("ExposedPorts", _OMITTED),
-    ("Tty", False),
-    ("OpenStdin", False),
-    ("StdinOnce", False),
-    ("Env", None),
-    ("Cmd", None),
-    ("Healthcheck", _OMITTED),
-    ("ArgsEscaped", _OMITTED),
-    ("Image", ""),
-    ("Volumes", None),
-    ("WorkingDir", ""),
-    ("Entrypoint", None),
-    ("NetworkDisabled", _OMITTED),
-    ("MacAddress", _OMITTED),
-    ("OnBuild", None),
-    ("Labels", None),
-    ("StopSignal", _OMITTED),
-    ("StopTimeout", _OMITTED),
-    ("Shell", _OMITTED),
-)
-
-
-_CONFIG_NAMES = frozenset(name for name, _ in _CONFIG_FIELDS)
-
-
-def container_config(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """An image's config (or container_config) as dockerd shows it: the fields of Docker's
-    container.Config in its order (the omit-when-empty ones only when set), then others."""
-    raw = raw or {}
-    out: dict[str, Any] = {}
-    for name, shown in _CONFIG_FIELDS:
-        if shown is not _OMITTED:
-            out[name] = raw.get(name, shown)
-        elif raw.get(name) not in (None, "", False, {}, []):
-            out[name] = raw[name]
-    out.update((k, v) for k, v in raw.items() if k not in _CONFIG_NAMES)
-    return out
 
 
 def inspect(

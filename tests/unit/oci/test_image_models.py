@@ -15,6 +15,7 @@ from dockyard.oci.image import (
     canonical_json,
     chain_id,
     chain_ids,
+    container_config,
     parse_config,
     parse_index,
     parse_manifest,
@@ -256,3 +257,20 @@ def test_platform_matching() -> None:
     assert host_platform("x86_64") == Platform("linux", "amd64")
     assert host_platform("aarch64") == Platform("linux", "arm64", "v8")
     assert matches(host_platform(), host_platform())
+
+
+def test_image_config_shows_dockers_fields_in_its_order() -> None:
+    shown = container_config({"Cmd": ["sh"], "StopSignal": "", "Custom": 1, "User": "app"})
+    assert list(shown)[:6] == [
+        "Hostname",
+        "Domainname",
+        "User",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+    ]
+    assert shown["User"] == "app" and shown["Cmd"] == ["sh"] and shown["Custom"] == 1
+    assert shown["WorkingDir"] == "" and shown["Entrypoint"] is None and shown["Labels"] is None
+    assert "StopSignal" not in shown and "ExposedPorts" not in shown  # omitted when empty
+    assert container_config({"ExposedPorts": {"80/tcp": {}}})["ExposedPorts"] == {"80/tcp": {}}
+    assert list(container_config(None)) == list(container_config({}))

@@ -190,22 +190,3 @@ def test_member_count_and_memory_bounds(tmp_path: Path, monkeypatch: pytest.Monk
     spilled = [f for f in staged.files.values() if f.digest is not None]
     assert len(in_memory) == 5 and len(spilled) == 15
     assert staged.read("f19", content) == b"x"
-
-
-def test_image_config_shows_dockers_fields_in_its_order() -> None:
-    from dockyard.store.views import container_config
-
-    shown = container_config({"Cmd": ["sh"], "StopSignal": "", "Custom": 1, "User": "app"})
-    assert list(shown)[:6] == [
-        "Hostname",
-        "Domainname",
-        "User",
-        "AttachStdin",
-        "AttachStdout",
-        "AttachStderr",
-    ]
-    assert shown["User"] == "app" and shown["Cmd"] == ["sh"] and shown["Custom"] == 1
-    assert shown["WorkingDir"] == "" and shown["Entrypoint"] is None and shown["Labels"] is None
-    assert "StopSignal" not in shown and "ExposedPorts" not in shown  # omitted when empty
-    assert container_config({"ExposedPorts": {"80/tcp": {}}})["ExposedPorts"] == {"80/tcp": {}}
-    assert list(container_config(None)) == list(container_config({}))
