@@ -165,6 +165,7 @@ async def info(app: App, req: Request) -> Reply:
         "MemoryLimit": True,
         "SwapLimit": True,
         "KernelMemory": False,
+        "KernelMemoryTCP": False,
         "CpuCfsPeriod": True,
         "CpuCfsQuota": True,
         "CPUShares": True,
@@ -323,7 +324,8 @@ async def system_df(app: App, req: Request) -> Reply:
             "Images": images,
             "Containers": items,
             "Volumes": vols,
-            "BuildCache": [],
+            "BuildCache": None,  # no builder (dockerd 20.10 says null and 0)
+            "BuilderSize": 0,
         }
     )
 

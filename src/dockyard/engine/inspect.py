@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -77,6 +78,86 @@ def network_settings(c: Container) -> dict[str, Any]:
     }
 
 
+# Docker's HostConfig fields in its order, with what dockerd shows when the request left one
+# out: SDK code indexes them (attrs["HostConfig"]["Memory"]). Fields Docker omits when empty
+# (Mounts, Tmpfs, Sysctls, Init…) follow as the request gave them.
+_HOST_CONFIG_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("Binds", None),
+    ("ContainerIDFile", ""),
+    ("LogConfig", {"Type": "json-file", "Config": {}}),
+    ("NetworkMode", "none"),
+    ("PortBindings", None),
+    ("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0}),
+    ("AutoRemove", False),
+    ("VolumeDriver", ""),
+    ("VolumesFrom", None),
+    ("CapAdd", None),
+    ("CapDrop", None),
+    ("CgroupnsMode", "host"),
+    ("Dns", None),
+    ("DnsOptions", None),
+    ("DnsSearch", None),
+    ("ExtraHosts", None),
+    ("GroupAdd", None),
+    ("IpcMode", "private"),
+    ("Cgroup", ""),
+    ("Links", None),
+    ("OomScoreAdj", 0),
+    ("PidMode", ""),
+    ("Privileged", False),
+    ("PublishAllPorts", False),
+    ("ReadonlyRootfs", False),
+    ("SecurityOpt", None),
+    ("UTSMode", ""),
+    ("UsernsMode", ""),
+    ("ShmSize", 0),
+    ("Runtime", ""),
+    ("ConsoleSize", [0, 0]),
+    ("Isolation", ""),
+    ("CpuShares", 0),
+    ("Memory", 0),
+    ("NanoCpus", 0),
+    ("CgroupParent", ""),
+    ("BlkioWeight", 0),
+    ("BlkioWeightDevice", None),
+    ("BlkioDeviceReadBps", None),
+    ("BlkioDeviceWriteBps", None),
+    ("BlkioDeviceReadIOps", None),
+    ("BlkioDeviceWriteIOps", None),
+    ("CpuPeriod", 0),
+    ("CpuQuota", 0),
+    ("CpuRealtimePeriod", 0),
+    ("CpuRealtimeRuntime", 0),
+    ("CpusetCpus", ""),
+    ("CpusetMems", ""),
+    ("Devices", None),
+    ("DeviceCgroupRules", None),
+    ("DeviceRequests", None),
+    ("KernelMemory", 0),
+    ("KernelMemoryTCP", 0),
+    ("MemoryReservation", 0),
+    ("MemorySwap", 0),
+    ("MemorySwappiness", None),
+    ("OomKillDisable", False),
+    ("PidsLimit", None),
+    ("Ulimits", None),
+    ("CpuCount", 0),
+    ("CpuPercent", 0),
+    ("IOMaximumIOps", 0),
+    ("IOMaximumBandwidth", 0),
+    ("MaskedPaths", None),
+    ("ReadonlyPaths", None),
+)
+_HOST_CONFIG_NAMES = frozenset(name for name, _ in _HOST_CONFIG_FIELDS)
+
+
+def host_config_json(hc: dict[str, Any]) -> dict[str, Any]:
+    """A container's HostConfig as dockerd shows it: every field, in Docker's order."""
+    out = {name: hc.get(name, copy.deepcopy(zero)) for name, zero in _HOST_CONFIG_FIELDS}
+    out.update((k, v) for k, v in hc.items() if k not in _HOST_CONFIG_NAMES)
+    return out
+
+
 def inspect_json(
     c: Container, paths: dict[str, str], size: tuple[int, int] | None = None
 ) -> dict[str, Any]:
@@ -100,7 +181,7 @@ def inspect_json(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": None,
-        "HostConfig": c.host_config,
+        "HostConfig": host_config_json(c.host_config),
         "GraphDriver": {"Data": None, "Name": "overlay2"},
         "Mounts": mounts_json(c),
         "Config": c.config,

@@ -381,9 +381,9 @@ def test_verbs_on_a_container_that_is_not_running(pair: tuple[Daemon, Daemon]) -
     assert _same(pair, "stop", "rec-a") == ["0: rec-a\n", "0: rec-a\n"]
 
 
-def _api_get(d: Daemon, path: str) -> object:
-    """GET ``path`` of the daemon's API (1.41) as raw JSON: what SDKs see, not the client's
-    re-encoding of it."""
+def _api_get(d: Daemon, path: str, body: object = None) -> object:
+    """GET ``path`` of the daemon's API (1.41) as raw JSON, or POST ``body`` to it: what
+    SDKs see, not the client's re-encoding of it."""
     import http.client
     import socket as sock
 
@@ -395,9 +395,13 @@ def _api_get(d: Daemon, path: str) -> object:
 
     conn = UnixConnection("localhost")
     try:
-        conn.request("GET", "/v1.41" + path)
+        if body is None:
+            conn.request("GET", "/v1.41" + path)
+        else:
+            headers = {"Content-Type": "application/json"}
+            conn.request("POST", "/v1.41" + path, json.dumps(body), headers)
         reply = conn.getresponse()
-        assert reply.status == 200, reply.status
+        assert reply.status in (200, 201), reply.status
         return json.loads(reply.read())
     finally:
         conn.close()
@@ -410,3 +414,22 @@ def test_image_inspect_shows_every_config_field(pair: tuple[Daemon, Daemon]) -> 
     for part in ("Config", "ContainerConfig"):
         got = [list(s[part].items()) for s in shown]  # type: ignore[index]
         assert got[0] == got[1], part
+
+
+def test_sdk_views_have_dockers_fields(pair: tuple[Daemon, Daemon]) -> None:
+    """A container made with a minimal body (as docker-py makes it) shows every HostConfig
+    and Config field in Docker's order; info and df have Docker's keys."""
+    shown = []
+    for d in pair:
+        made = _api_get(
+            d, "/containers/create?name=rec-a", {"Image": "rec-busybox", "Cmd": ["true"]}
+        )
+        assert isinstance(made, dict)
+        shown.append(_api_get(d, f"/containers/{made['Id']}/json"))
+    for part in ("HostConfig", "Config"):
+        # (Runtime is one that dockerd omits when empty; one dockerd fills it, another not.)
+        keys = [[k for k in s[part] if k != "Runtime"] for s in shown]  # type: ignore[index]
+        assert keys[0] == keys[1], part
+    for path in ("/info", "/system/df"):
+        got = [_api_get(d, path) for d in pair]
+        assert set(got[0]) <= set(got[1]), set(got[0]) - set(got[1])  # type: ignore[arg-type]
