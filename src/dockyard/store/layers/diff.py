@@ -158,12 +158,13 @@ class _Emitter:
         self.parents(rel)
         self.w.add(rel, t.REG, mode=_WHITEOUT_MODE, mtime_ns=mtime_ns)
 
-    def tree(self, n: _Node) -> None:
-        """``n`` and everything under it."""
+    def tree(self, n: _Node, hidden: frozenset[str] = frozenset()) -> None:
+        """``n`` and everything under it but the ``hidden`` paths."""
         self.node(n)
         if stat.S_ISDIR(n.st.st_mode):
             for child in _children(n):
-                self.tree(child)
+                if child.rel not in hidden:
+                    self.tree(child, hidden)
 
 
 def _join(dir_rel: str, name: str) -> str:
@@ -232,7 +233,7 @@ def write_tree_diff(
             parent, _, name = node.rel.rpartition("/")
             em.whiteout(_join(parent, WHITEOUT_PREFIX + name), mtime_ns)
         elif kind == "A":
-            em.tree(node)
+            em.tree(node, hidden)
         else:
             em.node(node)
     return writer.close()
